@@ -1,0 +1,261 @@
+"""The conversation engine: flows declared as data, one pure ``step(state, input, ctx) -> Transition``.
+
+A flow (see ``Flow``) is a table of named steps; each step has a ``prompt`` (what to say on entering it) and an
+``accept`` (what to do with the parent's input: go to another step, finish, or re-prompt kindly). Global fallbacks
+— ヘルプ, やめる, もどる, stale buttons, stickers where text was asked, timeouts, 続きから — are handled here once,
+for every flow. Nothing here touches a database, Flask or LINE: the dispatcher stores the new state and applies the
+effects in one transaction, then sends the replies.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any, Callable, Mapping
+
+from handlers import texts
+from handlers.normalize import keyword
+from handlers.postback import Postback, encode
+from handlers.replies import Choice, Reply, Text
+
+STATE_TTL = timedelta(hours=24)
+# The city hall's switchboard; deployments set CONTACT_PHONE to the division's direct line.
+DEFAULT_CONTACT_PHONE = "047-436-2111（船橋市役所 代表・地域子育て支援課へ）"
+RESUME_FLOW = "resume"
+
+
+# --- inputs, context, state ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Input:
+    """What the parent did. ``kind``: text, postback, follow, sticker, image, video, audio, file, location, other."""
+
+    kind: str
+    text: str = ""
+    postback: Postback | None = None
+    # Set when a postback arrived whose data could not be decoded (forged, old format, oversized).
+    malformed: bool = False
+
+
+@dataclass(frozen=True)
+class Context:
+    """A read-only snapshot of what the flows may know about the user, loaded by the dispatcher."""
+
+    now: datetime
+    lang: str = "ja"
+    registered: bool = False
+    consent_current: bool = False
+    profile: Mapping[str, Any] = field(default_factory=dict)
+    facts: Mapping[str, Any] = field(default_factory=dict)
+    public_base_url: str = ""
+    contact_phone: str = DEFAULT_CONTACT_PHONE
+
+
+@dataclass(frozen=True)
+class State:
+    flow: str | None = None
+    step: str | None = None
+    data: Mapping[str, Any] = field(default_factory=dict)
+    version: int = 0
+    expires_at: datetime | None = None
+
+    @property
+    def idle(self) -> bool:
+        return self.flow is None
+
+
+@dataclass
+class Transition:
+    state: State
+    replies: list[Reply] = field(default_factory=list)
+    effects: list[Any] = field(default_factory=list)
+
+
+# --- what a step returns ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Go:
+    """Move to ``step`` (or stay, when None) with ``data`` merged in; optional effects and extra replies first."""
+
+    step: str | None = None
+    data: Mapping[str, Any] = field(default_factory=dict)
+    effects: tuple[Any, ...] = ()
+    say: tuple[Reply, ...] = ()
+    remember: bool = True  # push the current step on the もどる stack
+
+
+@dataclass(frozen=True)
+class Finish:
+    """Leave the flow; ``then`` optionally starts another flow (e.g. registration → consent)."""
+
+    say: tuple[Reply, ...] = ()
+    effects: tuple[Any, ...] = ()
+    then: str | None = None
+
+
+@dataclass(frozen=True)
+class Retry:
+    """Invalid input: say why, kindly, and show the same step again."""
+
+    reason: Reply
+
+
+StepResult = Go | Finish | Retry
+
+
+@dataclass(frozen=True)
+class Step:
+    prompt: Callable[[Context, Mapping[str, Any], int], list[Reply]]
+    accept: Callable[[Context, Mapping[str, Any], Input], StepResult]
+    # What kinds of input the step understands; anything else is answered with a hint and the prompt again.
+    accepts: frozenset[str] = frozenset({"text", "postback"})
+    help_key: str = "help.in_flow"
+
+
+@dataclass(frozen=True)
+class Flow:
+    name: str
+    start: str
+    steps: Mapping[str, Step]
+    keywords: frozenset[str] = frozenset()  # normalised keywords (handlers.normalize.keyword) that start it
+    title_key: str = ""
+    # Who may start it: returns a refusal (replies) or None.
+    guard: Callable[[Context], list[Reply] | None] | None = None
+    initial: Callable[[Context], Mapping[str, Any]] | None = None
+
+
+class Engine:
+    def __init__(self, flows: list[Flow], idle: Callable[[State, Context, Input], Transition | None]):
+        self.flows = {f.name: f for f in flows}
+        self.idle = idle  # what to do with input outside any flow (main menu, help)
+
+    # The one entry point ---------------------------------------------------------------------------------
+    def step(self, state: State, inp: Input, ctx: Context) -> Transition:
+        if state.expires_at is not None and state.expires_at <= ctx.now and not state.idle:
+            state = State(version=state.version)  # abandoned too long: forget it, start afresh
+        kw = keyword(inp.text) if inp.kind == "text" else ""
+        if kw in texts.CANCEL_WORDS:
+            return self._cancel(state, ctx)
+        if kw in texts.HELP_WORDS or (inp.postback and inp.postback.flow == "menu" and inp.postback.action == "help"):
+            return self._help(state, ctx)
+        if inp.malformed:
+            return self._stale(state, ctx)
+        pb = inp.postback
+        if pb is not None and pb.flow == RESUME_FLOW:
+            return self._resume_answer(state, pb, ctx)
+        if pb is not None and pb.version is not None:
+            if state.idle or pb.flow != state.flow or pb.version != state.version:
+                return self._stale(state, ctx)
+        entry = self._entry_flow(inp)
+        if entry is not None:
+            if not state.idle and entry.name == state.flow and state.step != entry.start:
+                return self._offer_resume(state, entry, ctx)
+            return self.start(entry.name, state, ctx)
+        if state.idle:
+            found = self.idle(state, ctx, inp)
+            return found if found is not None else Transition(state, [texts.menu(ctx)])
+        if kw in texts.BACK_WORDS:
+            return self._back(state, ctx)
+        return self._accept(state, inp, ctx)
+
+    def start(self, flow_name: str, state: State, ctx: Context, before: list[Reply] | None = None) -> Transition:
+        flow = self.flows[flow_name]
+        if flow.guard is not None:
+            refusal = flow.guard(ctx)
+            if refusal:
+                return Transition(self._idle_state(state), (before or []) + refusal)
+        data = dict(flow.initial(ctx)) if flow.initial else {}
+        return self._enter(flow, flow.start, data, state.version, ctx, before or [])
+
+    # Internals ------------------------------------------------------------------------------------------
+    def _entry_flow(self, inp: Input) -> Flow | None:
+        if inp.postback is not None and inp.postback.version is None and inp.postback.action == "start":
+            return self.flows.get(inp.postback.flow)
+        if inp.kind == "text":
+            kw = keyword(inp.text)
+            for flow in self.flows.values():
+                if kw in flow.keywords:
+                    return flow
+        return None
+
+    def _enter(self, flow: Flow, step_name: str, data: dict, version: int, ctx: Context, before: list[Reply]):
+        new_version = version + 1
+        state = State(flow.name, step_name, data, new_version, ctx.now + STATE_TTL)
+        prompt = flow.steps[step_name].prompt(ctx, data, new_version)
+        return Transition(state, before + prompt)
+
+    def _idle_state(self, state: State) -> State:
+        return State(version=state.version + 1)
+
+    def _accept(self, state: State, inp: Input, ctx: Context) -> Transition:
+        flow = self.flows.get(state.flow or "")
+        step = flow.steps.get(state.step or "") if flow else None
+        if flow is None or step is None:  # a state from an older release: start over kindly
+            return Transition(self._idle_state(state), [texts.menu(ctx)])
+        if inp.kind not in step.accepts:
+            return self._reprompt(flow, state, ctx, [texts.unexpected_kind(ctx, inp.kind)])
+        result = step.accept(ctx, state.data, inp)
+        if isinstance(result, Retry):
+            return self._reprompt(flow, state, ctx, [result.reason])
+        if isinstance(result, Finish):
+            after = Transition(self._idle_state(state), list(result.say), list(result.effects))
+            if result.then:
+                nxt = self.start(result.then, after.state, ctx, before=after.replies)
+                nxt.effects = after.effects + nxt.effects
+                return nxt
+            return after
+        data = {**state.data, **result.data}
+        target = result.step or state.step
+        if result.remember and target != state.step:
+            data["_back"] = [*state.data.get("_back", []), state.step][-20:]
+        nxt = self._enter(flow, target, data, state.version, ctx, list(result.say))
+        nxt.effects = list(result.effects)
+        return nxt
+
+    def _reprompt(self, flow: Flow, state: State, ctx: Context, before: list[Reply]) -> Transition:
+        return self._enter(flow, state.step, dict(state.data), state.version, ctx, before)
+
+    def _back(self, state: State, ctx: Context) -> Transition:
+        flow = self.flows[state.flow]
+        stack = list(state.data.get("_back", []))
+        if not stack:
+            return self._reprompt(flow, state, ctx, [Text(texts.t(ctx, "back.at_start"))])
+        data = {**state.data, "_back": stack[:-1]}
+        return self._enter(flow, stack[-1], data, state.version, ctx, [])
+
+    def _cancel(self, state: State, ctx: Context) -> Transition:
+        key = "cancel.done" if not state.idle else "cancel.nothing"
+        return Transition(self._idle_state(state), [Text(texts.t(ctx, key)), texts.menu(ctx)])
+
+    def _help(self, state: State, ctx: Context) -> Transition:
+        if state.idle:
+            return Transition(state, [texts.help_idle(ctx)])
+        flow = self.flows.get(state.flow or "")
+        step = flow.steps.get(state.step or "") if flow else None
+        if flow is None or step is None:
+            return Transition(self._idle_state(state), [texts.help_idle(ctx)])
+        where = texts.t(ctx, flow.title_key) if flow.title_key else flow.name
+        return self._reprompt(flow, state, ctx, [Text(texts.t(ctx, step.help_key, where=where))])
+
+    def _stale(self, state: State, ctx: Context) -> Transition:
+        notice = Text(texts.t(ctx, "stale.button"))
+        if state.idle:
+            return Transition(state, [notice, texts.menu(ctx)])
+        flow = self.flows.get(state.flow or "")
+        if flow is None or state.step not in flow.steps:
+            return Transition(self._idle_state(state), [notice, texts.menu(ctx)])
+        return self._reprompt(flow, state, ctx, [notice])
+
+    def _offer_resume(self, state: State, flow: Flow, ctx: Context) -> Transition:
+        where = texts.t(ctx, flow.title_key) if flow.title_key else flow.name
+        version = state.version + 1
+        choices = (
+            Choice(texts.t(ctx, "resume.continue"), data=encode(RESUME_FLOW, "continue", "", version)),
+            Choice(texts.t(ctx, "resume.restart"), data=encode(RESUME_FLOW, "restart", "", version)),
+        )
+        return Transition(replace(state, version=version), [Text(texts.t(ctx, "resume.ask", where=where), quick=choices)])
+
+    def _resume_answer(self, state: State, pb: Postback, ctx: Context) -> Transition:
+        if state.idle or pb.version != state.version:
+            return self._stale(state, ctx)
+        flow = self.flows[state.flow]
+        if pb.action == "restart":
+            return self.start(flow.name, state, ctx)
+        return self._reprompt(flow, state, ctx, [])

@@ -1,0 +1,57 @@
+"""Which flow handles what: the engine with every installed flow, and what happens outside any flow."""
+from __future__ import annotations
+
+from handlers import texts
+from handlers.engine import Context, Engine, Flow, Input, State, Transition
+from handlers.replies import Text
+
+GREETING = texts.Catalog(
+    {
+        "ja": {
+            "greeting.new": "友だち追加ありがとうございます。\n船橋市 地域子育て支援課・南本町／高根台 子育て支援センターです。\nオンラインの交流会・相談・講座のお申し込みやご案内を、このトークでお届けします。",
+            "greeting.back": "おかえりなさい。またご利用いただけてうれしいです。",
+            "idle.unknown": "メッセージありがとうございます。このトークでは下のメニューからご用件を選べます。",
+        },
+        "en": {
+            "greeting.new": "Thank you for adding us!\nThis is Funabashi City's Community Child-rearing Support Division and the Minamihoncho / Takanedai centres.\nHere you can apply for our online meetups, consultations and classes, and get reminders.",
+            "greeting.back": "Welcome back! We are glad to see you again.",
+            "idle.unknown": "Thank you for your message. Please choose what you need from the menu below.",
+        },
+    }
+)
+
+
+def _flows() -> list[Flow]:
+    """Every installed conversation flow. A flow module exposes ``FLOW``."""
+    return []
+
+
+def _idle(engine: Engine):
+    def idle(state: State, ctx: Context, inp: Input) -> Transition | None:
+        if inp.kind == "follow":
+            greeting = Text(GREETING.t(ctx, "greeting.back" if ctx.registered else "greeting.new"))
+            if not ctx.registered and "registration" in engine.flows:
+                return engine.start("registration", state, ctx, before=[greeting])
+            return Transition(state, [greeting, texts.menu(ctx)])
+        if inp.kind == "text" and texts.is_keyword(inp.text, texts.MENU_WORDS):
+            return Transition(state, [texts.menu(ctx)])
+        if inp.kind == "postback":
+            return Transition(state, [texts.menu(ctx)])
+        return Transition(state, [Text(GREETING.t(ctx, "idle.unknown")), texts.menu(ctx)])
+
+    return idle
+
+
+def build_engine() -> Engine:
+    flows = _flows()
+    texts.installed_flows.update(f.name for f in flows)
+    engine = Engine(flows, idle=lambda state, ctx, inp: None)
+    engine.idle = _idle(engine)
+    return engine
+
+
+ENGINE = build_engine()
+
+
+def step(state: State, inp: Input, ctx: Context) -> Transition:
+    return ENGINE.step(state, inp, ctx)

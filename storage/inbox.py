@@ -1,0 +1,117 @@
+"""The webhook inbox: store once (UNIQUE webhookEventId), process in order per source, exactly once in effect."""
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from sqlalchemy import func, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from storage.clock import now
+from storage.models import InboxEvent
+
+MAX_ATTEMPTS = 3
+
+
+def source_key(event: dict[str, Any]) -> str:
+    source = event.get("source") or {}
+    for key in ("userId", "groupId", "roomId"):
+        value = source.get(key)
+        if isinstance(value, str) and value:
+            return value[:64]
+    return "-"
+
+
+def store(session: Session, events: Iterable[dict[str, Any]]) -> list[str]:
+    """Insert each event unless its webhookEventId is already stored. Returns the sources with new events."""
+    rows = []
+    for event in events:
+        rows.append(
+            {
+                "webhook_event_id": str(event["webhookEventId"])[:64],
+                "source_key": source_key(event),
+                "event_type": str(event.get("type", "unknown"))[:40],
+                "mode": str(event.get("mode", "active"))[:16],
+                "event_timestamp": int(event.get("timestamp") or 0),
+                "redelivery": bool((event.get("deliveryContext") or {}).get("isRedelivery")),
+                "payload": event,
+                "received_at": now(),
+                "status": "pending",
+                "attempts": 0,
+            }
+        )
+    if not rows:
+        return []
+    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(InboxEvent).values(rows).on_conflict_do_nothing(index_elements=["webhook_event_id"])
+    result = session.execute(stmt.returning(InboxEvent.source_key))
+    return sorted({key for (key,) in result})
+
+
+def lock_source(session: Session, key: str) -> bool:
+    """Take the per-source lock for this transaction; False if another process holds it (PostgreSQL).
+
+    On SQLite every write transaction starts with BEGIN IMMEDIATE, which already serialises writers.
+    """
+    if session.bind.dialect.name != "postgresql":
+        return True
+    return bool(session.execute(text("SELECT pg_try_advisory_xact_lock(hashtext(:k))"), {"k": key}).scalar())
+
+
+def next_pending(session: Session, key: str) -> InboxEvent | None:
+    return session.scalars(
+        select(InboxEvent)
+        .where(InboxEvent.source_key == key, InboxEvent.status == "pending")
+        .order_by(InboxEvent.event_timestamp, InboxEvent.id)
+        .limit(1)
+    ).first()
+
+
+def mark_done(session: Session, event: InboxEvent) -> None:
+    event.status = "done"
+    event.processed_at = now()
+    event.payload = minimal(event.payload)
+
+
+def minimal(payload: dict[str, Any] | None) -> dict[str, Any]:
+    """What is kept after processing: the shape of the event, never its content or who sent it."""
+    payload = payload or {}
+    kept = {k: payload[k] for k in ("type", "mode", "timestamp") if k in payload}
+    message = payload.get("message")
+    if isinstance(message, dict):
+        kept["message"] = {"type": message.get("type")}
+    return kept
+
+
+def record_failure(session: Session, event_id: int, error: str) -> bool:
+    """Count a failed attempt. Returns True when the event has now failed for good."""
+    event = session.get(InboxEvent, event_id)
+    if event is None or event.status != "pending":
+        return False
+    event.attempts += 1
+    event.last_error = error[:200]
+    if event.attempts >= MAX_ATTEMPTS:
+        event.status = "failed"
+        event.processed_at = now()
+        event.payload = minimal(event.payload)
+        return True
+    return False
+
+
+def pending_sources(session: Session, limit: int = 100) -> list[str]:
+    return list(
+        session.scalars(
+            select(InboxEvent.source_key)
+            .where(InboxEvent.status == "pending")
+            .group_by(InboxEvent.source_key)
+            .order_by(func.min(InboxEvent.id))
+            .limit(limit)
+        )
+    )
+
+
+def counts(session: Session) -> dict[str, int]:
+    return dict(session.execute(select(InboxEvent.status, func.count()).group_by(InboxEvent.status)).all())
+
+
