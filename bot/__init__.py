@@ -6,15 +6,13 @@ from typing import Any
 
 from flask import Flask
 
-from bot.config import Config, check, from_environ
+from bot.config import Config, from_environ
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
     os.makedirs(app.instance_path, exist_ok=True)
-    config: Config = from_environ(instance_path=app.instance_path)
-    if test_config:
-        config = check(config.with_(**test_config))
+    config: Config = from_environ(instance_path=app.instance_path, overrides=test_config)
     from bot.logs import configure_logging
 
     configure_logging()

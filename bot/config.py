@@ -43,7 +43,9 @@ class Config:
         return replace(self, **changes)
 
 
-def from_environ(environ: os._Environ | dict | None = None, instance_path: str | Path = "instance") -> Config:
+def from_environ(environ: os._Environ | dict | None = None, instance_path: str | Path = "instance",
+                 overrides: dict | None = None) -> Config:
+    """The configuration from the environment (and, for tests, explicit overrides), checked."""
     env = os.environ if environ is None else environ
     mode = env.get("APP_MODE", "production")
     if mode not in MODES:
@@ -62,7 +64,7 @@ def from_environ(environ: os._Environ | dict | None = None, instance_path: str |
         line_timeout_seconds=float(env.get("LINE_TIMEOUT_SECONDS", "5")),
         inline_processing=env.get("INLINE_PROCESSING", "1") not in ("0", "false", "no"),
     )
-    return check(config)
+    return check(config.with_(**(overrides or {})))
 
 
 def check(config: Config) -> Config:

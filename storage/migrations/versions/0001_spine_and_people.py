@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 14:47:30.380000
+Create Date: 2026-11-25 14:54:58.626265
 """
 from alembic import op
 import sqlalchemy as sa
@@ -63,6 +63,7 @@ def upgrade() -> None:
     sa.Column('not_before', storage.types.UTCDateTime(), nullable=True),
     sa.Column('not_after', storage.types.UTCDateTime(), nullable=True),
     sa.Column('next_attempt_at', storage.types.UTCDateTime(), nullable=False),
+    sa.Column('claimed_until', storage.types.UTCDateTime(), nullable=True),
     sa.Column('subject', sa.String(length=64), nullable=True),
     sa.Column('last_error', sa.Text(), nullable=True),
     sa.Column('created_at', storage.types.UTCDateTime(), nullable=False),
