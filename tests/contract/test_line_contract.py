@@ -79,6 +79,6 @@ def test_push_multicast_and_retry_keys_follow_the_spec(contract_app, official):
 def test_the_contract_tier_would_catch_an_invalid_message(contract_app, official):
     """The tier can fail: a message our builders would never produce is refused by the spec double."""
     gateway: Gateway = contract_app.extensions["kosodate"].gateway
-    outcome = gateway.push("U" + "a" * 32, [{"type": "text", "text": "x", "quickReply": {"items": []}}],
+    outcome = gateway.push("U" + "a" * 32, [{"type": "text", "text": "x", "quickReply": {"items": [{"type": "action", "action": {"type": "message", "label": "あ" * 21, "text": "x"}}]}}],
                            "123e4567-e89b-12d3-a456-426614174000")
     assert outcome.status == "failed" and official.rejected()
