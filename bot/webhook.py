@@ -44,7 +44,7 @@ def callback():
             ).hexdigest()[:56]
     with unit_of_work() as session:
         sources = inbox.store(session, events)
-    log.info("webhook: %d event(s) accepted, %d new source(s)", len(events), len(sources))
+    log.debug("webhook: %d event(s) accepted, %d new source(s)", len(events), len(sources))
     runtime.wake(sources)
     return "OK"
 

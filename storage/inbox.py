@@ -44,8 +44,13 @@ def store(session: Session, events: Iterable[dict[str, Any]]) -> list[str]:
     if not rows:
         return []
     insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(InboxEvent).values(rows).on_conflict_do_nothing(index_elements=["webhook_event_id"])
-    result = session.execute(stmt.returning(InboxEvent.source_key))
+    # Parameters passed separately (not .values(rows)) so the compiled statement is cached across requests.
+    stmt = (
+        insert(InboxEvent.__table__)
+        .on_conflict_do_nothing(index_elements=["webhook_event_id"])
+        .returning(InboxEvent.source_key)
+    )
+    result = session.connection().execute(stmt, rows)
     return sorted({key for (key,) in result})
 
 
