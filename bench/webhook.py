@@ -165,23 +165,50 @@ def main() -> None:
         wait_http(f"http://127.0.0.1:{double_port}/")
         for name, app, port in (("echo bot (line-bot-sdk, nothing stored)", "bench.echo_bot:app", echo_port),
                                 ("this bot (stored in inbox, processed off the request path)", "bot:create_app()", bot_port)):
+            ours = app.startswith("bot:")
             proc = gunicorn(app, port, env, args.workers, args.threads)
+            # As deployed (Procfile): the worker process runs beside the web processes.
+            worker = subprocess.Popen([sys.executable, "-m", "bot.cli", "worker"], cwd=ROOT, env=env) if ours else None
             try:
                 wait_http(f"http://127.0.0.1:{port}/callback")
                 url = f"http://127.0.0.1:{port}/callback"
                 post(httpx.Client(), url, 0)  # warm up
+                started = time.monotonic()
                 tp = throughput(url, args.seconds, args.concurrency)
+                if ours:
+                    tp["all_processed_per_second"] = tp["ok"] / wait_processed(db_url, started)
                 time.sleep(2)
                 lat = fixed_rate(url, args.seconds, args.rate, 10**6)
+                if ours:
+                    wait_processed(db_url, time.monotonic())
                 report[name] = {"throughput": tp, "fixed_rate": lat}
             finally:
                 stop(proc)
+                if worker:
+                    stop(worker)
         ours = report["this bot (stored in inbox, processed off the request path)"]
         stored = stored_events(db_url)
         acknowledged = ours["throughput"]["ok"] + ours["fixed_rate"]["ok"] + 1
     finally:
         stop(double)
     print_report(report, args, db_url, stored, acknowledged)
+
+
+def wait_processed(db_url: str, started: float, timeout: float = 300) -> float:
+    """Seconds from ``started`` until no inbox event is pending (processed and answered)."""
+    from sqlalchemy import func, select
+
+    from storage.db import init_engine, unit_of_work
+    from storage.models import InboxEvent
+
+    init_engine(db_url)
+    while time.monotonic() - started < timeout:
+        with unit_of_work() as s:
+            pending = s.scalar(select(func.count()).select_from(InboxEvent).where(InboxEvent.status == "pending"))
+        if not pending:
+            return time.monotonic() - started
+        time.sleep(0.2)
+    raise RuntimeError("events still pending after the timeout")
 
 
 def stored_events(db_url: str) -> int:
@@ -206,6 +233,8 @@ def print_report(report: dict, args, db_url: str, stored: int, acknowledged: int
               f"{fr['ok']:>5}/{fr['sent']:<5}")
     names = list(report)
     ratio = report[names[1]]["throughput"]["per_second"] / report[names[0]]["throughput"]["per_second"]
+    print(f"this bot, events acknowledged AND processed (replied) per second: "
+          f"{report[names[1]]['throughput']['all_processed_per_second']:.0f}")
     print(f"throughput ratio (this bot / echo bot): {ratio:.2f}x; at {args.rate:.0f} events/s "
           f"p99 {report[names[1]]['fixed_rate']['p99_ms']:.1f} ms")
     print(f"acknowledged {acknowledged}, stored {stored}: {'none lost' if stored >= acknowledged else 'LOST EVENTS'}")

@@ -1,4 +1,4 @@
-"""The Flask app: LINE webhook, public pages, demo simulator. ``from bot import create_app``."""
+"""The Flask app: LINE webhook, public pages, staff console, demo simulator. ``from bot import create_app``."""
 from __future__ import annotations
 
 import os
@@ -6,13 +6,19 @@ from typing import Any
 
 from flask import Flask
 
-from bot.config import Config, from_environ
+from bot.config import Config, ConfigError, from_environ
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
     os.makedirs(app.instance_path, exist_ok=True)
-    config: Config = from_environ(instance_path=app.instance_path, overrides=test_config)
+    try:
+        config: Config = from_environ(instance_path=app.instance_path, overrides=test_config)
+    except ConfigError as refusal:
+        if test_config is not None:
+            raise
+        # One clear line for the operator (gunicorn, the CLI), not a traceback.
+        raise SystemExit(f"kosodate: {refusal}") from None
     from bot.logs import configure_logging
 
     configure_logging()
@@ -22,12 +28,18 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.extensions["kosodate"] = Runtime(config)
 
-    from bot import pages, webhook
+    from bot import calendar, joinlink, pages, security, staff, webhook
 
     app.register_blueprint(webhook.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(joinlink.bp)
+    app.register_blueprint(calendar.bp)
+    app.register_blueprint(staff.bp)
+    csrf_exempt = [webhook.bp]
     if config.mode in ("demo", "development", "test"):
         from bot.demo import simulator
 
         app.register_blueprint(simulator.bp)
+        csrf_exempt.append(simulator.bp)
+    security.init_app(app, config, csrf_exempt=csrf_exempt)
     return app

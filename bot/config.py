@@ -33,11 +33,28 @@ class Config:
     line_timeout_seconds: float = 5.0
     # Process inbox events in a background thread of the web process (the worker also sweeps).
     inline_processing: bool = True
+    # A Fernet key (``python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"``)
+    # for secrets stored in the database (storage.crypto).
+    data_encryption_key: str = ""
+    # How many reverse proxies in front of the app set X-Forwarded-For/-Proto (0 = none; the client address then
+    # comes from the socket). Login throttling per address and HTTPS detection depend on it.
+    trusted_proxies: int = 0
+    # Reminders before each event (handlers/reminders.py): "1d@10:00" = the day before at 10:00 (Tokyo),
+    # "30m" = 30 minutes before. Quiet hours: nothing is pushed to parents then ("off" for none).
+    reminder_offsets: str = "1d@10:00,30m"
+    quiet_hours: str = "21:00-08:00"
+    # Threads of the worker that send outbox rows in parallel (LINE allows 2,000 pushes a second).
+    delivery_threads: int = 8
     extra: dict = field(default_factory=dict)
 
     @property
     def production(self) -> bool:
         return self.mode == "production"
+
+    @property
+    def https(self) -> bool:
+        """Served over HTTPS: cookies get Secure and responses HSTS."""
+        return self.production or self.public_base_url.startswith("https://")
 
     def with_(self, **changes) -> Config:
         return replace(self, **changes)
@@ -63,12 +80,33 @@ def from_environ(environ: os._Environ | dict | None = None, instance_path: str |
         webhook_max_bytes=int(env.get("WEBHOOK_MAX_BYTES", "1000000")),
         line_timeout_seconds=float(env.get("LINE_TIMEOUT_SECONDS", "5")),
         inline_processing=env.get("INLINE_PROCESSING", "1") not in ("0", "false", "no"),
+        data_encryption_key=env.get("DATA_ENCRYPTION_KEY", ""),
+        trusted_proxies=int(env.get("TRUSTED_PROXIES", "0")),
+        reminder_offsets=env.get("REMINDER_OFFSETS", "1d@10:00,30m"),
+        quiet_hours=env.get("QUIET_HOURS", "21:00-08:00"),
+        delivery_threads=int(env.get("DELIVERY_THREADS", "8")),
     )
     return check(config.with_(**(overrides or {})))
 
 
 def check(config: Config) -> Config:
     """Refuse to run in production without secrets; elsewhere fill in throwaway ones."""
+    if config.data_encryption_key:
+        from cryptography.fernet import Fernet
+
+        try:
+            Fernet(config.data_encryption_key.encode())
+        except ValueError as exc:
+            raise ConfigError("DATA_ENCRYPTION_KEY must be a Fernet key (32 url-safe base64-encoded bytes)") from exc
+    from handlers.reminders import parse_offsets, parse_quiet_hours
+
+    try:
+        parse_offsets(config.reminder_offsets)
+        parse_quiet_hours(config.quiet_hours)
+    except ValueError as exc:
+        raise ConfigError(f"REMINDER_OFFSETS / QUIET_HOURS: {exc}") from exc
+    if not 1 <= config.delivery_threads <= 32:
+        raise ConfigError("DELIVERY_THREADS must be between 1 and 32")
     if config.production:
         missing = [
             name
@@ -76,6 +114,7 @@ def check(config: Config) -> Config:
                 ("LINE_CHANNEL_SECRET", config.line_channel_secret),
                 ("LINE_CHANNEL_ACCESS_TOKEN", config.line_channel_access_token),
                 ("SECRET_KEY", config.secret_key),
+                ("DATA_ENCRYPTION_KEY", config.data_encryption_key),
             )
             if not value
         ]
@@ -84,8 +123,13 @@ def check(config: Config) -> Config:
                 f"Refusing to start in production: set {', '.join(missing)} (or APP_MODE=development for local work)."
             )
         return config
+    from storage.crypto import dev_key
+
+    secret_key = config.secret_key or secrets.token_hex(32)
     return config.with_(
         line_channel_secret=config.line_channel_secret or "development-channel-secret",
         line_channel_access_token=config.line_channel_access_token or "development-access-token",
-        secret_key=config.secret_key or secrets.token_hex(32),
+        secret_key=secret_key,
+        # Outside production the data key follows SECRET_KEY: keep SECRET_KEY to keep a database readable.
+        data_encryption_key=config.data_encryption_key or dev_key(secret_key),
     )

@@ -1,133 +1,294 @@
 """Sends outbox rows through the gateway and records what happened. Used inline by the web process (right after
-an event's transaction commits) and by the worker's periodic job, which also picks up whatever a crash left.
+an event's transaction commits, for the replies it planned) and by the worker, which sends everything due —
+reminders, notices, whatever a crash left — through a pool of threads.
 
-The order of things is what makes delivery exactly-once in effect: the row is committed before any LINE call;
-push and multicast always carry the row's retry key, so a repeat after a crash is answered 409 by LINE.
+Exactly once, in effect:
+- A row is committed before any LINE call, and claimed (a lease, ``storage.outbox.claim``) before it is sent.
+- Push and multicast always carry the row's retry key (batch keys derived from it, ``batch_retry_key``), so a
+  repeat after a crash, a timeout or a lost lease is answered 409 by LINE and recorded as sent.
+- Whether the message is still right to send is checked when it is claimed, just before sending (``_refusals``):
+  ``not_after``, a blocked recipient, and the purpose's own ``eligibility_checks``. What fails is expired, unsent.
+- A sender never starts a push when its lease is about to run out: another sender may have the row by then.
+- The reply token is tried on a row's first attempt only, for its first batch; when LINE refuses it (expired,
+  used) or the call fails, the batch goes by push at once. A reply has no retry key, so a reply that LINE took but
+  whose answer was lost (a timeout, a crash before recording) can be followed by the same text by push: for a
+  parent waiting for an answer, twice is better than never. Everything else is sent at most once.
 """
 from __future__ import annotations
 
 import logging
+import time
 import uuid
+from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Callable
+from datetime import datetime, timedelta
+from typing import Any, Callable, Iterable, Protocol
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from bot.line_gateway import Gateway, Outcome
 from bot.messages import batches
-from storage import outbox, users
+from storage import outbox
 from storage.clock import now
 from storage.db import unit_of_work
-from storage.models import OutboxMessage
+from storage.models import LineUser, OutboxMessage
 
 log = logging.getLogger(__name__)
 
 # Checks that a message is still right to send, by purpose: (session, row) -> reason to expire it, or None.
-# Features register theirs (e.g. reminders check the participant is still confirmed and consenting).
-EligibilityCheck = Callable[[Any, OutboxMessage], str | None]
+# Features register theirs (e.g. a join link goes only to a participant still in good standing).
+EligibilityCheck = Callable[[Session, OutboxMessage], str | None]
 eligibility_checks: dict[str, EligibilityCheck] = {}
+# The same for purposes sent by the thousand (reminders): the whole claimed batch at once, so the check asks the
+# database a few times, not a few times per row. (session, rows) -> {row id: reason to expire it}.
+BatchEligibilityCheck = Callable[[Session, list[OutboxMessage]], dict[int, str]]
+batch_eligibility_checks: dict[str, BatchEligibilityCheck] = {}
+# Purposes that are pushed on the bot's own initiative to parents: held back during quiet hours.
+quiet_purposes: set[str] = set()
+LEAVE_PURPOSES = ("leave_group", "leave_room")
+
+
+class QuietWindow(Protocol):
+    def contains(self, moment: datetime) -> bool: ...
 
 
 @dataclass(frozen=True)
 class Job:
+    """What one send needs, read from a claimed row while the claim's transaction was open."""
+
     id: int
     purpose: str
     line_user_id: str | None
     recipients: list[str] | None
     reply_token: str | None
-    reply_token_expires_at: datetime | None
     messages: list[dict[str, Any]]
     retry_key: str
     subject: str | None
+    lease_until: datetime
 
     @classmethod
-    def of(cls, row: OutboxMessage) -> Job:
-        return cls(row.id, row.purpose, row.line_user_id, row.recipients, row.reply_token,
-                   row.reply_token_expires_at, list(row.messages), row.retry_key, row.subject)
+    def of(cls, row: OutboxMessage, recipients: list[str] | None) -> Job:
+        return cls(row.id, row.purpose, row.line_user_id, recipients, _usable_reply_token(row), list(row.messages),
+                   row.retry_key, row.subject, row.claimed_until)
+
+
+@dataclass(frozen=True)
+class Result:
+    job_id: int
+    outcome: Outcome
+    # After a partial success: the messages still to send and the retry key of their first batch.
+    remaining: tuple[list[dict[str, Any]], str] | None = None
 
 
 def batch_retry_key(retry_key: str, index: int) -> str:
-    """The first batch uses the row's key; later batches a key derived from it, equally stable across retries."""
-    return retry_key if index == 0 else str(uuid.uuid5(uuid.UUID(retry_key), str(index)))
+    """The retry key of batch ``index`` of a row whose first batch has ``retry_key``: a chain of UUIDv5s, so the
+    keys stay the same across attempts, and stay in step when the row keeps only its remaining batches."""
+    key = retry_key
+    for _ in range(index):
+        key = str(uuid.uuid5(uuid.UUID(key), "next-batch"))
+    return key
+
+
+def _usable_reply_token(row: OutboxMessage) -> str | None:
+    """The reply token, only on the row's first attempt (a later one may follow a reply LINE took) while fresh."""
+    if row.reply_token and row.attempts == 1 and row.reply_token_expires_at and now() < row.reply_token_expires_at:
+        return row.reply_token
+    return None
+
+
+class Dispatcher:
+    """Claims due rows in batches, sends them (in parallel when ``threads`` > 1), records the outcomes."""
+
+    def __init__(self, gateway: Gateway, *, threads: int = 1, batch: int = 100, quiet: QuietWindow | None = None):
+        self.gateway = gateway
+        self.batch = batch
+        self.quiet = quiet
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="outbox-send") if threads > 1 else None
+        # Do not start a send that could outlive the lease: the gateway's attempts, timeouts and backoff at worst.
+        self.margin = timedelta(seconds=gateway.attempts * (sum(gateway.timeout) + gateway.max_backoff))
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+
+    def deliver(self, ids: list[int] | None = None) -> int:
+        """Send one batch of due rows (or the given ids). Returns how many rows were claimed."""
+        with unit_of_work() as session:
+            rows = outbox.claim(session, ids, self.batch, held=self._held())
+            jobs = _eligible(session, rows)
+        results = self._send_all(jobs)
+        with unit_of_work() as session:
+            record(session, results)
+        if rows:
+            counts = Counter("sent" if r.outcome.delivered else r.outcome.status for r in results)
+            log.info("outbox: %d claimed, %d expired, %s", len(rows), len(rows) - len(jobs), dict(counts))
+        return len(rows)
+
+    def drain(self, budget: float) -> int:
+        """Send batches until nothing more is due or ``budget`` seconds have passed. Returns how many rows."""
+        deadline = time.monotonic() + budget
+        total = 0
+        while True:
+            handled = self.deliver()
+            total += handled
+            if handled < self.batch or time.monotonic() >= deadline:
+                return total
+
+    def _held(self) -> tuple[str, ...]:
+        if self.quiet is not None and self.quiet.contains(now()):
+            return tuple(sorted(quiet_purposes))
+        return ()
+
+    def _send_all(self, jobs: list[Job]) -> list[Result]:
+        # One recipient's messages go in order, on one thread; different recipients in parallel.
+        lanes: dict[str, list[Job]] = defaultdict(list)
+        for job in jobs:
+            lanes[job.line_user_id or f"row:{job.id}"].append(job)
+        if self._pool is None or len(lanes) < 2:
+            return [r for lane in lanes.values() for r in self._send_lane(lane)]
+        return [r for done in self._pool.map(self._send_lane, lanes.values()) for r in done]
+
+    def _send_lane(self, jobs: list[Job]) -> list[Result]:
+        results = []
+        for job in jobs:
+            if now() + self.margin >= job.lease_until:
+                # Too late to start: another sender may claim the row before this send could end. Left claimed,
+                # it is picked up again when the lease runs out.
+                continue
+            try:
+                results.append(send(self.gateway, job))
+            except Exception as exc:  # a bug must not strand the other rows of the batch; retried, then failed
+                log.exception("outbox %s: sending failed (%s)", job.id, type(exc).__name__)
+                results.append(Result(job.id, Outcome("retry", None, f"internal error: {type(exc).__name__}")))
+        return results
 
 
 def deliver(gateway: Gateway, ids: list[int] | None = None, limit: int = 100) -> int:
-    """Send the due rows (or the given ids). Returns how many were handled."""
-    with unit_of_work() as session:
-        rows = outbox.claim(session, ids, limit)
-        jobs = []
-        for row in rows:
-            reason = _why_not(session, row)
-            if reason:
-                outbox.mark_expired(session, row.id, reason)
-                log.info("outbox %s (%s) expired: %s", row.id, row.purpose, reason)
-            else:
-                jobs.append(Job.of(row))
-    for job in jobs:
-        _send(gateway, job)
-    return len(rows)
+    """Send the due rows (or the given ids) on this thread: the web process's replies, tests, the demo."""
+    return Dispatcher(gateway, batch=limit).deliver(ids)
 
 
-def _why_not(session, row: OutboxMessage) -> str | None:
-    if row.not_after is not None and now() > row.not_after:
-        return "too late: past not_after"
-    if row.line_user_id and not row.reply_token:
-        user = users.by_line_id(session, row.line_user_id)
-        if user is not None and user.status == "blocked":
-            return "recipient has blocked the bot"
-    check = eligibility_checks.get(row.purpose)
-    return check(session, row) if check else None
+# --- before sending: is it still right? --------------------------------------------------------------------------
+def _eligible(session: Session, rows: list[OutboxMessage]) -> list[Job]:
+    reasons, recipients = _refusals(session, rows)
+    jobs = []
+    for row in rows:
+        reason = reasons.get(row.id)
+        if reason:
+            outbox.mark_expired(session, row.id, reason)
+            log.info("outbox %s (%s) expired: %s", row.id, row.purpose, reason)
+        else:
+            jobs.append(Job.of(row, recipients.get(row.id)))
+    return jobs
 
 
-def _send(gateway: Gateway, job: Job) -> None:
-    if job.purpose in ("leave_group", "leave_room"):
-        _leave(gateway, job)
-        return
+def _refusals(session: Session, rows: list[OutboxMessage]) -> tuple[dict[int, str], dict[int, list[str]]]:
+    """Why each row must not be sent (if so), and the multicast recipients who may still receive it."""
+    moment = now()
+    reasons: dict[int, str] = {}
+    pushed = {r.id: r.line_user_id for r in rows
+              if r.line_user_id and not _usable_reply_token(r) and r.purpose not in LEAVE_PURPOSES}
+    blocked = _blocked(session, [*pushed.values(), *(u for r in rows for u in r.recipients or [])])
+    recipients: dict[int, list[str]] = {}
+    for row in rows:
+        if row.not_after is not None and moment > row.not_after:
+            reasons[row.id] = "too late: past not_after"
+        elif pushed.get(row.id) in blocked:
+            reasons[row.id] = "recipient has blocked the bot"
+        elif row.recipients:
+            recipients[row.id] = [u for u in row.recipients if u not in blocked]
+            if not recipients[row.id]:
+                reasons[row.id] = "every recipient has blocked the bot"
+    by_purpose: dict[str, list[OutboxMessage]] = defaultdict(list)
+    for row in rows:
+        if row.id not in reasons:
+            by_purpose[row.purpose].append(row)
+    for purpose, group in by_purpose.items():
+        if purpose in batch_eligibility_checks:
+            reasons.update(batch_eligibility_checks[purpose](session, group))
+        elif purpose in eligibility_checks:
+            check = eligibility_checks[purpose]
+            reasons.update((row.id, reason) for row in group if (reason := check(session, row)))
+    return reasons, recipients
+
+
+def _blocked(session: Session, line_user_ids: Iterable[str]) -> set[str]:
+    wanted = sorted(set(line_user_ids))
+    found: set[str] = set()
+    for start in range(0, len(wanted), 500):
+        found.update(session.scalars(select(LineUser.line_user_id).where(
+            LineUser.line_user_id.in_(wanted[start:start + 500]), LineUser.status == "blocked")))
+    return found
+
+
+# --- sending ----------------------------------------------------------------------------------------------------
+def send(gateway: Gateway, job: Job) -> Result:
+    """One row to LINE: reply for the first batch if the token is usable, push (or multicast) the rest."""
+    if job.purpose in LEAVE_PURPOSES:
+        return _leave(gateway, job)
     parts = batches(job.messages)
     start = 0
-    if job.reply_token and job.reply_token_expires_at and now() < job.reply_token_expires_at:
+    if job.reply_token:
         outcome = gateway.reply(job.reply_token, parts[0])
         if outcome.delivered:
             start = 1
         else:
-            log.info("outbox %s: reply not accepted (%s); falling back to push", job.id, outcome.status)
+            log.info("outbox %s: reply not accepted (%s); pushing instead", job.id, outcome.status)
     if start == len(parts):
-        _record(job, Outcome("sent"))
-        return
-    remaining = [m for part in parts[start:] for m in part]
-    target = job.line_user_id
+        return Result(job.id, Outcome("sent"))
     if job.recipients:
-        outcome = _each(parts[start:], lambda i, p: gateway.multicast(job.recipients, p, batch_retry_key(job.retry_key, i + start)))
-    elif target:
-        outcome = _each(parts[start:], lambda i, p: gateway.push(target, p, batch_retry_key(job.retry_key, i + start)))
+        recipients = job.recipients
+        outcome, done = _each(parts, start, lambda p, key: gateway.multicast(recipients, p, key), job.retry_key)
+    elif job.line_user_id:
+        target = job.line_user_id
+        outcome, done = _each(parts, start, lambda p, key: gateway.push(target, p, key), job.retry_key)
     else:
-        outcome = Outcome("failed", None, "no recipient to push to (reply token expired)")
-    _record(job, outcome, (remaining, batch_retry_key(job.retry_key, start)) if start else None)
+        return Result(job.id, Outcome("failed", None, "no recipient to push to (reply token expired)"))
+    remaining = None
+    if not outcome.delivered and done > 0:
+        remaining = ([m for part in parts[done:] for m in part], batch_retry_key(job.retry_key, done))
+    return Result(job.id, outcome, remaining)
 
 
-def _leave(gateway: Gateway, job: Job) -> None:
-    """Say goodbye by reply (best effort), then leave; only the leaving decides the row's outcome."""
-    if job.reply_token and job.reply_token_expires_at and now() < job.reply_token_expires_at:
-        gateway.reply(job.reply_token, batches(job.messages)[0])
-    _record(job, gateway.leave(job.purpose.removeprefix("leave_"), job.subject or ""))
-
-
-def _each(parts: list[list[dict[str, Any]]], send) -> Outcome:
+def _each(parts: list[list[dict[str, Any]]], start: int, send_part, retry_key: str) -> tuple[Outcome, int]:
+    """Send batches ``start``… in order, stopping at the first that is not delivered. Returns that outcome (or the
+    last one) and the index of the first batch not delivered."""
     outcome = Outcome("sent")
-    for i, part in enumerate(parts):
-        outcome = send(i, part)
+    for index in range(start, len(parts)):
+        outcome = send_part(parts[index], batch_retry_key(retry_key, index))
         if not outcome.delivered:
-            return outcome
-    return outcome
+            return outcome, index
+    return outcome, len(parts)
 
 
-def _record(job: Job, outcome: Outcome, remaining: tuple[list[dict[str, Any]], str] | None = None) -> None:
-    with unit_of_work() as session:
+def _leave(gateway: Gateway, job: Job) -> Result:
+    """Say goodbye by reply (best effort), then leave; only the leaving decides the row's outcome."""
+    if job.reply_token:
+        gateway.reply(job.reply_token, batches(job.messages)[0])
+    return Result(job.id, gateway.leave(job.purpose.removeprefix("leave_"), job.subject or ""))
+
+
+# --- after sending ----------------------------------------------------------------------------------------------
+def record(session: Session, results: list[Result]) -> None:
+    outbox.mark_sent(session, [r.job_id for r in results if r.outcome.delivered])
+    for result in results:
+        outcome = result.outcome
         if outcome.delivered:
-            outbox.mark_sent(session, job.id)
-        elif outcome.status == "retry":
-            if remaining is not None:
-                outbox.keep_only(session, job.id, *remaining)
-            outbox.schedule_retry(session, job.id, f"HTTP {outcome.http_status}: {outcome.detail or ''}")
+            continue
+        if result.remaining is not None:
+            outbox.keep_only(session, result.job_id, *result.remaining)
+        error = _describe(outcome)
+        if outcome.status == "retry":
+            outbox.schedule_retry(session, result.job_id, error)
         else:
-            outbox.mark_failed(session, job.id, f"HTTP {outcome.http_status}: {outcome.detail or ''}")
-    log.info("outbox %s (%s): %s", job.id, job.purpose, "sent" if outcome.delivered else outcome.status)
+            outbox.mark_failed(session, result.job_id, error)
+            log.warning("outbox %s failed: %s", result.job_id, error)
+
+
+def _describe(outcome: Outcome) -> str:
+    """LINE's status and message (never the content), and its request id for LINE's support."""
+    where = f"HTTP {outcome.http_status}" if outcome.http_status else "no answer"
+    text = f"{where}: {outcome.detail}" if outcome.detail else where
+    return f"{text} (x-line-request-id {outcome.request_id})" if outcome.request_id else text

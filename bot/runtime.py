@@ -16,6 +16,8 @@ from bot import delivery
 from bot.config import Config
 from bot.dispatch import Settings, process_pending, process_source
 from bot.line_gateway import Gateway
+from handlers import event_notices
+from storage import crypto
 from storage.db import init_engine
 
 log = logging.getLogger(__name__)
@@ -26,6 +28,8 @@ class Runtime:
     def __init__(self, config: Config):
         self.config = config
         self.engine = init_engine(config.database_url)
+        crypto.init(config.data_encryption_key)
+        delivery.eligibility_checks.update(event_notices.DELIVERY_CHECKS)
         self.gateway = Gateway(config)
         self.settings = Settings(config.public_base_url, config.contact_phone)
         self._lanes: list[queue.Queue] = []

@@ -23,7 +23,10 @@ GREETING = texts.Catalog(
 
 def _flows() -> list[Flow]:
     """Every installed conversation flow. A flow module exposes ``FLOW``."""
-    return []
+    from handlers import applications, consent, events, feedback, policy_view, profile, registration
+
+    return [registration.FLOW, consent.FLOW, profile.FLOW, policy_view.FLOW, events.FLOW, applications.FLOW,
+            feedback.FLOW]
 
 
 def _idle(engine: Engine):

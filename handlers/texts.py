@@ -41,6 +41,7 @@ COMMON = Catalog(
             "resume.ask": "「{where}」の途中です。続きから進めますか？",
             "resume.continue": "続きから",
             "resume.restart": "最初から",
+            "expired.notice": "前回のやりとりから時間がたったため、途中まで入力された内容は消去しました。お手数ですが、もう一度はじめからお願いします。",
             "help.in_flow": "いまは「{where}」の途中です。\n・ボタンを押すか、文字で答えてください\n・「もどる」で一つ前に\n・「やめる」でいつでも中止できます",
             "help.idle": "船橋市の子育て支援センターのオンライン交流会・相談・講座のご案内です。\n下のメニューから選んでください。\n・イベント一覧：参加できるイベント\n・申込状況：申し込んだイベント\n・登録情報：お名前などの確認・変更\n・ポリシー：利用のきまり\n・紛失・盗難の報告：参加用のID・リンクをなくしたとき\nお急ぎのときは、お電話で地域子育て支援課へ：{phone}",
             "menu.prompt": "ご用件をメニューから選んでください。",
@@ -64,6 +65,7 @@ COMMON = Catalog(
             "resume.ask": "You were in the middle of “{where}”. Continue where you left off?",
             "resume.continue": "Continue",
             "resume.restart": "Start over",
+            "expired.notice": "Some time has passed since we last talked, so what you had typed so far has been cleared. Please start again from the beginning.",
             "help.in_flow": "You are in “{where}”.\n- Tap a button or type your answer\n- Send “back” to go back one step\n- Send “cancel” to stop at any time",
             "help.idle": "Online meetups, consultations and classes of Funabashi City's child-rearing support centres.\nChoose from the menu below.\n- Events: what you can join\n- My applications\n- My details: check or change\n- Policy: the rules of use\n- Report loss: lost your meeting ID or link\nUrgent? Call the Community Child-rearing Support Division: {phone}",
             "menu.prompt": "Please choose from the menu.",
@@ -113,8 +115,8 @@ def help_idle(ctx: Any) -> Text:
     return Text(t(ctx, "help.idle", phone=ctx.contact_phone), quick=menu_choices(ctx))
 
 
-def unexpected_kind(ctx: Any, kind: str) -> Text:
-    return Text(t(ctx, "kind.text_wanted"))
+def unexpected_kind(ctx: Any, kind: str, choice: bool = False) -> Text:
+    return Text(t(ctx, "kind.choice_wanted" if choice else "kind.text_wanted"))
 
 
 def is_keyword(value: str, words: frozenset[str]) -> bool:

@@ -1,24 +1,43 @@
-"""``kosodate worker``: APScheduler in its own process (never inside web workers).
+"""``kosodate worker``: APScheduler in its own process (never inside web workers), and the jobs it runs.
 
-Jobs are plain periodic functions over the database, so a restart loses nothing: whatever was due while the
-worker was down is found in the tables and handled on the next tick. Each job runs one instance at a time
-(``max_instances=1``), missed runs collapse into one (``coalesce=True``), and a failing tick — the database away,
-LINE unreachable — is logged and the next tick tries again, without a restart.
+Every job is a plain function over the tables (testable by calling it): the inbox sweep, the outbox delivery, the
+reminder planner. Nothing is remembered in the scheduler itself — its job store is in memory, filled at start with
+fixed ids — so a restart loses nothing: whatever fell due while the worker was down is found in the tables on the
+next tick (a reminder is sent if its event has not started; ``not_after`` expires it otherwise). Several workers may
+run at once: outbox rows are claimed (``storage.outbox.claim``), dedupe keys make planning idempotent.
+
+How the jobs are scheduled, deliberately:
+- ``coalesce=True``: runs missed while the process was paused or busy collapse into one. Each run looks at the
+  tables as they are, so one late run does all the work that several would have.
+- ``misfire_grace_time=None``: a late run still runs, however late. Lateness never makes work wrong — due times and
+  expiries are in the rows, not in the trigger — so there is no point in dropping a run.
+- ``max_instances``: one at a time; delivery allows a second instance that returns at once while the first is
+  still draining a backlog, so a long fan-out does not log "skipped: maximum number of running instances" every
+  second.
+- A failing run (the database restarting, LINE unreachable) is logged and the next tick tries again: the engine
+  checks connections before use (``pool_pre_ping``), so the worker recovers when the database is back, unrestarted.
 """
 from __future__ import annotations
 
 import logging
 import threading
 
+from apscheduler.events import EVENT_SCHEDULER_SHUTDOWN
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
+from bot.delivery import Dispatcher
 from bot.runtime import Runtime
+from scheduler import reminders
 
 log = logging.getLogger(__name__)
 
 INBOX_SWEEP_SECONDS = 2
 OUTBOX_SECONDS = 1
+PLAN_SECONDS = 60
+# A delivery run keeps draining a backlog this long before it lets the next tick take over.
+DELIVERY_BUDGET_SECONDS = 50
+DELIVERY_BATCH = 200
 
 
 def _guarded(name: str, fn):
@@ -32,19 +51,50 @@ def _guarded(name: str, fn):
     return run
 
 
-def jobs(runtime: Runtime) -> list[tuple[str, object, int]]:
-    """(id, function, interval seconds): every periodic job of the worker."""
-    return [
-        ("inbox-sweep", _guarded("inbox-sweep", runtime.process_inbox), INBOX_SWEEP_SECONDS),
-        ("outbox-deliver", _guarded("outbox-deliver", runtime.deliver_outbox), OUTBOX_SECONDS),
-    ]
+class Worker:
+    """The worker's jobs over one runtime (configuration, database, gateway)."""
+
+    def __init__(self, runtime: Runtime):
+        reminders.install()
+        self.runtime = runtime
+        self.planner = reminders.Planner.from_config(runtime.config)
+        self.dispatcher = Dispatcher(runtime.gateway, threads=runtime.config.delivery_threads, batch=DELIVERY_BATCH,
+                                     quiet=self.planner.schedule.quiet)
+        self._draining = threading.Lock()
+
+    def sweep_inbox(self) -> int:
+        return self.runtime.process_inbox()
+
+    def deliver_due(self) -> int:
+        if not self._draining.acquire(blocking=False):
+            return 0  # the previous run is still draining a backlog
+        try:
+            return self.dispatcher.drain(DELIVERY_BUDGET_SECONDS)
+        finally:
+            self._draining.release()
+
+    def plan(self) -> reminders.Planned:
+        return self.planner.run()
+
+    def jobs(self) -> list[tuple[str, object, int, int]]:
+        """(id, function, interval seconds, max instances): every periodic job of the worker."""
+        return [
+            ("inbox-sweep", _guarded("inbox-sweep", self.sweep_inbox), INBOX_SWEEP_SECONDS, 1),
+            ("outbox-deliver", _guarded("outbox-deliver", self.deliver_due), OUTBOX_SECONDS, 2),
+            ("reminders-plan", _guarded("reminders-plan", self.plan), PLAN_SECONDS, 1),
+        ]
+
+    def close(self) -> None:
+        self.dispatcher.close()
 
 
 def build(runtime: Runtime, blocking: bool = True):
+    worker = Worker(runtime)
     scheduler = (BlockingScheduler if blocking else BackgroundScheduler)(timezone="Asia/Tokyo")
-    for job_id, fn, seconds in jobs(runtime):
+    for job_id, fn, seconds, instances in worker.jobs():
         scheduler.add_job(fn, "interval", seconds=seconds, id=job_id, replace_existing=True,
-                          max_instances=1, coalesce=True, misfire_grace_time=30)
+                          max_instances=instances, coalesce=True, misfire_grace_time=None)
+    scheduler.add_listener(lambda _event: worker.close(), EVENT_SCHEDULER_SHUTDOWN)
     return scheduler
 
 

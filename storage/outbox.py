@@ -1,25 +1,40 @@
 """The outbox: every message the bot sends is a row first, written with the change that causes it.
 
+A row is ``planned`` until it ends ``sent``, ``failed`` (LINE refused it for good, or we gave up) or ``expired`` (no
+longer right to send: past ``not_after``, the participant withdrew, the event moved ...). ``dedupe_key`` =
+(purpose, recipient, subject) makes planning idempotent; ``retry_key`` is fixed at creation and goes with every push
+of the row, so LINE itself refuses a second delivery (409).
+
 Rows are claimed with a lease (``claimed_until``) so a crashed sender's rows are picked up again, and with
-``FOR UPDATE SKIP LOCKED`` on PostgreSQL so several senders never take the same row.
+``FOR UPDATE SKIP LOCKED`` on PostgreSQL so several senders never take the same row: a second sender skips the rows
+the first has locked instead of waiting for them, and once the first commits, its lease keeps them out of reach.
+SQLite has no row locks; there every write transaction begins IMMEDIATE (``storage.db``), which serialises claims.
 """
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Iterable
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from storage.clock import now
-from storage.models import OutboxMessage
+from storage.models import Enrollment, JoinLink, OutboxMessage
 
-LEASE = timedelta(seconds=60)
+# Long enough for one batch of sends even when LINE is slow; a crashed sender's rows wait this long to be retried.
+LEASE = timedelta(seconds=120)
 MAX_ATTEMPTS = 8
 REPLY_TOKEN_LIFETIME = timedelta(seconds=50)
+MULTICAST_MAX = 500
+STATUSES = ("planned", "sent", "failed", "expired")
+
+
+def _insert(session: Session):
+    return pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
 
 
 def add(
@@ -36,32 +51,64 @@ def add(
     subject: str | None = None,
 ) -> int | None:
     """Plan a message. Returns its id, or None when a message with this ``dedupe_key`` was planned already."""
+    moment = now()
     values = {
         "dedupe_key": dedupe_key,
         "purpose": purpose,
         "line_user_id": line_user_id,
         "recipients": recipients,
         "reply_token": reply_token,
-        "reply_token_expires_at": now() + REPLY_TOKEN_LIFETIME if reply_token else None,
+        "reply_token_expires_at": moment + REPLY_TOKEN_LIFETIME if reply_token else None,
         "messages": messages,
         "retry_key": str(uuid.uuid4()),
         "status": "planned",
         "attempts": 0,
         "not_before": not_before,
         "not_after": not_after,
-        "next_attempt_at": max(filter(None, (not_before, now()))),
+        "next_attempt_at": max(not_before, moment) if not_before else moment,
         "subject": subject,
-        "created_at": now(),
+        "created_at": moment,
     }
-    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(OutboxMessage).values(values)
+    stmt = _insert(session)(OutboxMessage)
     if dedupe_key is not None:
         stmt = stmt.on_conflict_do_nothing(index_elements=["dedupe_key"])
-    return session.execute(stmt.returning(OutboxMessage.id)).scalar()
+    # The values go as parameters, not into the statement: one compiled statement serves every row (a planner
+    # adds thousands).
+    return session.execute(stmt.returning(OutboxMessage.id), values).scalar()
 
 
-def claim(session: Session, ids: list[int] | None = None, limit: int = 100) -> list[OutboxMessage]:
-    """Claim due rows (or the given ones, if due) for this sender; the caller commits, then sends."""
+def add_multicast(
+    session: Session,
+    *,
+    purpose: str,
+    messages: list[dict[str, Any]],
+    recipients: Iterable[str],
+    dedupe_key: str,
+    subject: str | None = None,
+    not_before: datetime | None = None,
+    not_after: datetime | None = None,
+) -> list[int]:
+    """The same messages to many people: one row per 500 recipients (LINE's multicast limit), each with its own
+    retry key. The recipients are sorted, so planning the same audience again yields the same rows (and nothing new).
+    Personal content (a join link) must not go this way: use ``add`` per person."""
+    everyone = sorted(set(recipients))
+    ids = []
+    for n, start in enumerate(range(0, len(everyone), MULTICAST_MAX)):
+        row = add(session, purpose=purpose, messages=messages, recipients=everyone[start:start + MULTICAST_MAX],
+                  dedupe_key=f"{dedupe_key}#{n}", subject=subject, not_before=not_before, not_after=not_after)
+        if row is not None:
+            ids.append(row)
+    return ids
+
+
+# --- claiming and recording, for bot.delivery ------------------------------------------------------------------
+def claim(session: Session, ids: list[int] | None = None, limit: int = 100,
+          held: Iterable[str] = ()) -> list[OutboxMessage]:
+    """Claim due rows (or the given ones, if due) for this sender; the caller commits, then sends.
+
+    Rows whose purpose is ``held`` (e.g. reminders during quiet hours) are left alone. A row that has been claimed
+    ``MAX_ATTEMPTS`` times without an outcome (its senders keep crashing) is failed here instead of claimed again.
+    """
     moment = now()
     query = (
         select(OutboxMessage)
@@ -74,56 +121,193 @@ def claim(session: Session, ids: list[int] | None = None, limit: int = 100) -> l
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
+    held = tuple(held)
+    if held:
+        query = query.where(OutboxMessage.purpose.not_in(held))
     if ids is not None:
         query = query.where(OutboxMessage.id.in_(ids))
-    rows = list(session.scalars(query))
-    for row in rows:
+    claimed = []
+    for row in session.scalars(query):
+        if row.attempts >= MAX_ATTEMPTS:
+            _close(row, "failed", f"gave up after {row.attempts} attempts without an answer")
+            continue
         row.claimed_until = moment + LEASE
         row.attempts += 1
-    return rows
+        claimed.append(row)
+    return claimed
 
 
-def mark_sent(session: Session, row_id: int) -> None:
-    row = session.get(OutboxMessage, row_id)
-    row.status, row.sent_at, row.claimed_until, row.last_error = "sent", now(), None, None
+def _close(row: OutboxMessage, status: str, error: str | None) -> None:
+    row.status, row.claimed_until, row.finished_at = status, None, now()
+    row.last_error = error[:1000] if error else None
+
+
+def mark_sent(session: Session, row_ids: list[int]) -> None:
+    """LINE accepted these (or had accepted them already: 409). True whatever the row said before."""
+    if not row_ids:
+        return
+    moment = now()
+    session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(row_ids))
+        .values(status="sent", sent_at=moment, finished_at=moment, claimed_until=None, last_error=None)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def mark_failed(session: Session, row_id: int, error: str) -> None:
     row = session.get(OutboxMessage, row_id)
-    row.status, row.claimed_until, row.last_error = "failed", None, error[:1000]
+    if row is not None and row.status == "planned":
+        _close(row, "failed", error)
 
 
 def mark_expired(session: Session, row_id: int, reason: str) -> None:
     row = session.get(OutboxMessage, row_id)
-    row.status, row.claimed_until, row.last_error = "expired", None, reason[:1000]
+    if row is not None and row.status == "planned":
+        _close(row, "expired", reason)
+
+
+def expire(session: Session, row_ids: list[int], reason: str) -> int:
+    """Expire planned rows nobody is sending right now (a leased row is checked again by its sender)."""
+    if not row_ids:
+        return 0
+    moment = now()
+    result = session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(row_ids), OutboxMessage.status == "planned",
+               or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < moment))
+        .values(status="expired", finished_at=moment, claimed_until=None, last_error=reason[:1000])
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount
 
 
 def schedule_retry(session: Session, row_id: int, error: str) -> None:
     """Try again later with the same retry key; give up after MAX_ATTEMPTS."""
     row = session.get(OutboxMessage, row_id)
+    if row is None or row.status != "planned":
+        return
     if row.attempts >= MAX_ATTEMPTS:
-        mark_failed(session, row_id, f"gave up after {row.attempts} attempts: {error}")
+        _close(row, "failed", f"gave up after {row.attempts} attempts: {error}")
         return
     row.claimed_until = None
     row.last_error = error[:1000]
     row.next_attempt_at = now() + timedelta(seconds=min(600, 5 * 2 ** (row.attempts - 1)))
 
 
-def drop_reply_token(session: Session, row_id: int) -> None:
-    """The reply token was refused or expired: from now on this message goes by push."""
-    row = session.get(OutboxMessage, row_id)
-    row.reply_token = None
-
-
-def summary(session: Session) -> dict[str, int]:
-    return dict(session.execute(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)).all())
-
-
 def keep_only(session: Session, row_id: int, remaining: list[dict[str, Any]], retry_key: str) -> None:
-    """Part of the message went out by reply; what remains will go by push, under the key it was first pushed with."""
+    """The first messages went out (by reply or push); what remains goes by push next time, under the key the first
+    remaining batch was pushed with (``bot.delivery.batch_retry_key`` keeps the later keys in step)."""
     row = session.get(OutboxMessage, row_id)
     row.messages = remaining
     row.reply_token = None
     row.retry_key = retry_key
 
 
+def replan(session: Session, row: OutboxMessage, *, messages: list[dict[str, Any]], not_before: datetime,
+           not_after: datetime | None) -> None:
+    """Plan an expired row again (its reason went away: a parent re-applied, consented again ...). The retry key is
+    kept: if an earlier attempt reached LINE before the row expired, LINE still refuses a second delivery."""
+    row.status, row.finished_at, row.last_error, row.claimed_until = "planned", None, None, None
+    row.messages, row.not_before, row.not_after = messages, not_before, not_after
+    row.next_attempt_at = max(not_before, now())
+
+
+# --- for planners (scheduler/reminders.py) ---------------------------------------------------------------------
+def still_relevant(session: Session, purpose: str, after: datetime) -> list[OutboxMessage]:
+    """Rows of ``purpose`` that are planned, or whose ``not_after`` is later than ``after``: what a planner compares
+    with what it wants now (a sent or expired row of a past event no longer matters)."""
+    return list(session.scalars(select(OutboxMessage).where(
+        OutboxMessage.purpose == purpose,
+        or_(OutboxMessage.status == "planned", OutboxMessage.not_after > after))))
+
+
+def due_about(session: Session, purpose: str, subjects: Iterable[str],
+              due_by: datetime) -> list[tuple[int, str, datetime, datetime | None]]:
+    """(id, subject, not_before, not_after) of the planned or sent rows of ``purpose`` about these subjects that are
+    due by ``due_by``."""
+    wanted = sorted(set(subjects))
+    out = []
+    for start in range(0, len(wanted), 500):
+        out += session.execute(
+            select(OutboxMessage.id, OutboxMessage.subject, OutboxMessage.not_before, OutboxMessage.not_after)
+            .where(OutboxMessage.purpose == purpose, OutboxMessage.subject.in_(wanted[start:start + 500]),
+                   OutboxMessage.status.in_(("planned", "sent")), OutboxMessage.not_before <= due_by)
+        ).all()
+    return out
+
+
+# --- what staff and operators see -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Delivery:
+    """One message's story, without its content: what it was for, when it was due, what became of it and when."""
+
+    id: int
+    purpose: str
+    subject: str | None
+    status: str
+    due_at: datetime
+    created_at: datetime
+    finished_at: datetime | None
+    attempts: int
+    last_error: str | None
+    recipients: int
+
+
+def _delivery(row: OutboxMessage) -> Delivery:
+    return Delivery(row.id, row.purpose, row.subject, row.status, row.not_before or row.created_at, row.created_at,
+                    row.finished_at, row.attempts, row.last_error, len(row.recipients or []) or 1)
+
+
+def deliveries(session: Session, subjects: Iterable[str]) -> list[Delivery]:
+    """Every message about these subjects ("enrollment:12", "event:3"), in due order."""
+    wanted = sorted(set(subjects))
+    if not wanted:
+        return []
+    rows = session.scalars(
+        select(OutboxMessage).where(OutboxMessage.subject.in_(wanted))
+        .order_by(func.coalesce(OutboxMessage.not_before, OutboxMessage.created_at), OutboxMessage.id)
+    )
+    return [_delivery(row) for row in rows]
+
+
+def for_enrollment(session: Session, enrollment_id: int) -> list[Delivery]:
+    """What was sent (or planned) to one participant about their application: reminders, join links, updates."""
+    return deliveries(session, _enrollment_subjects(session, [enrollment_id]))
+
+
+def for_event(session: Session, event_id: int) -> list[Delivery]:
+    """Every message about an event: to everyone (notices, thank-yous) and to each participant."""
+    enrollment_ids = list(session.scalars(select(Enrollment.id).where(Enrollment.event_id == event_id)))
+    return deliveries(session, [f"event:{event_id}", *_enrollment_subjects(session, enrollment_ids)])
+
+
+def _enrollment_subjects(session: Session, enrollment_ids: list[int]) -> list[str]:
+    links = list(session.scalars(select(JoinLink.id).where(JoinLink.enrollment_id.in_(enrollment_ids))))
+    return [f"enrollment:{i}" for i in enrollment_ids] + [f"join_link:{i}" for i in links]
+
+
+def recent_problems(session: Session, limit: int = 20) -> list[Delivery]:
+    """The latest failed messages, for operators (LINE's own error message is in ``last_error``)."""
+    rows = session.scalars(
+        select(OutboxMessage).where(OutboxMessage.status == "failed")
+        .order_by(OutboxMessage.finished_at.desc(), OutboxMessage.id.desc()).limit(limit)
+    )
+    return [_delivery(row) for row in rows]
+
+
+def summary(session: Session, purpose: str | None = None) -> dict[str, int]:
+    query = select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
+    if purpose is not None:
+        query = query.where(OutboxMessage.purpose == purpose)
+    return dict(session.execute(query).all())
+
+
+def backlog(session: Session) -> tuple[int, datetime | None]:
+    """How many planned rows are due now, and since when the oldest of them has been waiting."""
+    moment = now()
+    count, oldest = session.execute(
+        select(func.count(), func.min(OutboxMessage.next_attempt_at))
+        .where(OutboxMessage.status == "planned", OutboxMessage.next_attempt_at <= moment)
+    ).one()
+    return count, oldest

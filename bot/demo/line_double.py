@@ -3,7 +3,8 @@
 It serves the endpoints the bot uses (reply, push, multicast, leave, profile, rich menu), checks each request
 against LINE's documented rules independently of ``bot.messages`` (so a builder bug shows up as a 400), and
 behaves like LINE where it matters: reply tokens are single-use and expire, a repeated ``X-Line-Retry-Key``
-gets 409, faults (429/500/slow answers) can be injected. Every request is kept in a journal.
+gets 409, faults (429/500/slow answers) can be injected, LINE's rate limits enforced (``rate_limits=True``).
+Every request is kept in a journal.
 
 The contract tier of the tests runs the same journeys against LINE's official OpenAPI spec
 (``../shared/line-api/line_double.py``); this double is the light one that ships with the project.
@@ -16,6 +17,7 @@ import secrets
 import threading
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +27,8 @@ from werkzeug.wrappers import Request, Response
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 USER_RE = re.compile(r"^U[0-9a-f]{32}$")
 RETRY_KEY_PATHS = ("/v2/bot/message/push", "/v2/bot/message/multicast")
+# LINE's documented rate limits (requests per second, per channel and endpoint), enforced with ``rate_limits=True``.
+LINE_RATE_LIMITS = {"/v2/bot/message/push": 2000, "/v2/bot/message/multicast": 200, "/v2/bot/message/reply": 2000}
 
 
 @dataclass
@@ -114,9 +118,14 @@ def check_messages(messages: Any) -> list[str]:
 class LineDouble:
     """``LineDouble().start()``; ``base_url`` goes to LINE_API_BASE_URL; ``stop()`` at the end."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, reply_token_ttl: float = 60.0):
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, reply_token_ttl: float = 60.0,
+                 rate_limits: bool | dict[str, int] = False):
         self.host, self.port = host, port
         self.reply_token_ttl = reply_token_ttl
+        # Requests per second allowed per path; over it LINE answers 429. True means LINE's own limits.
+        self.rate_limits: dict[str, int] = dict(LINE_RATE_LIMITS if rate_limits is True else rate_limits or {})
+        # Benchmarks send reply tokens this double never issued; LINE would know its own.
+        self.accept_any_reply_token = False
         self.lock = threading.RLock()
         self.reset()
         self._server = None
@@ -133,6 +142,7 @@ class LineDouble:
             self.default_rich_menu: str | None = None
             self.left: list[str] = []
             self._token_owner: dict[str, str] = {}
+            self._hits: dict[str, deque[float]] = {}
 
     def issue_reply_token(self) -> str:
         token = secrets.token_hex(16)
@@ -224,6 +234,8 @@ class LineDouble:
                 return self._json(fault.status, {"message": "Injected fault"})
         if not req.headers.get("Authorization", "").startswith("Bearer "):
             return self._json(401, {"message": "Authentication failed"})
+        if not self._within_rate_limit(req.path):
+            return self._json(429, {"message": "The API rate limit has been exceeded. Try again later."})
         body = entry["json"] if isinstance(entry["json"], dict) else {}
         retry_key = entry["retry_key"]
         path = req.path
@@ -252,6 +264,21 @@ class LineDouble:
             return self._json(200, {"userId": m.group(1), "displayName": "デモ利用者", "language": "ja"})
         return self._rich_menu(req, path, body)
 
+    def _within_rate_limit(self, path: str) -> bool:
+        """A sliding one-second window per path, like LINE's per-endpoint limits."""
+        limit = self.rate_limits.get(path)
+        if limit is None:
+            return True
+        moment = time.monotonic()
+        with self.lock:
+            hits = self._hits.setdefault(path, deque())
+            while hits and moment - hits[0] >= 1.0:
+                hits.popleft()
+            if len(hits) >= limit:
+                return False
+            hits.append(moment)
+            return True
+
     def _reply(self, body: dict[str, Any], entry: dict[str, Any]) -> Response:
         errors = check_messages(body.get("messages"))
         if errors:
@@ -259,6 +286,8 @@ class LineDouble:
         token = body.get("replyToken")
         with self.lock:
             issued = self.reply_tokens.get(token)
+            if issued is None and self.accept_any_reply_token:
+                issued = time.monotonic()
             if issued is None or token in self.used_tokens or time.monotonic() - issued > self.reply_token_ttl:
                 return self._json(400, {"message": "Invalid reply token"})
             self.used_tokens.add(token)

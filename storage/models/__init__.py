@@ -1,16 +1,42 @@
 """All models, imported here so ``Base.metadata`` is complete for Alembic and tests."""
+from storage.models.audit import AuditEvent
 from storage.models.base import Base
 from storage.models.core import ConversationState, InboxEvent, LineUser, OutboxMessage
+from storage.models.events import AnnouncementOptIn, Enrollment, Event, JoinLink, JoinLinkOpening
+from storage.models.feedback import Feedback
 from storage.models.people import Child, ConsentRecord, Parent, PolicyVersion
+from storage.models.reports import (Escalation, EscalationMessage, EscalationNotification, LoanRequest,
+                                    LostCredentialReport, ReportEvent)
+from storage.models.sanctions import Sanction
+from storage.models.staff import AttendanceMark, LoginAttempt, StaffInvite, StaffMember, StaffSession
 
 __all__ = [
+    "AnnouncementOptIn",
+    "AttendanceMark",
+    "AuditEvent",
     "Base",
     "Child",
     "ConsentRecord",
     "ConversationState",
+    "Enrollment",
+    "Escalation",
+    "EscalationMessage",
+    "EscalationNotification",
+    "Event",
+    "Feedback",
     "InboxEvent",
+    "JoinLink",
+    "JoinLinkOpening",
     "LineUser",
+    "LoanRequest",
+    "LoginAttempt",
+    "LostCredentialReport",
     "OutboxMessage",
     "Parent",
     "PolicyVersion",
+    "ReportEvent",
+    "Sanction",
+    "StaffInvite",
+    "StaffMember",
+    "StaffSession",
 ]

@@ -72,7 +72,7 @@ class OutboxMessage(Base):
     # LINE message objects, already checked against LINE's limits by bot.messages.
     messages: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     retry_key: Mapped[str] = mapped_column(String(36))
-    # planned → sent | failed | expired
+    # planned → sent | failed | expired (storage.outbox says when and why)
     status: Mapped[str] = mapped_column(String(16), default="planned")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     not_before: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -80,11 +80,13 @@ class OutboxMessage(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
     # A sender holds the row until this time (a lease): no second sender picks it up meanwhile.
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # What the message is about, for eligibility checks at send time ("enrollment:12", "event:3").
-    subject: Mapped[str | None] = mapped_column(String(64))
+    # What the message is about, for eligibility checks at send time and for staff ("enrollment:12", "event:3").
+    subject: Mapped[str | None] = mapped_column(String(64), index=True)
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the row became sent, failed or expired.
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class ConversationState(Base):

@@ -1,0 +1,107 @@
+"""Staff of the division and the centres who use the web console, their server-side sessions, LINE-link invitations,
+the record of sign-in attempts that login throttling counts, and the attendance staff mark after an event."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from storage.clock import now
+from storage.models.base import Base
+from storage.types import UTCDateTime
+
+# Where a staff member works. "division" is 地域子育て支援課 (the operator, policy 3); the others are the two centres.
+CENTRES = ("division", "minamihoncho", "takanedai")
+# "admin": division administrator (everything, every centre); "staff": centre staff (their centre); "viewer": read-only.
+ROLES = ("admin", "staff", "viewer")
+
+
+class StaffMember(Base):
+    """A person who signs in to the staff console. Never deleted: a leaver is made inactive, which keeps the audit
+    trail pointing at a real account."""
+
+    __tablename__ = "staff_members"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    # The sign-in name (usually a work e-mail address), stored lower-case.
+    login: Mapped[str] = mapped_column(String(254), unique=True)
+    centre: Mapped[str] = mapped_column(String(20))
+    role: Mapped[str] = mapped_column(String(10))
+    active: Mapped[bool] = mapped_column(default=True)
+    # argon2id (argon2-cffi's encoded form); None until a password is set.
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # TOTP second factor: the secret is sealed with the data key (storage.crypto).
+    totp_secret: Mapped[str | None] = mapped_column(Text)
+    totp_enabled: Mapped[bool] = mapped_column(default=False)
+    # The last accepted TOTP time step: a code is accepted once only.
+    totp_last_step: Mapped[int | None] = mapped_column(Integer)
+    # The staff member's own LINE account, once linked (the staff chat flow uses it); on_duty staff get escalations.
+    line_user_pk: Mapped[int | None] = mapped_column(
+        ForeignKey("line_users.id", ondelete="SET NULL"), unique=True
+    )
+    on_duty: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+
+
+class StaffSession(Base):
+    """One signed-in browser. The browser holds a random token; only its SHA-256 is stored, so a copy of the
+    database cannot be used to sign in. Ending a session (log out, disabled account, idle/absolute limit) is
+    setting ``ended_at``."""
+
+    __tablename__ = "staff_sessions"
+    __table_args__ = (Index("ix_staff_sessions_member_open", "staff_id", "ended_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff_members.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Why it ended: "logout", "idle", "expired", "disabled", "revoked", "password".
+    end_reason: Mapped[str | None] = mapped_column(String(16))
+
+
+class StaffInvite(Base):
+    """A one-time code a staff member sends to the bot in LINE to link their LINE account (``kosodate staff
+    invite``). Only the code's SHA-256 is stored."""
+
+    __tablename__ = "staff_invites"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff_members.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class LoginAttempt(Base):
+    """One sign-in attempt, counted by the throttle. The login name and the address are stored as keyed hashes
+    only: enough to count, nothing to read."""
+
+    __tablename__ = "staff_login_attempts"
+    __table_args__ = (
+        Index("ix_staff_login_attempts_account", "account_key", "at"),
+        Index("ix_staff_login_attempts_address", "address_key", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    account_key: Mapped[str] = mapped_column(String(64))
+    address_key: Mapped[str] = mapped_column(String(64))
+    succeeded: Mapped[bool] = mapped_column(default=False)
+
+
+class AttendanceMark(Base):
+    """Whether a confirmed participant took part (出欠), marked by staff after the event."""
+
+    __tablename__ = "attendance_marks"
+
+    enrollment_id: Mapped[int] = mapped_column(ForeignKey("enrollments.id", ondelete="CASCADE"), primary_key=True)
+    attended: Mapped[bool]
+    marked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    marked_by_staff_id: Mapped[int] = mapped_column(ForeignKey("staff_members.id"))

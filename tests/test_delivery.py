@@ -1,0 +1,235 @@
+"""Sending outbox rows (bot/delivery.py): retries under one key, the reply token and its push fallback, batches
+of more than five messages, multicast without people who blocked the bot, quiet hours, leases, order, threads."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from bot import delivery
+from bot.delivery import Dispatcher, batch_retry_key
+from bot.line_gateway import Outcome
+from bot.messages import render_all
+from handlers.reminders import parse_quiet_hours
+from handlers.replies import Text
+from storage import outbox, users
+from storage.db import unit_of_work
+from tests.scheduler_support import plan_text, row, rows, tokyo
+from tests.scheduler_support import clock, in_flight  # noqa: F401 (fixtures)
+from tests.support import new_user_id
+
+
+def texts(n: int) -> list[dict]:
+    return render_all([Text(f"お知らせ {i + 1}") for i in range(n)])
+
+
+def plan_many(to: str, n: int, reply_token: str | None = None) -> int:
+    with unit_of_work() as session:
+        return outbox.add(session, purpose="notice", messages=texts(n), line_user_id=to, reply_token=reply_token)
+
+
+def retry_keys(line) -> list[str]:
+    return [e["retry_key"] for e in line.requests("/message/push")]
+
+
+@pytest.mark.parametrize("fault", ["500", "429", "timeout"])
+def test_line_failing_then_ok_is_one_delivery_under_one_retry_key(clock, runtime, line, in_flight, fault):
+    runtime.gateway.attempts = 1  # every LINE call here is one outbox attempt
+    if fault == "timeout":
+        runtime.gateway.timeout = (0.5, 0.3)
+        line.inject_fault("/message/push", 0, count=2, delay=0.6)  # LINE takes it, but answers too late
+    else:
+        line.inject_fault("/message/push", int(fault), count=2)
+    user = new_user_id()
+    row_id = plan_text(user)
+    for wait in (0, 6, 11):
+        clock.shift(timedelta(seconds=wait))
+        delivery.deliver(runtime.gateway)
+        in_flight.settle()  # a timed-out request is still taken by LINE, before the next attempt
+    assert row(row_id).status == "sent"
+    assert set(retry_keys(line)) == {row(row_id).retry_key}
+    assert len(line.delivered(to=user)) == 1
+
+
+def test_a_permanent_refusal_is_recorded_with_lines_message_and_request_id(runtime, line):
+    line.inject_fault("/message/push", 400, count=1)
+    row_id = plan_text(new_user_id())
+    delivery.deliver(runtime.gateway)
+    failed = row(row_id)
+    assert failed.status == "failed" and failed.finished_at is not None
+    assert failed.last_error.startswith("HTTP 400: Injected fault (x-line-request-id ")
+
+
+def test_the_reply_token_takes_the_first_five_messages_and_push_the_rest(runtime, line):
+    user = new_user_id()
+    token = line.issue_reply_token()
+    row_id = plan_many(user, 12, reply_token=token)
+    delivery.deliver(runtime.gateway)
+    assert len(line.requests("/message/reply")) == 1
+    key = row(row_id).retry_key
+    assert retry_keys(line) == [batch_retry_key(key, 1), batch_retry_key(key, 2)]
+    assert row(row_id).status == "sent"
+
+
+def test_a_refused_reply_token_sends_everything_by_push(runtime, line):
+    user = new_user_id()
+    row_id = plan_many(user, 7, reply_token="never-issued")
+    delivery.deliver(runtime.gateway)
+    key = row(row_id).retry_key
+    assert retry_keys(line) == [key, batch_retry_key(key, 1)]
+    assert len(line.delivered(to=user)) == 7
+
+
+def test_a_reply_token_is_never_tried_twice(clock, runtime, line):
+    runtime.gateway.attempts = 1
+    line.inject_fault("/message/", 500, count=2)  # the reply fails, then its push fallback
+    row_id = plan_many(new_user_id(), 1, reply_token=line.issue_reply_token())
+    delivery.deliver(runtime.gateway)
+    clock.shift(timedelta(seconds=6))
+    delivery.deliver(runtime.gateway)
+    assert len(line.requests("/message/reply")) == 1
+    assert [e["status"] for e in line.requests("/message/push")] == [500, 200]
+    assert row(row_id).status == "sent"
+
+
+def test_after_a_partial_failure_each_batch_keeps_the_key_it_was_first_sent_with(clock, runtime, line, monkeypatch):
+    """Batch 3 of 3 failed with no answer: LINE may have it. The retry must offer it under the same key."""
+    user = new_user_id()
+    row_id = plan_many(user, 12)
+    key = row(row_id).retry_key
+    calls = []
+    real_push = runtime.gateway.push
+
+    def push(to, messages, retry_key):
+        calls.append(retry_key)
+        if len(calls) == 3:
+            real_push(to, messages, retry_key)  # LINE takes it, the answer is lost
+            return Outcome("retry", None, "ReadTimeoutError")
+        return real_push(to, messages, retry_key)
+
+    monkeypatch.setattr(runtime.gateway, "push", push)
+    delivery.deliver(runtime.gateway)
+    assert row(row_id).status == "planned" and len(row(row_id).messages) == 2
+    clock.shift(timedelta(seconds=6))
+    delivery.deliver(runtime.gateway)
+    assert calls == [key, batch_retry_key(key, 1), batch_retry_key(key, 2), batch_retry_key(key, 2)]
+    assert [e["status"] for e in line.requests("/message/push")] == [200, 200, 200, 409]
+    assert len(line.delivered(to=user)) == 12 and row(row_id).status == "sent"
+
+
+def test_multicast_leaves_out_whoever_blocked_the_bot(runtime, line):
+    stay, leave = new_user_id(), new_user_id()
+    with unit_of_work() as session:
+        users.mark_unfollowed(users.get_or_create(session, leave))
+        outbox.add_multicast(session, purpose="notice", messages=texts(1), recipients=[stay, leave],
+                             dedupe_key="notice:1")
+        outbox.add_multicast(session, purpose="notice", messages=texts(1), recipients=[leave], dedupe_key="notice:2")
+    delivery.deliver(runtime.gateway)
+    [sent] = line.requests("/message/multicast")
+    assert sent["json"]["to"] == [stay]
+    assert [(r.status, r.last_error) for r in rows("notice")] == [
+        ("sent", None), ("expired", "every recipient has blocked the bot")]
+
+
+def test_multicast_rows_hold_at_most_500_people_and_planning_again_adds_nothing():
+    people = [new_user_id() for _ in range(1201)]
+    with unit_of_work() as session:
+        first = outbox.add_multicast(session, purpose="notice", messages=texts(1), recipients=people,
+                                     dedupe_key="cancelled:7")
+        again = outbox.add_multicast(session, purpose="notice", messages=texts(1), recipients=reversed(people),
+                                     dedupe_key="cancelled:7")
+    assert again == [] and [len(r.recipients) for r in rows("notice")] == [500, 500, 201]
+    assert len(first) == 3 and sorted(u for r in rows("notice") for u in r.recipients) == sorted(people)
+
+
+def test_messages_of_the_bots_own_initiative_wait_for_the_end_of_quiet_hours(clock, runtime, line, monkeypatch):
+    monkeypatch.setattr(delivery, "quiet_purposes", {"notice"})
+    dispatcher = Dispatcher(runtime.gateway, quiet=parse_quiet_hours("21:00-08:00"))
+    clock.to(tokyo(2030, 6, 4, 22, 30))
+    notice = plan_text(new_user_id())
+    answer = plan_text(new_user_id(), purpose="reply")
+    dispatcher.deliver()
+    assert (row(notice).status, row(answer).status) == ("planned", "sent")
+    clock.to(tokyo(2030, 6, 5, 8, 0))
+    dispatcher.deliver()
+    assert row(notice).status == "sent"
+
+
+def test_a_send_that_could_outlive_its_lease_is_left_for_the_next_claim(clock, runtime, line):
+    runtime.gateway.attempts = 100  # worst case far longer than the lease
+    row_id = plan_text(new_user_id())
+    Dispatcher(runtime.gateway).deliver()
+    assert line.requests("/message/push") == [] and row(row_id).claimed_until is not None
+    runtime.gateway.attempts = 3
+    Dispatcher(runtime.gateway).deliver()
+    assert line.requests("/message/push") == []  # still leased
+    clock.shift(outbox.LEASE + timedelta(seconds=1))
+    Dispatcher(runtime.gateway).deliver()
+    assert row(row_id).status == "sent" and row(row_id).attempts == 2
+
+
+def test_one_parents_messages_keep_their_order_when_sent_by_many_threads(runtime, line):
+    hanako = new_user_id()
+    ids = []
+    for i in range(30):
+        ids.append(plan_text(new_user_id(), f"ほかの方 {i}"))
+        if i % 10 == 0:
+            ids.append(plan_text(hanako, f"花子さんへ {i}"))
+    dispatcher = Dispatcher(runtime.gateway, threads=8)
+    try:
+        assert dispatcher.deliver() == 33
+    finally:
+        dispatcher.close()
+    assert [m["message"]["text"] for m in line.delivered(to=hanako)] == ["花子さんへ 0", "花子さんへ 10", "花子さんへ 20"]
+    assert {row(i).status for i in ids} == {"sent"}
+
+
+def test_a_bug_while_sending_one_row_does_not_strand_the_others(runtime, line, monkeypatch):
+    unlucky, lucky = new_user_id(), new_user_id()
+    real_push = runtime.gateway.push
+
+    def push(to, messages, retry_key):
+        if to == unlucky:
+            raise KeyError("surprise")
+        return real_push(to, messages, retry_key)
+
+    monkeypatch.setattr(runtime.gateway, "push", push)
+    bad, good = plan_text(unlucky), plan_text(lucky)
+    delivery.deliver(runtime.gateway)
+    assert row(good).status == "sent"
+    assert (row(bad).status, row(bad).last_error) == ("planned", "no answer: internal error: KeyError")
+
+
+def test_a_row_whose_senders_keep_dying_is_given_up(clock, runtime, line):
+    row_id = plan_text(new_user_id())
+    for _ in range(outbox.MAX_ATTEMPTS):
+        with unit_of_work() as session:
+            assert outbox.claim(session)  # claimed, then the sender dies
+        clock.shift(outbox.LEASE + timedelta(seconds=1))
+    delivery.deliver(runtime.gateway)
+    assert row(row_id).status == "failed" and "gave up after 8 attempts" in row(row_id).last_error
+    assert line.requests("/message/push") == []
+
+
+def test_per_row_and_batch_checks_expire_what_is_no_longer_right(runtime, line, monkeypatch):
+    monkeypatch.setitem(delivery.eligibility_checks, "single", lambda session, r: "no longer wanted")
+    seen = []
+
+    def batch(session, rows):
+        seen.append(len(rows))
+        return {rows[0].id: "first one only"}
+
+    monkeypatch.setitem(delivery.batch_eligibility_checks, "bulk", batch)
+    single = plan_text(new_user_id(), purpose="single")
+    bulk = [plan_text(new_user_id(), purpose="bulk") for _ in range(3)]
+    delivery.deliver(runtime.gateway)
+    assert (row(single).status, row(single).last_error) == ("expired", "no longer wanted")
+    assert seen == [3] and [row(i).status for i in bulk] == ["expired", "sent", "sent"]
+
+
+def test_a_row_past_not_after_is_expired_unsent(clock, runtime, line):
+    row_id = plan_text(new_user_id(), not_after=tokyo(2030, 6, 3, 9, 30))
+    clock.to(tokyo(2030, 6, 3, 9, 31))
+    delivery.deliver(runtime.gateway)
+    assert (row(row_id).status, row(row_id).last_error) == ("expired", "too late: past not_after")
+    assert line.requests("/message/push") == []
