@@ -12,15 +12,18 @@ own journal, that every participant got exactly one reminder (none lost, none tw
 from __future__ import annotations
 
 import argparse
+import json
 import logging
-import multiprocessing
 import platform
 import resource
 import secrets
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
@@ -30,17 +33,27 @@ sys.path.insert(0, str(ROOT))
 
 
 # --- the LINE double, in its own process ----------------------------------------------------------------------
-def serve_double(conn) -> None:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+def line_double_app():
+    """WSGI app: the project's LINE double with LINE's rate limits, plus ``GET /__bench__/report`` (what it took)."""
     from bot.demo.line_double import LineDouble
 
-    double = LineDouble(rate_limits=True).start()
-    conn.send(double.base_url)
-    conn.recv()  # "report"
+    double = LineDouble(rate_limits=True)
+
+    def app(environ, start_response):
+        if environ["PATH_INFO"] != "/__bench__/report":
+            return double.wsgi(environ, start_response)
+        body = json.dumps(_report(double)).encode()
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        return [body]
+
+    return app
+
+
+def _report(double) -> dict:
     pushes = double.requests("/v2/bot/message/push")
     accepted = [e for e in pushes if e["status"] == 200]
     per_second = Counter(int(e["ts"]) for e in accepted)
-    conn.send({
+    return {
         "statuses": dict(Counter(e["status"] for e in pushes)),
         "accepted_to": Counter(e["json"]["to"] for e in accepted),
         "accepted_keys": Counter(e["retry_key"] for e in accepted),
@@ -48,8 +61,40 @@ def serve_double(conn) -> None:
         "first": min((e["ts"] for e in accepted), default=0.0),
         "last": max((e["ts"] for e in accepted), default=0.0),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-    })
-    double.stop()
+    }
+
+
+def serve_werkzeug(port: int) -> None:
+    """The double's own kind of server (werkzeug's, as ``LineDouble.start``): one connection per request."""
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    from werkzeug.serving import make_server
+
+    make_server("127.0.0.1", port, line_double_app(), threaded=True).serve_forever()
+
+
+def start_double(server: str, threads: int) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    if server == "gunicorn":
+        command = [sys.executable, "-m", "gunicorn", "--workers", "1", "--threads", str(threads), "--keep-alive", "30",
+                   "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "bench.fanout:line_double_app()"]
+    else:
+        command = [sys.executable, "-c", f"from bench.fanout import serve_werkzeug; serve_werkzeug({port})"]
+    process = subprocess.Popen(command, cwd=ROOT)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return process, f"http://127.0.0.1:{port}"
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 # --- the participants ---------------------------------------------------------------------------------------------
@@ -107,12 +152,12 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=10_000)
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--database-url", help="default: a fresh SQLite file")
+    parser.add_argument("--double-server", choices=("gunicorn", "werkzeug"), default="gunicorn",
+                        help="what serves the LINE double: gunicorn (one process, keep-alive, like LINE's API) or "
+                             "werkzeug's development server (as LineDouble.start: a new connection per request)")
     args = parser.parse_args()
 
-    here, there = multiprocessing.Pipe()
-    double = multiprocessing.Process(target=serve_double, args=(there,), daemon=True)
-    double.start()
-    base_url = here.recv()
+    double, base_url = start_double(args.double_server, max(8, args.threads * 2))
 
     from bot import create_app
     from scheduler.worker import Worker
@@ -146,16 +191,18 @@ def main() -> None:
 
     with unit_of_work() as session:
         statuses = outbox.summary(session, "reminder")
-    here.send("report")
-    line = here.recv()
-    double.join(10)
+    with urllib.request.urlopen(f"{base_url}/__bench__/report", timeout=60) as answer:
+        line = json.load(answer)
+    double.terminate()
+    double.wait(30)
 
-    lost = [u for u in user_ids if line["accepted_to"][u] == 0]
+    lost = [u for u in user_ids if line["accepted_to"].get(u, 0) == 0]
     twice = [u for u, n in line["accepted_to"].items() if n > 1] + [k for k, n in line["accepted_keys"].items() if n > 1]
     windows = line["per_second"][1:-1] or line["per_second"]  # whole seconds only
     span = line["last"] - line["first"]
     print(f"machine        : {platform.processor() or platform.machine()}, Python {platform.python_version()}")
-    print(f"database       : {url.split(':')[0]}; threads {args.threads}; batch {worker.dispatcher.batch}")
+    print(f"database       : {url.split(':')[0]}; threads {args.threads}; batch {worker.dispatcher.batch}; "
+          f"LINE double served by {args.double_server}")
     print(f"setup          : {args.count} participants in {setup:.1f} s")
     print(f"planning       : {planned.added} reminders in {planning:.2f} s ({planned.added / planning:,.0f}/s)")
     print(f"sending        : {sending:.2f} s wall → {args.count / sending:,.0f} pushes/s "

@@ -115,40 +115,56 @@ class Dispatcher:
 
     def deliver(self, ids: list[int] | None = None) -> int:
         """Send one batch of due rows (or the given ids). Returns how many rows were claimed."""
-        with unit_of_work() as session:
-            rows = outbox.claim(session, ids, self.batch, held=self._held())
-            jobs = _eligible(session, rows)
-        results = self._send_all(jobs)
-        with unit_of_work() as session:
-            record(session, results)
-        if rows:
-            counts = Counter("sent" if r.outcome.delivered else r.outcome.status for r in results)
-            log.info("outbox: %d claimed, %d expired, %s", len(rows), len(rows) - len(jobs), dict(counts))
-        return len(rows)
+        claimed, jobs = self._claim(ids)
+        self._record(claimed, jobs, self._start(jobs)())
+        return claimed
 
     def drain(self, budget: float) -> int:
-        """Send batches until nothing more is due or ``budget`` seconds have passed. Returns how many rows."""
+        """Send batches until nothing more is due or ``budget`` seconds have passed. Returns how many rows.
+
+        While one batch is being sent, the next is claimed and checked: the database work overlaps the waiting for
+        LINE. Batches are never sent at the same time, so one parent's messages still go in order.
+        """
         deadline = time.monotonic() + budget
         total = 0
-        while True:
-            handled = self.deliver()
-            total += handled
-            if handled < self.batch or time.monotonic() >= deadline:
-                return total
+        claimed, jobs = self._claim()
+        while claimed:
+            total += claimed
+            finish = self._start(jobs)
+            more = claimed == self.batch and time.monotonic() < deadline
+            following = self._claim() if more else (0, [])
+            self._record(claimed, jobs, finish())
+            claimed, jobs = following
+        return total
+
+    def _claim(self, ids: list[int] | None = None) -> tuple[int, list[Job]]:
+        with unit_of_work() as session:
+            rows = outbox.claim(session, ids, self.batch, held=self._held())
+            return len(rows), _eligible(session, rows)
+
+    def _record(self, claimed: int, jobs: list[Job], results: list[Result]) -> None:
+        with unit_of_work() as session:
+            record(session, results)
+        if claimed:
+            counts = Counter("sent" if r.outcome.delivered else r.outcome.status for r in results)
+            log.info("outbox: %d claimed, %d expired, %s", claimed, claimed - len(jobs), dict(counts))
 
     def _held(self) -> tuple[str, ...]:
         if self.quiet is not None and self.quiet.contains(now()):
             return tuple(sorted(quiet_purposes))
         return ()
 
-    def _send_all(self, jobs: list[Job]) -> list[Result]:
-        # One recipient's messages go in order, on one thread; different recipients in parallel.
+    def _start(self, jobs: list[Job]) -> Callable[[], list[Result]]:
+        """Start sending; returns what waits for the results. One recipient's messages go in order on one thread,
+        different recipients in parallel."""
         lanes: dict[str, list[Job]] = defaultdict(list)
         for job in jobs:
             lanes[job.line_user_id or f"row:{job.id}"].append(job)
         if self._pool is None or len(lanes) < 2:
-            return [r for lane in lanes.values() for r in self._send_lane(lane)]
-        return [r for done in self._pool.map(self._send_lane, lanes.values()) for r in done]
+            results = [r for lane in lanes.values() for r in self._send_lane(lane)]
+            return lambda: results
+        futures = [self._pool.submit(self._send_lane, lane) for lane in lanes.values()]
+        return lambda: [r for future in futures for r in future.result()]
 
     def _send_lane(self, jobs: list[Job]) -> list[Result]:
         results = []

@@ -4,7 +4,8 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, render_template
 
 from handlers.policy_text import POLICY_TEXT, policy_hash
-from storage.db import ping
+from storage import people
+from storage.db import ping, unit_of_work
 
 bp = Blueprint("pages", __name__)
 
@@ -17,4 +18,8 @@ def healthz():
 
 @bp.get("/policy")
 def policy():
-    return render_template("policy.html", text=POLICY_TEXT, version=policy_hash()[:12])
+    """The policy in force: the newest published version (staff can publish one), else the shipped text."""
+    with unit_of_work() as session:
+        current = people.current_policy(session)
+        text, digest = (current.text, current.content_hash) if current else (POLICY_TEXT, policy_hash())
+    return render_template("policy.html", text=text, version=digest[:12])

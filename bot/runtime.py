@@ -30,6 +30,7 @@ class Runtime:
         self.engine = init_engine(config.database_url)
         crypto.init(config.data_encryption_key)
         delivery.eligibility_checks.update(event_notices.DELIVERY_CHECKS)
+        delivery.quiet_purposes.update(event_notices.QUIET_PURPOSES)
         self.gateway = Gateway(config)
         self.settings = Settings(config.public_base_url, config.contact_phone)
         self._lanes: list[queue.Queue] = []

@@ -38,7 +38,7 @@ APPLICATIONS = texts.Catalog(
             "cancel.gone": "このお申し込みは、もうキャンセルできない状態です。",
             "cancel.title": "キャンセルの確認",
             "cancel.ask": "「{title}」（{when}）のお申し込みをキャンセルしますか？",
-            "cancel.seat_note": "キャンセルすると、席はキャンセル待ちの方にお譲りします。",
+            "cancel.seat_note": "キャンセルすると、参加枠はキャンセル待ちの方にお譲りします。",
             "cancel.yes": "キャンセルする",
             "cancel.no": "キャンセルしない",
             "cancel.done": "「{title}」のお申し込みをキャンセルしました。ご連絡ありがとうございます。",

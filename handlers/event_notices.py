@@ -42,7 +42,7 @@ NOTICES = Catalog(
             "promoted.pending": "キャンセル待ちの順番が来ました。「{title}」（{when}）は、スタッフが確認してからご参加が決まります。結果はこのトークでお知らせします。",
             "declined": "申し訳ありません。「{title}」（{when}）のお申し込みは、今回はお受けできませんでした。ほかのイベントもぜひご覧ください。",
             "race.waitlisted": "お申し込みの間に満席になったため、「{title}」はキャンセル待ちで登録しました（{n}番目）。順番が来たら、このトークでお知らせします。",
-            "race.pending": "「{title}」は席が空いていたため、お申し込みを受け付けました。スタッフが確認してからご参加が決まります（承認待ち）。",
+            "race.pending": "「{title}」は参加枠が空いていたため、お申し込みを受け付けました。スタッフが確認してからご参加が決まります（承認待ち）。",
             "race.refused": "ごめんなさい、「{title}」へのお申し込みは受け付けられませんでした。お手数ですが、「イベント一覧」からもう一度ご確認ください。",
             "changed": "「{title}」の日時が変わりました。\n新しい日時：{when}\n（変更前：{old}）\nご都合が合わなくなったときは、「申込状況」からキャンセルできます。",
             "cancelled": "申し訳ありません。「{title}」（{when}）は中止になりました。\nほかのイベントは「イベント一覧」からご覧いただけます。",
@@ -246,6 +246,10 @@ def check_announcement(session: Session, row: OutboxMessage) -> str | None:
         return "applications have closed"
     return None
 
+
+# Held back by the worker during the configured quiet hours (bot/delivery.quiet_purposes). Join links and waitlist
+# promotions are not: the parent is waiting for them, and a promotion may come shortly before the start.
+QUIET_PURPOSES = frozenset({"event_announcement", "event_changed", "event_cancelled"})
 
 # bot/delivery.eligibility_checks entries: (session, row) -> why it must not be sent, or None.
 DELIVERY_CHECKS: dict[str, Any] = {"join_link": check_join_link, "event_announcement": check_announcement}

@@ -46,7 +46,7 @@ EVENTS = texts.Catalog(
             "detail.where": "{centre}・{kind}",
             "detail.when": "日時：{when}",
             "detail.target": "対象：{target}",
-            "detail.capacity": "定員：{capacity}人（{seats}）",
+            "detail.capacity": "定員：{capacity}名（{seats}）",
             "detail.window": "申込受付：{opens}〜{closes}",
             "detail.approval": "お申し込みのあと、スタッフが確認してからご参加が決まります。",
             "detail.apply": "申し込む",

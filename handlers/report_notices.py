@@ -16,8 +16,8 @@ from handlers import event_views as views
 from handlers.postback import encode
 from handlers.replies import Card, Choice, Reply, Text
 from handlers.report_facts import view
-from handlers.report_rules import LOAN, REPORT, EscalationInfo
-from handlers.report_texts import label, labels
+from handlers.report_rules import REPORT, EscalationInfo
+from handlers.report_texts import LABELS, label, labels
 from handlers.texts import Catalog
 from storage import escalation as queue
 from storage import outbox
@@ -72,6 +72,11 @@ NOTICES = Catalog(
             "loan.declined": "申し訳ありません。今回は機器をお貸しできませんでした（受付番号：{reference}）。\n\n【理由】\n{note}",
             "loan.questions": "ご不明な点は、お電話でお問い合わせください：{phone}",
             "status_button": "報告・相談の状況",
+            "refused.not_found": "この件（{reference}）は見つからないか、担当の範囲外です。",
+            "refused.not_allowed": "閲覧のみの権限のため、この操作はできません。",
+            "refused.resolved": "{reference} はすでに解決済みです。",
+            "refused.taken": "{reference} はすでに{name}さんが対応しています。",
+            "refused.not_rotated": "参加情報は変更されませんでした（イベントが終了・中止しているか、同じ内容です）。",
             "mail.subject": "[船橋市 子育て支援LINE] {prefix}{kind} {reference}（{centre}）",
             "mail.prefix.new": "",
             "mail.prefix.renotify": "【未対応】",
@@ -129,6 +134,11 @@ NOTICES = Catalog(
             "loan.declined": "We are sorry: we cannot lend you equipment this time (reference number: {reference}).\n\nWhy:\n{note}",
             "loan.questions": "Questions? Please call us: {phone}",
             "status_button": "My reports",
+            "refused.not_found": "{reference} was not found, or is not your centre's.",
+            "refused.not_allowed": "You have read-only access, so you cannot do this.",
+            "refused.resolved": "{reference} is already resolved.",
+            "refused.taken": "{name} is already handling {reference}.",
+            "refused.not_rotated": "The join details were not changed (the event is over or cancelled, or nothing changed).",
         },
     }
 )
@@ -151,9 +161,8 @@ def _kind(lang: str, info: EscalationInfo) -> str:
 
 
 def event_line(lang: str, events) -> str:
-    return "、".join(f"{views.date_text(lang, e.starts_at)} {views.clock(e.starts_at)} {e.title}" for e in events) \
-        if lang == "ja" else "; ".join(f"{views.date_text(lang, e.starts_at)} {views.clock(e.starts_at)} {e.title}"
-                                       for e in events)
+    return LABELS.t(lang, "separator").join(
+        f"{views.date_text(lang, e.starts_at)} {views.clock(e.starts_at)} {e.title}" for e in events)
 
 
 def status_text(lang: str, info: EscalationInfo) -> str:
@@ -327,5 +336,3 @@ def plan_external(session: Session, escalation: Escalation, round_: str, base_ur
 def minutes_since(moment: datetime, since: datetime) -> int:
     return max(0, int((moment - since).total_seconds() // 60))
 
-
-__all__ = ["LOAN", "REPORT"]

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers.texts import Catalog
+from handlers.replies import Choice
+from handlers.texts import LANGS, Catalog
 
 LABELS = Catalog(
     {
@@ -44,6 +45,8 @@ LABELS = Catalog(
             "status.declined": "今回は貸出できませんでした",
             "none": "なし",
             "separator": "、",
+            "nav.back": "もどる",
+            "nav.cancel": "やめる",
         },
         "en": {
             "kind.lost_credentials": "Loss / theft report",
@@ -78,9 +81,22 @@ LABELS = Catalog(
             "status.declined": "We could not lend this time",
             "none": "None",
             "separator": ", ",
+            "nav.back": "back",
+            "nav.cancel": "cancel",
         },
     }
 )
+
+
+def nav(ctx: Any, back: bool = True) -> tuple[Choice, ...]:
+    """Typed-word buttons the engine understands in every flow: one step back, and leave."""
+    words = ("nav.back", "nav.cancel") if back else ("nav.cancel",)
+    return tuple(Choice(LABELS.t(ctx, key), text=LABELS.t(ctx, key)) for key in words)
+
+
+def both_languages(catalog: Catalog, key: str) -> tuple[str, ...]:
+    """A label in every language, so a typed answer matches whichever language the parent types in."""
+    return tuple(catalog.t(lang, key) for lang in LANGS)
 
 
 def label(ctx: Any, group: str, value: str | None) -> str:

@@ -58,3 +58,13 @@ def test_policy_page_shows_the_exact_policy_text(client):
         words = line.strip().removeprefix("- ")
         if words:
             assert words in page
+
+
+def test_policy_page_shows_the_version_in_force_after_staff_publish_a_new_one(client):
+    from storage import people
+    from storage.db import unit_of_work
+
+    with unit_of_work() as session:
+        people.ensure_policy(session, POLICY_TEXT + "\n\n10. 附則\n\nこの改定は公開の日から施行する。")
+    page = client.get("/policy").get_data(as_text=True)
+    assert "この改定は公開の日から施行する。" in page

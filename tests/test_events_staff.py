@@ -2,7 +2,6 @@
 per change, announcements to those who asked (quiet hours, 500 per multicast), secrets sealed at rest."""
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta
 
 import pytest
@@ -11,13 +10,16 @@ from sqlalchemy import select, text
 
 from bot.cli_events import events as events_cli
 from bot.config import ConfigError, from_environ
+from bot.demo.seed import seed_events
 from handlers import event_notices, event_service
 from storage import events as event_rows
 from storage import join_links
 from storage.clock import TOKYO, now
 from storage.db import unit_of_work
 from storage.models import AnnouncementOptIn, Event, LineUser
+from storage.models.events import CENTRES
 from tests.events_support import CONFERENCE, leaks, make_event, make_parent, planned
+from tests.test_joinlink import csrf
 
 pytestmark = pytest.mark.usefixtures("app")  # a migrated database, emptied after each test
 
@@ -184,13 +186,9 @@ def test_links_shows_staff_which_link_was_opened_on_many_devices(runner, client)
     assert "多くの端末で開かれています" not in result.output  # opened, but no details shown yet
     for agent in ("iPhone Safari", "Android Chrome", "Windows Edge"):
         page = client.get(f"/j/{token}", headers={"User-Agent": agent})
-        client.post(f"/j/{token}", headers={"User-Agent": agent}, data={"csrf_token": _csrf(page.text)})
+        client.post(f"/j/{token}", headers={"User-Agent": agent}, data={"csrf_token": csrf(page.text)})
     result = runner.invoke(events_cli, args=["links", str(event_id)])
     assert "多くの端末で開かれています" in result.output and token not in result.output
-
-
-def _csrf(html: str) -> str:
-    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
 
 
 def test_production_refuses_to_start_without_a_data_key():
@@ -201,3 +199,16 @@ def test_production_refuses_to_start_without_a_data_key():
     again = from_environ({"APP_MODE": "development", "SECRET_KEY": "same"})
     other = from_environ({"APP_MODE": "development", "SECRET_KEY": "other"})
     assert development.data_encryption_key == again.data_encryption_key != other.data_encryption_key
+
+
+def test_the_demo_seed_has_events_at_every_centre_and_one_about_to_start(client):
+    with unit_of_work() as session:
+        seeded = [session.get(Event, event_id) for event_id in seed_events(session, now())]
+        assert {e.centre for e in seeded} == set(CENTRES) and {e.status for e in seeded} == {"published"}
+        (soon,) = [e for e in seeded if e.starts_at - now() <= timedelta(minutes=20)]
+        parent = make_parent(session, child_months=(6,))
+        enrollment = event_service.apply(session, parent, soon, base_url=BASE).enrollment
+        token = join_links.token_of(join_links.live(session, enrollment.id))
+    page = client.get(f"/j/{token}")
+    revealed = client.post(f"/j/{token}", data={"csrf_token": csrf(page.text)})
+    assert "812 3456 7890" in revealed.text  # the demo's example.com meeting, shown at once

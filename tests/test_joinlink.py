@@ -38,10 +38,12 @@ def participant(**parent_options) -> tuple[str, int, int]:
 def reveal(client, token: str, agent: str = "test-browser"):
     """Open the page, then tap past the rules: what the parent would see."""
     page = client.get(f"/j/{token}", headers={"User-Agent": agent})
-    found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
-    if not found:
-        return page, None
-    return page, client.post(f"/j/{token}", headers={"User-Agent": agent}, data={"csrf_token": found.group(1)})
+    return page, (client.post(f"/j/{token}", headers={"User-Agent": agent}, data={"csrf_token": csrf(page.text)})
+                  if 'id="reveal"' in page.text else None)
+
+
+def csrf(html: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
 
 
 def shows_details(response) -> bool:

@@ -246,3 +246,9 @@ def test_a_parents_search_text_never_appears_in_a_url_or_the_audit_trail(console
 
         trail = audit.search(s, audit.Filter(action_prefix="parent.search"))
     assert trail and all("ならしの" not in str(e.details) for e in trail)
+
+
+def test_the_divisions_own_staff_see_every_centre_and_a_viewer_there_still_only_reads(console, records):
+    client, _ = console("viewer", "division")
+    assert client.get(f"/staff/parents/{records['parent_id']}").status_code == 200
+    assert client.get(f"/staff/events/{records['event_id']}/edit").status_code == 403

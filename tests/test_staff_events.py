@@ -6,6 +6,7 @@ import csv
 import io
 from datetime import timedelta
 
+import time_machine
 from sqlalchemy import select
 
 from handlers import event_service
@@ -396,3 +397,21 @@ def test_feedback_shows_as_numbers_on_the_event_and_comments_only_on_the_audited
     page = client.get(f"/staff/events/{event_id}").get_data(as_text=True)
     assert "回答 2人、平均 4.5" in page and "とても楽しかったです" not in page
     assert "とても楽しかったです" in client.get(f"/staff/events/{event_id}/participants").get_data(as_text=True)
+
+
+def test_today_shows_open_reports_and_loan_requests_with_their_age(console, parent_factory):
+    from storage import reports
+
+    parent_id = parent_factory(centre="minamihoncho")
+    start = now()
+    with time_machine.travel(start - timedelta(hours=3), tick=False), unit_of_work() as s:
+        reports.create_escalation(s, kind="lost_credentials", reference="R-ABCDEF", parent_id=parent_id,
+                                  centre="minamihoncho")
+        reports.create_escalation(s, kind="equipment_loan", reference="L-GHJKLM", parent_id=parent_id,
+                                  centre="takanedai")
+    client, _ = console("staff", "minamihoncho")
+    page = client.get("/staff/today").get_data(as_text=True)
+    assert "R-ABCDEF" in page and "3時間" in page and "L-GHJKLM" not in page
+    admin, _ = console("admin")
+    page = admin.get("/staff/today").get_data(as_text=True)
+    assert "R-ABCDEF" in page and "L-GHJKLM" in page and "機器の貸出相談" in page

@@ -255,3 +255,27 @@ def test_audit_details_refuse_personal_data(app):
         for details in ({"name": "船橋 花子"}, {"note": "x"}, {"fields": "x" * 200}, {"fields": [{"a": 1}]}):
             with pytest.raises(ValueError):
                 audit.record(s, action="parent.correct", actor_label="system", details=details)
+
+
+def test_a_parents_reports_are_on_the_record_in_the_export_and_erased_with_it(console, csrf_token, parent_factory):
+    from storage import reports
+
+    parent_id = parent_factory()
+    with unit_of_work() as s:
+        escalation = reports.create_escalation(s, kind="lost_credentials", reference="R-7KQ2MX", parent_id=parent_id,
+                                               centre="minamihoncho")
+        reports.add_report(s, escalation, lost="join_link", lost_when="today", misuse="unsure", event_ids=[],
+                           note="スマホを電車に置き忘れました", held=[])
+        reports.add_message(s, escalation, direction="to_parent", text="新しいリンクをお送りします", staff_id=None)
+    client, _ = console("admin")
+    page = client.get(f"/staff/parents/{parent_id}").get_data(as_text=True)
+    assert "R-7KQ2MX" in page and "スマホを電車に置き忘れました" in page and "参加用リンク" in page
+    token = csrf_token(client, f"/staff/parents/{parent_id}")
+    data = json.loads(client.post(f"/staff/parents/{parent_id}/export.json", data={"csrf_token": token}).data)
+    (report,) = data["reports"]
+    assert report["note"] == "スマホを電車に置き忘れました" and report["messages"][0]["text"] == "新しいリンクをお送りします"
+    client.post(f"/staff/parents/{parent_id}/erase", data={"csrf_token": token, "confirm": "y"})
+    with unit_of_work() as s:
+        assert reports.report_of(s, escalation.id).note == ""
+        assert reports.messages(s, [escalation.id])[escalation.id][0].text == ""
+        assert reports.report_of(s, escalation.id).lost == "join_link"  # the code stays for statistics

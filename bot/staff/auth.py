@@ -2,7 +2,8 @@
 
 Deny by default: every view declares a permission with ``@requires(...)`` (or ``@requires(PUBLIC)`` for the sign-in
 pages); the blueprint refuses any view that declares none (and a test fails for it). Records are checked on top of
-that with ``in_scope``: centre staff and viewers see their own centre's records, division administrators all.
+that with ``in_scope``: centre staff and viewers see their own centre's records; administrators and the division's
+own staff see every centre's.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Callable, TypeVar
 
 from flask import abort, current_app, g, request, session
 
+from handlers import report_rules
 from storage import staff
 from storage.db import unit_of_work
 from storage.models import StaffMember
@@ -34,6 +36,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "parents.read": _READ,
     "parents.write": _WRITE,  # correct a field, suspend use
     "parents.rights": _ADMIN,  # export everything held, erase
+    "reports.read": _READ,  # lost-credential reports and loan requests
+    "reports.write": _WRITE,  # acknowledge, instruct, resolve, decide a loan
     "policy.read": _READ,
     "policy.publish": _ADMIN,
     "audit.read": _ADMIN,
@@ -79,16 +83,18 @@ class Actor:
         return self.role in PERMISSIONS.get(permission, frozenset())
 
     @property
+    def centres(self) -> tuple[str, ...] | None:
+        """The centres whose records this actor sees; None means all (administrators and the division's staff,
+        the same rule as for escalations in the chat)."""
+        own = report_rules.scope(self.centre, self.role)
+        return None if own is None else (own,)
+
+    @property
     def all_centres(self) -> bool:
-        return self.role == "admin"
+        return self.centres is None
 
     def sees(self, centre: str | None) -> bool:
         return self.all_centres or centre == self.centre
-
-    @property
-    def centres(self) -> tuple[str, ...] | None:
-        """The centres whose records this actor sees; None means all."""
-        return None if self.all_centres else (self.centre,)
 
     def member(self, session) -> StaffMember:
         return session.get(StaffMember, self.id)

@@ -11,8 +11,8 @@ from datetime import datetime, timedelta, timezone
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 
 from bot.staff import auth, bp
-from bot.staff.forms import ConfirmForm, EventForm, NewEventForm
-from handlers import event_service
+from bot.staff.forms import ConfirmForm, EventForm, NewEventForm, RotateForm
+from handlers import event_service, report_service
 from storage import audit, crypto, events, feedback, staff_events
 from storage.clock import TOKYO, now, to_tokyo
 from storage.db import unit_of_work
@@ -168,6 +168,7 @@ def event(event_id: int):
             "staff/event.html", event=found, seated=seated, waiting=waiting, moment=now(),
             conference=events.conference(found) if auth.current().can("events.write") else None,
             feedback=feedback.summary(s, found.id),
+            rotate_form=RotateForm(formdata=None, escalation_id=request.args.get("escalation", "")),
             confirm_form=ConfirmForm(formdata=None),
         )
 
@@ -202,6 +203,24 @@ def event_edit(event_id: int):
         audit.record(s, action="event.update", actor=auth.current(), subject_type="event", subject_id=found.id,
                      details={"fields": changed, "notified": told})
     flash("変更を保存しました。" + (f"日時の変更を{told}人にお知らせします。" if told else ""))
+    return redirect(url_for("staff.event", event_id=event_id))
+
+
+@bp.post("/events/<int:event_id>/rotate")
+@auth.requires("events.write")
+def event_rotate(event_id: int):
+    form = RotateForm()
+    with unit_of_work() as s:
+        found = event_in_scope(s, event_id)
+        if not form.validate_on_submit():
+            flash(" ".join(e for f in form for e in f.errors))
+            return redirect(url_for("staff.event", event_id=event_id))
+        escalation = int(form.escalation_id.data) if form.escalation_id.data.isdigit() else None
+        planned = report_service.rotate_event_credentials(
+            s, found.id, form.join_url.data.strip(), form.passcode.data, auth.current().member(s),
+            base_url=base_url(), escalation_id=escalation)
+    flash("変更できませんでした（公開中で終わっていないイベントだけ、前と違う内容に変更できます）。" if planned is None
+          else f"参加URLとパスコードを変更し、{planned}人に新しい参加用リンクを送ります。")
     return redirect(url_for("staff.event", event_id=event_id))
 
 

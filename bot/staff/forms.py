@@ -9,6 +9,7 @@ from wtforms import (
     HiddenField,
     IntegerField,
     PasswordField,
+    RadioField,
     SelectChoice,
     SelectField,
     SelectMultipleField,
@@ -177,3 +178,31 @@ class SanctionForm(FlaskForm):
 
 class RemovalForm(SanctionForm):
     bar_future = BooleanField("以後のイベントへの参加も断る")
+
+
+class InstructionForm(FlaskForm):
+    text = TextAreaField("ご本人への連絡・指示（このままLINEで届きます）", [DataRequired(REQUIRED), Length(max=1000)])
+
+
+class ResolveForm(FlaskForm):
+    links = RadioField("解決のしかた", choices=choices({
+        "send": "新しい参加用リンクを送って解決する",
+        "hold": "リンクは送らずに解決する（電話などで案内済み。あとで参加者ページから再発行できます）",
+    }), validators=[DataRequired("選んでください。")])
+
+
+class LoanDecisionForm(FlaskForm):
+    decision = RadioField("決定", choices=choices({"approve": "貸し出す", "decline": "今回はお断りする"}),
+                          validators=[DataRequired("選んでください。")])
+    note = TextAreaField("ご本人へのお知らせ（受け取り方法、またはお断りの理由）", [DataRequired(REQUIRED), Length(max=1000)])
+
+
+class RotateForm(FlaskForm):
+    """New web-conference details after a leak (policy 5-(3)): every participant gets a new personal link."""
+
+    join_url = StringField("新しい参加URL", [DataRequired(REQUIRED), Length(max=500),
+                                         URL(message="https:// から始まるURLを入力してください。")])
+    passcode = PasswordField("新しいパスコード", [DataRequired(REQUIRED), Length(max=40)])
+    escalation_id = HiddenField()
+    confirm = BooleanField("参加確定の方全員の参加用リンクを作り直して送ることを確認しました",
+                           [DataRequired("確認のチェックを入れてください。")])

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from handlers import event_facts, event_views
+from handlers import event_facts, event_views, report_texts
 from handlers.registration_rules import format_phone
 from storage.clock import now, to_tokyo
 from storage.models.events import KINDS
@@ -39,6 +39,7 @@ PURPOSE_LABELS = {"join_link": "参加用リンク", "reminder": "リマイン�
 NAV_ITEMS = [
     ("staff.events", "イベント", "events.read"),
     ("staff.parents", "保護者", "parents.read"),
+    ("staff.escalations", "報告・相談", "reports.read"),
     ("staff.policy", "ポリシー", "policy.read"),
     ("staff.audit_log", "監査ログ", "audit.read"),
     ("staff.members", "職員", "staff.manage"),
@@ -147,4 +148,7 @@ TEMPLATE_VALUES = {
     "audit_details": audit_details,
     "target_text": target_text,
     "format_phone": format_phone,
+    "report_label": lambda group, value: report_texts.label("ja", group, value),
+    "report_labels": lambda group, values: report_texts.labels("ja", group, values),
+    "report_status": lambda status, outcome: report_texts.status_label("ja", status, outcome),
 }

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 
-from flask import redirect, render_template, session, url_for
+from flask import g, redirect, render_template, session, url_for
 
 from bot.staff import auth, bp
 from bot.staff.forms import LoginForm, TotpForm
@@ -24,7 +24,7 @@ THROTTLED = "失敗が続いたため、しばらくログインできません�
 @bp.route("/login", methods=["GET", "POST"])
 @auth.requires(auth.PUBLIC)
 def login():
-    if auth.g.staff_actor is not None:
+    if g.staff_actor is not None:
         return redirect(url_for("staff.today"))
     form = LoginForm()
     if not form.validate_on_submit():

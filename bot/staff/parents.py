@@ -17,7 +17,8 @@ from storage.models import Parent
 
 EXPORT_SECTIONS = {
     "parent": "登録情報", "children": "子ども", "line_account": "LINEアカウント", "consents": "同意",
-    "applications": "申し込み", "announcement_optins": "お知らせ希望", "feedback": "アンケート", "sanctions": "参加制限",
+    "applications": "申し込み", "announcement_optins": "お知らせ希望", "feedback": "アンケート", "reports": "報告・相談",
+    "sanctions": "参加制限",
     "messages": "送信メッセージ",
 }
 
@@ -74,7 +75,7 @@ def parent(parent_id: int):
             suspended=staff_parents.is_suspended(s, found),
             consents=staff_parents.consents(s, found),
             current_policy=people.current_policy(s),
-            enrollments=enrollments, sanctions=found_sanctions,
+            enrollments=enrollments, sanctions=found_sanctions, raised=staff_parents.raised(s, found),
             barred=sanctions.bars(s, found.id),
             history=audit.about(s, "parent", found.id, limit=20) if auth.current().can("audit.read") else [],
             staff_names={m.id: m.name for m in staff.members(s)},

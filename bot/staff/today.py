@@ -1,5 +1,5 @@
-"""今日: what needs attention now — today's and the coming events of one's centres, and applications waiting
-for a decision."""
+"""今日: what needs attention now — open lost-credential reports and loan requests with their age, applications
+waiting for a decision, today's and the coming events of one's centres."""
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
@@ -7,7 +7,7 @@ from datetime import datetime, time, timedelta
 from flask import redirect, render_template, url_for
 
 from bot.staff import auth, bp
-from storage import events, staff_events
+from storage import events, reports, staff_events
 from storage.clock import TOKYO, now, today_tokyo
 from storage.db import unit_of_work
 
@@ -31,7 +31,10 @@ def today():
         todays = staff_events.between(s, start, tomorrow, centres)
         coming = staff_events.between(s, tomorrow, tomorrow + timedelta(days=UPCOMING_DAYS), centres)
         seats = events.seat_counts(s, [e.id for e in todays + coming])
+        unresolved = reports.visible(s, centres[0] if centres else None, resolved_since=now(), limit=200)
         return render_template(
             "staff/today.html", day=day, todays=todays, coming=coming, seats=seats, moment=now(),
             waiting=staff_events.waiting_for_decision(s, centres, now()), upcoming_days=UPCOMING_DAYS,
+            escalations=[e for e in unresolved if e.kind == "lost_credentials"],
+            loans=[e for e in unresolved if e.kind == "equipment_loan"],
         )
