@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import multiprocessing
 import platform
 import resource
 import secrets
@@ -147,72 +148,103 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def app_config(url: str, base_url: str, threads: int) -> dict:
+    return {"mode": "development", "database_url": url, "line_api_base_url": base_url,
+            "line_channel_access_token": "bench-token", "public_base_url": "https://bot.example.jp",
+            "inline_processing": False, "reminder_offsets": "30m", "quiet_hours": "off", "delivery_threads": threads}
+
+
+def deliver_everything(url: str, base_url: str, threads: int, go, results) -> None:
+    """One worker process: run the worker's delivery job until nothing is due. Reports (sent rows, peak RSS)."""
+    from bot import create_app
+    from scheduler.worker import Worker
+    from storage import outbox
+    from storage.db import unit_of_work
+
+    worker = Worker(create_app(app_config(url, base_url, threads)).extensions["kosodate"])
+    logging.getLogger().setLevel(logging.WARNING)
+    rss_before = peak_rss_mb()
+    go.wait()
+    handled = 0
+    while True:
+        done = worker.deliver_due()
+        handled += done
+        if not done:
+            with unit_of_work() as session:
+                if outbox.backlog(session)[0] == 0:
+                    break
+            time.sleep(0.05)  # the other worker still holds the rest: let it finish
+    worker.close()
+    results.put((handled, rss_before, peak_rss_mb()))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=10_000)
-    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=8, help="sending threads per worker process")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes sending at once")
     parser.add_argument("--database-url", help="default: a fresh SQLite file")
     parser.add_argument("--double-server", choices=("gunicorn", "werkzeug"), default="gunicorn",
                         help="what serves the LINE double: gunicorn (one process, keep-alive, like LINE's API) or "
                              "werkzeug's development server (as LineDouble.start: a new connection per request)")
     args = parser.parse_args()
 
-    double, base_url = start_double(args.double_server, max(8, args.threads * 2))
-
     from bot import create_app
-    from scheduler.worker import Worker
+    from scheduler.reminders import Planner
     from storage import migrate, outbox
     from storage.db import unit_of_work
 
-    url = args.database_url or f"sqlite:///{tempfile.mkdtemp(prefix='fanout-')}/fanout.sqlite3"
-    migrate.upgrade(url)
-    app = create_app({"mode": "development", "database_url": url, "line_api_base_url": base_url,
-                      "line_channel_access_token": "bench-token", "public_base_url": "https://bot.example.jp",
-                      "inline_processing": False, "reminder_offsets": "30m", "quiet_hours": "off",
-                      "delivery_threads": args.threads})
-    logging.getLogger().setLevel(logging.WARNING)
-    runtime = app.extensions["kosodate"]
-    t0 = time.perf_counter()
-    user_ids = populate(args.count)
-    setup = time.perf_counter() - t0
-    worker = Worker(runtime)
+    double, base_url = start_double(args.double_server, max(8, args.threads * args.workers * 2))
+    try:
+        url = args.database_url or f"sqlite:///{tempfile.mkdtemp(prefix='fanout-')}/fanout.sqlite3"
+        migrate.upgrade(url)
+        app = create_app(app_config(url, base_url, args.threads))
+        logging.getLogger().setLevel(logging.WARNING)
+        t0 = time.perf_counter()
+        user_ids = populate(args.count)
+        setup = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        planned = Planner.from_config(app.extensions["kosodate"].config).run()
+        planning = time.perf_counter() - t0
 
-    t0 = time.perf_counter()
-    planned = worker.plan()
-    planning = time.perf_counter() - t0
-    rss_before = peak_rss_mb()
+        spawn = multiprocessing.get_context("spawn")
+        go, results = spawn.Event(), spawn.Queue()
+        workers = [spawn.Process(target=deliver_everything, args=(url, base_url, args.threads, go, results))
+                   for _ in range(args.workers)]
+        for process in workers:
+            process.start()
+        time.sleep(3)  # let the workers start up (imports, connections) before the clock starts
+        t0 = time.perf_counter()
+        go.set()
+        sent = [results.get(timeout=600) for _ in workers]
+        sending = time.perf_counter() - t0
+        for process in workers:
+            process.join(30)
 
-    t0 = time.perf_counter()
-    while worker.deliver_due():
-        pass
-    sending = time.perf_counter() - t0
-    rss_after = peak_rss_mb()
-    worker.close()
-
-    with unit_of_work() as session:
-        statuses = outbox.summary(session, "reminder")
-    with urllib.request.urlopen(f"{base_url}/__bench__/report", timeout=60) as answer:
-        line = json.load(answer)
-    double.terminate()
-    double.wait(30)
+        with unit_of_work() as session:
+            statuses = outbox.summary(session, "reminder")
+        with urllib.request.urlopen(f"{base_url}/__bench__/report", timeout=60) as answer:
+            line = json.load(answer)
+    finally:
+        double.terminate()
+        double.wait(30)
 
     lost = [u for u in user_ids if line["accepted_to"].get(u, 0) == 0]
     twice = [u for u, n in line["accepted_to"].items() if n > 1] + [k for k, n in line["accepted_keys"].items() if n > 1]
     windows = line["per_second"][1:-1] or line["per_second"]  # whole seconds only
     span = line["last"] - line["first"]
-    print(f"machine        : {platform.processor() or platform.machine()}, Python {platform.python_version()}")
-    print(f"database       : {url.split(':')[0]}; threads {args.threads}; batch {worker.dispatcher.batch}; "
-          f"LINE double served by {args.double_server}")
+    print(f"database       : {url.split(':')[0]}; {args.workers} worker process(es) x {args.threads} threads; "
+          f"LINE double served by {args.double_server}, push limit 2,000/s")
     print(f"setup          : {args.count} participants in {setup:.1f} s")
     print(f"planning       : {planned.added} reminders in {planning:.2f} s ({planned.added / planning:,.0f}/s)")
     print(f"sending        : {sending:.2f} s wall → {args.count / sending:,.0f} pushes/s "
-          f"(first to last accepted push {span:.2f} s)")
+          f"(first to last accepted push {span:.2f} s); rows per worker {[n for n, _, _ in sent]}")
     print(f"per second     : min {min(windows)}, median {statistics.median(windows):.0f}, max {max(windows)} "
           f"accepted pushes in whole one-second windows ({len(windows)} windows)")
     print(f"LINE answered  : {line['statuses']}")
     print(f"outbox rows    : {statuses}")
     print(f"lost           : {len(lost)}; duplicated: {len(twice)}")
-    print(f"peak RSS       : sender {rss_before:.0f} MB before sending, {rss_after:.0f} MB after; "
+    print(f"peak RSS       : worker {', '.join(f'{a:.0f} MB at start, {b:.0f} MB at end' for _, a, b in sent)}; "
           f"LINE double {line['peak_rss_mb']:.0f} MB")
     if lost or twice or statuses.get("sent") != args.count:
         raise SystemExit("FAILED: lost or duplicated reminders")

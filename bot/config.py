@@ -45,6 +45,19 @@ class Config:
     quiet_hours: str = "21:00-08:00"
     # Threads of the worker that send outbox rows in parallel (LINE allows 2,000 pushes a second).
     delivery_threads: int = 8
+    # Escalation of loss reports and loan requests to staff (handlers/report_service.py, scheduler/escalation.py):
+    # e-mail through SMTP ("smtp://host:port", "smtps://user:password@host:465", "?starttls=1" for STARTTLS), to
+    # these comma-separated addresses; an outgoing webhook receiving {"text": ...} (Slack / Teams style). Either may be
+    # left empty. Nobody has acknowledged a report after ``escalation_ack_minutes``: staff are alerted again and the
+    # division too; acknowledged but unresolved after ``escalation_reopen_hours``: reopened and staff reminded.
+    smtp_url: str = ""
+    escalation_email_to: str = ""
+    escalation_email_from: str = "kosodate-bot@localhost"
+    escalation_webhook_url: str = ""
+    escalation_ack_minutes: int = 15
+    escalation_reopen_hours: int = 24
+    # How long each kind of data is kept, in days (storage/retention.py, RETENTION_<KIND>_DAYS; docs/privacy.md).
+    retention_days: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
 
     @property
@@ -85,8 +98,24 @@ def from_environ(environ: os._Environ | dict | None = None, instance_path: str |
         reminder_offsets=env.get("REMINDER_OFFSETS", "1d@10:00,30m"),
         quiet_hours=env.get("QUIET_HOURS", "21:00-08:00"),
         delivery_threads=int(env.get("DELIVERY_THREADS", "8")),
+        smtp_url=env.get("SMTP_URL", ""),
+        escalation_email_to=env.get("ESCALATION_EMAIL_TO", ""),
+        escalation_email_from=env.get("ESCALATION_EMAIL_FROM", "kosodate-bot@localhost"),
+        escalation_webhook_url=env.get("ESCALATION_WEBHOOK_URL", ""),
+        escalation_ack_minutes=int(env.get("ESCALATION_ACK_MINUTES", "15")),
+        escalation_reopen_hours=int(env.get("ESCALATION_REOPEN_HOURS", "24")),
+        retention_days=_retention_days(env),
     )
     return check(config.with_(**(overrides or {})))
+
+
+def _retention_days(env) -> dict:
+    from storage.retention import days_from
+
+    try:
+        return days_from(env)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
 
 
 def check(config: Config) -> Config:
@@ -107,6 +136,11 @@ def check(config: Config) -> Config:
         raise ConfigError(f"REMINDER_OFFSETS / QUIET_HOURS: {exc}") from exc
     if not 1 <= config.delivery_threads <= 32:
         raise ConfigError("DELIVERY_THREADS must be between 1 and 32")
+    from bot.notify import config_problem
+
+    problem = config_problem(config)
+    if problem:
+        raise ConfigError(problem)
     if config.production:
         missing = [
             name

@@ -5,7 +5,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from handlers import event_facts
+from handlers import event_facts, report_facts
 from handlers.engine import DEFAULT_CONTACT_PHONE, Context
 from storage import people
 from storage.clock import now
@@ -38,6 +38,8 @@ def load(session: Session, user: LineUser, *, public_base_url: str = "", contact
             "consent": _consent_facts(session, user),
             **event_facts.load(session, parent, moment=moment, consent_current=consent_current,
                                public_base_url=public_base_url),
+            # The parent's reports and loan requests; whether the LINE account is a staff member's (StaffMember).
+            **report_facts.load(session, user, parent, moment=moment),
         },
         public_base_url=public_base_url,
         contact_phone=contact_phone or DEFAULT_CONTACT_PHONE,

@@ -23,14 +23,28 @@ GREETING = texts.Catalog(
 
 def _flows() -> list[Flow]:
     """Every installed conversation flow. A flow module exposes ``FLOW``."""
-    from handlers import applications, consent, events, feedback, policy_view, profile, registration
+    from handlers import (applications, consent, events, feedback, loan, policy_view, profile, registration, report,
+                          staff_chat)
 
     return [registration.FLOW, consent.FLOW, profile.FLOW, policy_view.FLOW, events.FLOW, applications.FLOW,
-            feedback.FLOW]
+            feedback.FLOW, report.FLOW, report.STATUS_FLOW, loan.FLOW, staff_chat.FLOW, staff_chat.LINK_FLOW]
+
+
+def _idle_hooks():
+    """Flows that may take input outside any flow before the greeting and the main menu do: 職員登録 and the staff
+    menu (handlers/staff_chat.py), a parent's answer to staff (handlers/report.py). Each returns a Transition or
+    None."""
+    from handlers import report, staff_chat
+
+    return (staff_chat.idle, report.offer_answer)
 
 
 def _idle(engine: Engine):
     def idle(state: State, ctx: Context, inp: Input) -> Transition | None:
+        for hook in _idle_hooks():
+            taken = hook(state, ctx, inp)
+            if taken is not None:
+                return taken
         if inp.kind == "follow":
             greeting = Text(GREETING.t(ctx, "greeting.back" if ctx.registered else "greeting.new"))
             if not ctx.registered and "registration" in engine.flows:

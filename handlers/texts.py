@@ -43,13 +43,16 @@ COMMON = Catalog(
             "resume.restart": "最初から",
             "expired.notice": "前回のやりとりから時間がたったため、途中まで入力された内容は消去しました。お手数ですが、もう一度はじめからお願いします。",
             "help.in_flow": "いまは「{where}」の途中です。\n・ボタンを押すか、文字で答えてください\n・「もどる」で一つ前に\n・「やめる」でいつでも中止できます",
-            "help.idle": "船橋市の子育て支援センターのオンライン交流会・相談・講座のご案内です。\n下のメニューから選んでください。\n・イベント一覧：参加できるイベント\n・申込状況：申し込んだイベント\n・登録情報：お名前などの確認・変更\n・ポリシー：利用のきまり\n・紛失・盗難の報告：参加用のID・リンクをなくしたとき\nお急ぎのときは、お電話で地域子育て支援課へ：{phone}",
+            "help.idle": "船橋市の子育て支援センターのオンライン交流会・相談・講座のご案内です。\n下のメニューから選んでください。\n・イベント一覧：参加できるイベント\n・申込状況：申し込んだイベント\n・登録情報：お名前などの確認・変更\n・ポリシー：利用のきまり\n・紛失・盗難の報告：参加用のID・リンクをなくしたとき\n・機器の貸出相談：パソコンなどを借りたいとき\nお急ぎのときは、お電話で地域子育て支援課へ：{phone}",
             "menu.prompt": "ご用件をメニューから選んでください。",
             "menu.events": "イベント一覧",
             "menu.applications": "申込状況",
             "menu.profile": "登録情報",
             "menu.policy": "ポリシー",
             "menu.report": "紛失・盗難の報告",
+            "menu.loan": "機器の貸出相談",
+            "menu.my_reports": "報告・相談の状況",
+            "menu.staff": "職員メニュー",
             "menu.help": "ヘルプ",
             "menu.register": "登録する",
             "kind.text_wanted": "ありがとうございます。ここでは文字で入力するか、ボタンを押してください。",
@@ -67,13 +70,16 @@ COMMON = Catalog(
             "resume.restart": "Start over",
             "expired.notice": "Some time has passed since we last talked, so what you had typed so far has been cleared. Please start again from the beginning.",
             "help.in_flow": "You are in “{where}”.\n- Tap a button or type your answer\n- Send “back” to go back one step\n- Send “cancel” to stop at any time",
-            "help.idle": "Online meetups, consultations and classes of Funabashi City's child-rearing support centres.\nChoose from the menu below.\n- Events: what you can join\n- My applications\n- My details: check or change\n- Policy: the rules of use\n- Report loss: lost your meeting ID or link\nUrgent? Call the Community Child-rearing Support Division: {phone}",
+            "help.idle": "Online meetups, consultations and classes of Funabashi City's child-rearing support centres.\nChoose from the menu below.\n- Events: what you can join\n- My applications\n- My details: check or change\n- Policy: the rules of use\n- Report loss: lost your meeting ID or link\n- Borrow equipment: a computer, camera and more\nUrgent? Call the Community Child-rearing Support Division: {phone}",
             "menu.prompt": "Please choose from the menu.",
             "menu.events": "Events",
             "menu.applications": "My applications",
             "menu.profile": "My details",
             "menu.policy": "Policy",
             "menu.report": "Report loss",
+            "menu.loan": "Borrow equipment",
+            "menu.my_reports": "My reports",
+            "menu.staff": "Staff menu",
             "menu.help": "Help",
             "menu.register": "Register",
             "kind.text_wanted": "Thank you! Here, please type your answer or tap a button.",
@@ -93,6 +99,8 @@ MENU_ITEMS = (
     ("profile", "menu.profile"),
     ("policy", "menu.policy"),
     ("report", "menu.report"),
+    ("loan", "menu.loan"),
+    ("my_reports", "menu.my_reports"),
 )
 installed_flows: set[str] = set()
 
@@ -101,7 +109,10 @@ def menu_choices(ctx: Any) -> tuple[Choice, ...]:
     items = [
         Choice(t(ctx, key), data=encode(flow, "start")) for flow, key in MENU_ITEMS if flow in installed_flows
     ]
-    if not getattr(ctx, "registered", True) and "registration" in installed_flows:
+    # Staff (a linked StaffMember: handlers.report_facts) get their own menu first, and are not asked to register.
+    if getattr(ctx, "facts", {}).get("staff") and "staff" in installed_flows:
+        items.insert(0, Choice(t(ctx, "menu.staff"), data=encode("staff", "start")))
+    elif not getattr(ctx, "registered", True) and "registration" in installed_flows:
         items.insert(0, Choice(t(ctx, "menu.register"), data=encode("registration", "start")))
     items.append(Choice(t(ctx, "menu.help"), data=encode("menu", "help")))
     return tuple(items)

@@ -1,7 +1,7 @@
 """``kosodate worker``: APScheduler in its own process (never inside web workers), and the jobs it runs.
 
 Every job is a plain function over the tables (testable by calling it): the inbox sweep, the outbox delivery, the
-reminder planner. Nothing is remembered in the scheduler itself — its job store is in memory, filled at start with
+reminder planner; and once a night, at a fixed time in Tokyo, the retention purge (``scheduler/retention.py``). Nothing is remembered in the scheduler itself — its job store is in memory, filled at start with
 fixed ids — so a restart loses nothing: whatever fell due while the worker was down is found in the tables on the
 next tick (a reminder is sent if its event has not started; ``not_after`` expires it otherwise). Several workers may
 run at once: outbox rows are claimed (``storage.outbox.claim``), dedupe keys make planning idempotent.
@@ -28,13 +28,16 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 
 from bot.delivery import Dispatcher
 from bot.runtime import Runtime
-from scheduler import reminders
+from scheduler import escalation, reminders
+from scheduler import retention
 
 log = logging.getLogger(__name__)
 
 INBOX_SWEEP_SECONDS = 2
 OUTBOX_SECONDS = 1
 PLAN_SECONDS = 60
+ESCALATION_TIMER_SECONDS = 30
+ESCALATION_NOTICE_SECONDS = 5
 # A delivery run keeps draining a backlog this long before it lets the next tick take over.
 DELIVERY_BUDGET_SECONDS = 50
 DELIVERY_BATCH = 200
@@ -61,6 +64,8 @@ class Worker:
         self.dispatcher = Dispatcher(runtime.gateway, threads=runtime.config.delivery_threads, batch=DELIVERY_BATCH,
                                      quiet=self.planner.schedule.quiet)
         self._draining = threading.Lock()
+        self.escalation = escalation.Jobs(runtime.config)
+        self.retention = retention.Purge(runtime.config.retention_days)
 
     def sweep_inbox(self) -> int:
         return self.runtime.process_inbox()
@@ -82,7 +87,13 @@ class Worker:
             ("inbox-sweep", _guarded("inbox-sweep", self.sweep_inbox), INBOX_SWEEP_SECONDS, 1),
             ("outbox-deliver", _guarded("outbox-deliver", self.deliver_due), OUTBOX_SECONDS, 2),
             ("reminders-plan", _guarded("reminders-plan", self.plan), PLAN_SECONDS, 1),
+            ("escalation-timers", _guarded("escalation-timers", self.escalation.tick), ESCALATION_TIMER_SECONDS, 1),
+            ("escalation-notices", _guarded("escalation-notices", self.escalation.send), ESCALATION_NOTICE_SECONDS, 1),
         ]
+
+    def daily_jobs(self) -> list[tuple[str, object, tuple[int, int]]]:
+        """(id, function, (hour, minute) in Tokyo): the jobs that run once a day at a fixed time."""
+        return [("retention-purge", _guarded("retention-purge", self.retention.run), retention.RUN_AT)]
 
     def close(self) -> None:
         self.dispatcher.close()
@@ -94,6 +105,9 @@ def build(runtime: Runtime, blocking: bool = True):
     for job_id, fn, seconds, instances in worker.jobs():
         scheduler.add_job(fn, "interval", seconds=seconds, id=job_id, replace_existing=True,
                           max_instances=instances, coalesce=True, misfire_grace_time=None)
+    for job_id, fn, (hour, minute) in worker.daily_jobs():
+        scheduler.add_job(fn, "cron", hour=hour, minute=minute, id=job_id, replace_existing=True, max_instances=1,
+                          coalesce=True, misfire_grace_time=None)
     scheduler.add_listener(lambda _event: worker.close(), EVENT_SCHEDULER_SHUTDOWN)
     return scheduler
 

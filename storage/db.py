@@ -2,6 +2,8 @@
 
 One engine per process (``init_engine``), one transaction per unit of work (``unit_of_work``).
 SQLite runs in WAL mode with a busy timeout so the web and worker processes can share the file.
+Bound parameters are left out of SQLAlchemy's error messages (``hide_parameters``): they are personal data (a name,
+a phone number, a LINE user id) and error messages end up in logs.
 """
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ def normalize_url(url: str) -> str:
 def make_engine(url: str) -> Engine:
     url = normalize_url(url)
     if is_sqlite(url):
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, hide_parameters=True)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):
@@ -50,7 +52,7 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, hide_parameters=True)
 
 
 def init_engine(url: str) -> Engine:

@@ -138,14 +138,6 @@ def waitlist_position(session: Session, enrollment: Enrollment) -> int | None:
     return int(ahead or 0) + 1
 
 
-def pending_approval(session: Session, event_id: int) -> list[Enrollment]:
-    """Applications waiting for staff to decide (for the staff console)."""
-    return list(session.scalars(
-        select(Enrollment).where(Enrollment.event_id == event_id, Enrollment.status == "pending")
-        .order_by(Enrollment.queued_at, Enrollment.id)
-    ))
-
-
 # --- who is a participant in good standing ------------------------------------------------------------------
 def standing_refusal(session: Session, parent: Parent, event_id: int) -> str | None:
     """Why this parent may not take part in this event right now: "no_consent", "barred", or None."""

@@ -153,14 +153,6 @@ def affected_enrollments(session: Session, event_id: int) -> list[Enrollment]:
     ))
 
 
-def finish_ended(session: Session, moment: datetime | None = None) -> int:
-    """Mark published events that have ended as finished (終了). Returns how many."""
-    ended = list(session.scalars(select(Event).where(Event.status == "published", Event.ends_at <= (moment or now()))))
-    for event in ended:
-        event.status, event.updated_at = "finished", now()
-    return len(ended)
-
-
 # --- for the scheduler (reminders) -------------------------------------------------------------------------
 def event_start(session: Session, event_id: int) -> datetime | None:
     """When the event starts now (after any change of time); None for an unknown event."""

@@ -219,8 +219,9 @@ def erase(session: Session, parent: Parent) -> None:
     session.execute(delete(ConversationState).where(ConversationState.line_user_pk == user.id))
     session.execute(delete(InboxEvent).where(InboxEvent.source_key == line_id))
     session.execute(delete(OutboxMessage).where(OutboxMessage.line_user_id == line_id))
-    for row in session.scalars(select(OutboxMessage).where(OutboxMessage.recipients.is_not(None))):
-        if line_id in row.recipients:
+    # Multicast rows have no single recipient; ``recipients`` of the others is JSON null, not SQL NULL.
+    for row in session.scalars(select(OutboxMessage).where(OutboxMessage.line_user_id.is_(None))):
+        if row.recipients and line_id in row.recipients:
             row.recipients = [r for r in row.recipients if r != line_id]
     session.execute(delete(AnnouncementOptIn).where(AnnouncementOptIn.parent_id == parent.id))
     enrollment_ids = select(Enrollment.id).where(Enrollment.parent_id == parent.id)

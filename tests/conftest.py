@@ -188,9 +188,8 @@ def console(app, staff_factory, sign_in):
 @pytest.fixture
 def parent_factory(app):
     """``parent_factory(name=..., centre=...)`` → the id of a registered parent who agreed to the current policy."""
-    from datetime import date
-
     from storage import people, users
+    from storage.clock import today_tokyo
 
     def make(name: str = "船橋 花子", furigana: str = "ふなばし はなこ", phone: str = "09012345678",
              centre: str = "minamihoncho", line_user_id: str | None = None) -> int:
@@ -198,7 +197,7 @@ def parent_factory(app):
             user = users.get_or_create(session, line_user_id or "U" + secrets.token_hex(16))
             parent = people.save_parent(session, user.id, name=name, furigana=furigana, phone=phone, is_guardian=True,
                                         is_pregnant=False, due_month=None, centre=centre,
-                                        children=[date.today().replace(day=1)])
+                                        children=[today_tokyo().replace(day=1)])
             people.record_consent(session, user.id, people.current_policy(session), "agreed")
             return parent.id
 
@@ -228,3 +227,7 @@ def event_factory(app):
             return event.id
 
     return make
+
+
+# --- privacy: no personal data in any log line, checked over the whole session (tests/privacy_plugin.py) ----------
+pytest_plugins = ("tests.privacy_plugin",)

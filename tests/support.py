@@ -6,7 +6,9 @@ import hashlib
 import hmac
 import json
 import secrets
+import threading
 import time
+from datetime import date, datetime
 from typing import Any
 
 from handlers.postback import decode
@@ -45,6 +47,7 @@ class ChatUser:
     def __init__(self, client, line, runtime, secret: str, user_id: str | None = None):
         self.client, self.line, self.runtime, self.secret = client, line, runtime, secret
         self.user_id = user_id or new_user_id()
+        personal_data.add("line_user_id", self.user_id)
         self._seen = 0
 
     def post(self, *events: dict[str, Any]):
@@ -129,3 +132,49 @@ def _flex_actions(node: Any):
     elif isinstance(node, list):
         for v in node:
             yield from _flex_actions(v)
+
+
+# --- personal data the tests put into the system (tests/privacy_plugin.py) ----------------------------------------
+class PersonalData:
+    """Every piece of personal data and every secret the tests hand to the bot, by kind. The privacy plugin fails the
+    session when one of them appears in any log line. Tests and fixtures add theirs (``personal_data.add("name",
+    "船橋 花子")``); the plugin also adds what is stored in personal fields and every sealed secret or link token."""
+
+    KINDS = ("name", "phone", "birth_month", "line_user_id", "join_token", "secret", "free_text")
+    MIN_LENGTH = 4  # shorter strings would match ordinary log text
+
+    def __init__(self) -> None:
+        self._values: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def add(self, kind: str, *values: Any) -> None:
+        if kind not in self.KINDS:
+            raise ValueError(f"unknown kind of personal data: {kind!r}")
+        with self._lock:
+            for value in values:
+                if isinstance(value, (date, datetime)):
+                    value = value.strftime("%Y-%m")
+                text = str(value or "").strip()
+                if kind == "birth_month" or len(text) >= self.MIN_LENGTH:
+                    self._values.setdefault(text, kind)
+
+    def items(self) -> list[tuple[str, str]]:
+        """(kind, value) pairs."""
+        with self._lock:
+            return [(kind, value) for value, kind in self._values.items()]
+
+    def __contains__(self, value: str) -> bool:
+        return value in self._values
+
+
+personal_data = PersonalData()
+# The values the registration, profile, staff and events tests type in or put in fixtures.
+personal_data.add("name", "船橋 花子", "ふなばし はなこ", "フナバシ ハナコ", "船橋 花子（ふなばし はなこ）", "Jane Smith",
+                  "Maria Garcia", "高根 太郎", "たかね たろう", "高根 次郎", "高根台 次郎", "たかね じろう", "習志野 太郎",
+                  "ならしの たろう", "習志野 ゆき", "ならしの ゆき", "南本町 花子", "地域 太郎", "船橋 一郎", "船橋 二郎")
+personal_data.add("phone", "09012345678", "090-1234-5678", "090 1234 5678", "08012345678", "+81 80-1111-2222",
+                  "09099998888", "090-9999-8888", "03-1234-5678", "0312345678", "050-1234-5678", "07012345678")
+personal_data.add("birth_month", "2024-05", "2022-10", "2021-06")
+personal_data.add("secret", "kodomo-7731", "987 6543 2100", "SeCrEtJoInPwD", "secret-pass", "123 456 789",
+                  "https://zoom.example.test/j/98765432100?pwd=SeCrEtJoInPwD", "https://zoom.example/j/123")
+personal_data.add("free_text", "私の電話番号は 090-1234-5678 です", "画面越しでも話せて楽しかったです")

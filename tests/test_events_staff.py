@@ -212,3 +212,17 @@ def test_the_demo_seed_has_events_at_every_centre_and_one_about_to_start(client)
     page = client.get(f"/j/{token}")
     revealed = client.post(f"/j/{token}", data={"csrf_token": csrf(page.text)})
     assert "812 3456 7890" in revealed.text  # the demo's example.com meeting, shown at once
+
+
+def test_the_scheduler_queries_follow_a_new_time():
+    with unit_of_work() as session:
+        event = make_event(session, capacity=1)
+        seated, waiting = make_parent(session), make_parent(session)
+        for parent in (seated, waiting):
+            event_service.apply(session, parent, event, base_url=BASE)
+        old_start = event.starts_at
+        event_service.reschedule(session, event, old_start + timedelta(days=1), event.ends_at + timedelta(days=1))
+        assert event_rows.event_start(session, event.id) == old_start + timedelta(days=1)
+        assert event_rows.starting_between(session, old_start, old_start + timedelta(hours=1)) == []
+        assert event_rows.starting_between(session, old_start + timedelta(days=1), old_start + timedelta(days=2)) == [event]
+        assert [e.parent_id for e in event_rows.confirmed_enrollments(session, event.id)] == [seated.id]

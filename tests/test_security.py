@@ -7,7 +7,7 @@ import re
 import pytest
 
 from bot.staff.auth import PUBLIC, PERMISSIONS
-from storage import enrollments, events, sanctions, staff
+from storage import enrollments, events, reports, sanctions, staff
 from storage.db import unit_of_work
 from storage.models import Parent, StaffMember
 
@@ -48,7 +48,10 @@ ACCESS = {
     "staff.enrollment_approve": "write_record", "staff.enrollment_decline": "write_record",
     "staff.enrollment_reissue": "write_record", "staff.enrollment_remove": "write_record",
     "staff.parent_correct": "write_record", "staff.parent_suspend": "write_record", "staff.parent_bar": "write_record",
-    "staff.sanction_lift": "write_record",
+    "staff.sanction_lift": "write_record", "staff.event_rotate": "write_record",
+    "staff.escalations": "read", "staff.escalation": "read_record",
+    "staff.escalation_acknowledge": "write_record", "staff.escalation_instruct": "write_record",
+    "staff.escalation_resolve": "write_record", "staff.escalation_loan": "write_record",
     "staff.parent_export_json": "admin", "staff.parent_export_csv": "admin", "staff.parent_erase": "admin",
     "staff.policy_publish": "admin", "staff.audit_log": "admin", "staff.audit_export": "admin",
     "staff.members": "admin", "staff.member_new": "admin", "staff.member_edit": "admin",
@@ -73,8 +76,12 @@ def records(app, staff_factory, parent_factory, event_factory):
     with unit_of_work() as s:
         applied = enrollments.apply(s, events.get(s, event_id), parent_id)
         sanction = sanctions.impose(s, parent_id, policy_items=["6-(3)"], created_by="test", event_id=event_id)
+        escalation = reports.create_escalation(s, kind="lost_credentials", reference="R-MATRIX", parent_id=parent_id,
+                                               centre="minamihoncho")
+        reports.add_report(s, escalation, lost="join_link", lost_when="today", misuse="no", event_ids=[event_id],
+                           note="", held=[])
         return {"event_id": event_id, "parent_id": parent_id, "enrollment_id": applied.enrollment.id,
-                "sanction_id": sanction.id, "member_id": target.id}
+                "sanction_id": sanction.id, "member_id": target.id, "escalation_id": escalation.id}
 
 
 def identities(app, staff_factory, sign_in):
@@ -252,3 +259,32 @@ def test_the_divisions_own_staff_see_every_centre_and_a_viewer_there_still_only_
     client, _ = console("viewer", "division")
     assert client.get(f"/staff/parents/{records['parent_id']}").status_code == 200
     assert client.get(f"/staff/events/{records['event_id']}/edit").status_code == 403
+
+
+def test_behind_a_trusted_proxy_the_client_address_and_https_come_from_its_headers(database_url, line,
+                                                                                     staff_factory, csrf_token):
+    from bot import create_app
+
+    app = create_app({"mode": "test", "database_url": database_url, "public_base_url": "https://bot.example.test",
+                      "line_api_base_url": line.base_url, "inline_processing": False, "trusted_proxies": 1})
+    try:
+        account = staff_factory("staff", "takanedai")
+        client = app.test_client()
+
+        def attempt(password: str, address: str):
+            token = csrf_token(client)
+            return client.post("/staff/login", data={"csrf_token": token, "login": account.login,
+                                                     "password": password},
+                               headers={"X-Forwarded-For": address, "X-Forwarded-Proto": "https",
+                                        "Referer": "https://localhost/staff/login"})
+
+        for n in range(30):
+            assert attempt(f"wrong password {n}", "203.0.113.9").status_code == 401
+        assert attempt(account.password, "203.0.113.9").status_code == 429
+        assert attempt(account.password, "203.0.113.10").status_code == 302
+        # Seen as HTTPS, the CSRF check also wants a same-origin Referer.
+        token = csrf_token(client, "/staff/today")
+        refused = client.post("/staff/logout", data={"csrf_token": token}, headers={"X-Forwarded-Proto": "https"})
+        assert refused.status_code == 400
+    finally:
+        app.extensions["kosodate"].close()

@@ -203,3 +203,43 @@ def test_the_other_pages_render_and_print(page, served, shoot, staff_factory, pa
     expect(page.locator(".print-footer")).to_be_visible()
     expect(page.locator(".print-footer")).to_contain_text("地域 太郎")
     shoot(page, "events-print")
+
+
+def test_staff_take_a_loss_report_and_instruct_the_parent(page, served, shoot, staff_factory, parent_factory,
+                                                         event_factory, chat):
+    from playwright.sync_api import expect
+
+    from handlers import event_service, report_service
+    from storage import events
+    from storage.models import Parent
+
+    person = chat()
+    parent_id = parent_factory(name="船橋 花子", line_user_id=person.user_id)
+    event_id = event_factory(centre="minamihoncho", title="ねんねの赤ちゃん交流会")
+    with unit_of_work() as s:
+        parent = s.get(Parent, parent_id)
+        event_service.apply(s, parent, events.get(s, event_id), base_url="https://bot.example.test")
+        # What the chat's 紛失・盗難の報告 files when the parent confirms.
+        report_service.file_report(s, parent, report_service.FileReport(
+            reference="R-7KQ2MX", lost="join_link", lost_when="today", misuse="unsure", event_ids=(event_id,),
+            note="スマホを電車に置き忘れました", base_url="https://bot.example.test"))
+    person.runtime.drain()
+    person.new_messages()
+    sign_in(page, served, staff_factory("staff", "minamihoncho", name="南本町 花子"))
+    expect(page.locator("main")).to_contain_text("R-7KQ2MX")
+    page.get_by_role("link", name="報告・相談").click()
+    page.get_by_role("link", name="R-7KQ2MX").click()
+    expect(page.locator("main")).to_contain_text("スマホを電車に置き忘れました")
+    page.get_by_role("button", name="対応します").click()
+    expect(page.locator(".flash")).to_contain_text("対応中にしました")
+    page.get_by_label("ご本人への連絡・指示（このままLINEで届きます）").fill("お電話でご本人確認をさせてください。")
+    page.get_by_role("button", name="LINEで送る").click()
+    expect(page.locator(".flash")).to_contain_text("ご本人のトークにお送りします")
+    shoot(page, "escalation")
+    person.runtime.drain()
+    assert "お電話でご本人確認をさせてください。" in person.texts(person.new_messages())
+    page.get_by_label("新しい参加用リンクを送って解決する").check()
+    page.get_by_role("button", name="解決にする").click()
+    expect(page.locator("h1")).to_contain_text("対応が終わりました")
+    person.runtime.drain()
+    assert "参加用ページを開く" in person.choices(person.new_messages())

@@ -7,6 +7,7 @@ the web app and the worker as separate processes (Procfile); the demo keeps them
 from __future__ import annotations
 
 import logging
+import secrets
 import signal
 import threading
 from pathlib import Path
@@ -62,6 +63,8 @@ class Demo:
             "line_channel_access_token": DEMO_ACCESS_TOKEN,
             "public_base_url": self.base_url,
             "inline_processing": True,
+            # Stable across restarts, so what the demo encrypted (join URLs, passcodes) stays readable.
+            "secret_key": self._secret_key(),
         })
         self.app.extensions["line_double"] = self.double
         self.runtime = self.app.extensions["kosodate"]
@@ -74,6 +77,13 @@ class Demo:
         self.scheduler = worker.build(self.runtime, blocking=False)
         self.scheduler.start()
         return self
+
+    def _secret_key(self) -> str:
+        path = Path(self.database).with_name(Path(self.database).stem + ".secret")
+        if self.fresh or not path.exists():
+            path.write_text(secrets.token_hex(32))
+            path.chmod(0o600)
+        return path.read_text().strip()
 
     def _prepare_database(self) -> None:
         if self.fresh:

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from storage.clock import now as clock_now
 
-SEEDERS = ("seed_events",)
+SEEDERS = ("seed_events", "seed_staff")
 
 
 def seed(session: Session, now: datetime | None = None) -> list[str]:
@@ -87,3 +87,18 @@ def seed_events(session: Session, now: datetime) -> list[int]:
         events.mark_announced(event)  # a fresh demo has nobody to announce to
         created.append(event.id)
     return created
+
+
+# --- staff in LINE (issue #6) -----------------------------------------------------------------------------------
+def seed_staff(session: Session, now: datetime | None = None) -> int:
+    """The demo staff member 「市職員 田中」 of the division, on duty, linked to the simulator's staff persona: switch
+    the persona to 田中 to see a parent's loss report arrive, take it (対応します) and send an instruction. No
+    password: the demo does not sign in to the console as 田中. Returns the staff member's id."""
+    from bot.demo.simulator import BY_KEY
+    from storage import staff, users
+
+    user = users.get_or_create(session, BY_KEY["tanaka"].user_id)
+    member = staff.by_login(session, "tanaka@demo.example") or staff.create_member(
+        session, name="市職員 田中", login="tanaka@demo.example", centre="division", role="staff")
+    member.line_user_pk, member.on_duty = user.id, True
+    return member.id

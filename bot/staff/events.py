@@ -215,7 +215,8 @@ def event_rotate(event_id: int):
         if not form.validate_on_submit():
             flash(" ".join(e for f in form for e in f.errors))
             return redirect(url_for("staff.event", event_id=event_id))
-        escalation = int(form.escalation_id.data) if form.escalation_id.data.isdigit() else None
+        wanted = form.escalation_id.data or ""
+        escalation = int(wanted) if wanted.isdigit() else None
         planned = report_service.rotate_event_credentials(
             s, found.id, form.join_url.data.strip(), form.passcode.data, auth.current().member(s),
             base_url=base_url(), escalation_id=escalation)

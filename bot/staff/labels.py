@@ -10,11 +10,13 @@ from storage.models.events import KINDS
 from storage.models.staff import CENTRES
 
 CENTRE_LABELS = {c: event_views.centre("ja", c) for c in CENTRES}
+CENTRE_SHORT = {c: event_views.centre_short("ja", c) for c in CENTRES}
 KIND_LABELS = {k: event_views.kind("ja", k) for k in KINDS}
 EVENT_STATUS_LABELS = {"draft": "下書き", "published": "公開中", "cancelled": "中止", "finished": "終了"}
 ENROLLMENT_LABELS = {"confirmed": "参加確定", "pending": "承認待ち", "waitlisted": "キャンセル待ち",
                      "declined": "お断り", "withdrawn": "取り消し"}
 SUBJECT_LABELS = {"parent": "保護者", "event": "イベント", "enrollment": "申し込み", "sanction": "参加制限",
+                  "escalation": "報告・相談",
                   "staff": "職員", "policy_version": "ポリシーの版"}
 # Policy section 6 (禁止事項), shortened for the sanction form; the full text is in the policy itself.
 POLICY_ITEM_LABELS = {
@@ -34,7 +36,15 @@ DELIVERY_LABELS = {"planned": "送信予定", "sent": "送信済み", "failed": 
 PURPOSE_LABELS = {"join_link": "参加用リンク", "reminder": "リマインダー", "application_update": "申し込みのお知らせ",
                   "event_changed": "日時変更のお知らせ", "event_cancelled": "中止のお知らせ",
                   "event_announcement": "新しいイベントのお知らせ", "thanks": "お礼・アンケート",
+                  "staff_instruction": "職員からの連絡",
                   "sanction_notice": "参加制限のお知らせ"}
+# report_events actions (storage.models.reports.ReportEvent), for an escalation's history.
+HISTORY_LABELS = {
+    "created": "受付", "merged": "同じ内容の再報告", "links_revoked": "参加用リンクを停止", "notified": "当番へ通知",
+    "renotified": "当番へ再通知", "escalated": "支援課へ通知", "acknowledged": "対応開始", "instruction_sent": "ご本人へ連絡",
+    "answered": "ご本人から返事", "resolved": "解決", "reopened": "再開（未解決のまま時間経過）",
+    "credentials_rotated": "参加URL・パスコードを変更", "loan_approved": "貸出を決定", "loan_declined": "貸出をお断り",
+}
 # The console's menu: (endpoint, label, permission needed to see it).
 NAV_ITEMS = [
     ("staff.events", "イベント", "events.read"),
@@ -44,7 +54,7 @@ NAV_ITEMS = [
     ("staff.audit_log", "監査ログ", "audit.read"),
     ("staff.members", "職員", "staff.manage"),
 ]
-ROLE_LABELS = {"admin": "管理者（全センター）", "staff": "センター職員", "viewer": "閲覧のみ"}
+ROLE_LABELS = {"admin": "管理者", "staff": "センター職員", "viewer": "閲覧のみ"}
 ANSWER_LABELS = {"agreed": "同意", "declined": "同意しない", "withdrawn": "撤回"}
 ACTION_LABELS = {
     "staff.login": "ログイン",
@@ -80,6 +90,13 @@ ACTION_LABELS = {
     "sanction.remove": "強制退去",
     "sanction.bar": "参加のお断り",
     "sanction.lift": "参加制限の解除",
+    "event.rotate_credentials": "参加URL・パスコードの変更",
+    "escalation.view": "報告・相談の閲覧",
+    "escalation.acknowledged": "報告・相談の対応開始",
+    "escalation.instruction_sent": "報告・相談：ご本人へ連絡",
+    "escalation.resolved": "報告・相談の解決",
+    "escalation.loan_approved": "機器の貸出を決定",
+    "escalation.loan_declined": "機器の貸出をお断り",
     "policy.publish": "ポリシー新版の公開",
     "audit.export": "監査ログの出力",
 }
@@ -133,6 +150,7 @@ def template_values() -> dict:
 
 TEMPLATE_VALUES = {
     "centre_labels": CENTRE_LABELS,
+    "centre_short": CENTRE_SHORT,
     "kind_labels": KIND_LABELS,
     "event_status_labels": EVENT_STATUS_LABELS,
     "enrollment_labels": ENROLLMENT_LABELS,
@@ -140,6 +158,7 @@ TEMPLATE_VALUES = {
     "policy_item_labels": POLICY_ITEM_LABELS,
     "nav_items": NAV_ITEMS,
     "delivery_labels": DELIVERY_LABELS,
+    "history_labels": HISTORY_LABELS,
     "purpose_labels": PURPOSE_LABELS,
     "role_labels": ROLE_LABELS,
     "answer_labels": ANSWER_LABELS,

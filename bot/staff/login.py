@@ -5,13 +5,12 @@ throttle counts failures per account (100 an hour) and per address, and refuses 
 """
 from __future__ import annotations
 
-import time
-
 from flask import g, redirect, render_template, session, url_for
 
 from bot.staff import auth, bp
 from bot.staff.forms import LoginForm, TotpForm
 from storage import audit, staff
+from storage.clock import now
 from storage.db import unit_of_work
 from storage.models import StaffMember
 
@@ -31,12 +30,11 @@ def login():
         return render_template("staff/login.html", form=form)
     account_key, address_key = auth.account_key(form.login.data), auth.address_key()
     with unit_of_work() as s:
+        member = staff.by_login(s, form.login.data)
         if staff.login_refused(s, account_key=account_key, address_key=address_key):
-            member = staff.by_login(s, form.login.data)
             audit.record(s, action="staff.login_throttled", actor_label="anonymous",
                          subject_type="staff" if member else None, subject_id=member.id if member else None)
             return render_template("staff/login.html", form=form, error=THROTTLED), 429
-        member = staff.by_login(s, form.login.data)
         ok = staff.check_password(member, form.password.data) and member.active
         if not ok or member.totp_enabled:
             staff.record_attempt(s, account_key=account_key, address_key=address_key, succeeded=False)
@@ -47,7 +45,7 @@ def login():
             return render_template("staff/login.html", form=form, error=REFUSED), 401
         if member.totp_enabled:
             # The password alone counts as a failure until the code is given, so guessing codes is throttled too.
-            session[PENDING] = {"id": member.id, "at": int(time.time()), "account": account_key}
+            session[PENDING] = {"id": member.id, "at": int(now().timestamp()), "account": account_key}
             return redirect(url_for("staff.login_totp"))
         staff.record_attempt(s, account_key=account_key, address_key=address_key, succeeded=True)
         return _signed_in(s, member)
@@ -57,7 +55,7 @@ def login():
 @auth.requires(auth.PUBLIC)
 def login_totp():
     pending = session.get(PENDING)
-    if not isinstance(pending, dict) or time.time() - pending.get("at", 0) > PENDING_SECONDS:
+    if not isinstance(pending, dict) or now().timestamp() - pending.get("at", 0) > PENDING_SECONDS:
         session.pop(PENDING, None)
         return redirect(url_for("staff.login"))
     form = TotpForm()

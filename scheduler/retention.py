@@ -1,0 +1,54 @@
+"""The daily retention purge, a worker job at a fixed time in Tokyo (03:30, inside the quiet hours, when nobody uses
+the bot and no reminder is sent).
+
+Each kind of data (``storage.retention.PERIODS``) is purged in short transactions of at most ``batch`` rows, so the
+purge never holds locks for long, and within a time budget: what is left over is done the next night. Every step is
+idempotent — a run repeated, run late or by two workers at once removes nothing twice — so the job needs no memory
+of its own: a night missed while the worker was down is caught up by the next run.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Mapping
+
+from storage import retention
+from storage.clock import now
+from storage.db import unit_of_work
+
+log = logging.getLogger(__name__)
+
+RUN_AT = (3, 30)  # hour, minute in Asia/Tokyo
+BATCH = 1000
+BUDGET_SECONDS = 600
+# Identity first (erasing parents also removes their messages and events), then the bulk tables.
+ORDER = ("unfollowed", "conversations", "inbox", "outbox", "link_openings", "participants", "feedback", "reports",
+         "staff_sessions", "audit")
+
+
+class Purge:
+    def __init__(self, days: Mapping[str, int], batch: int = BATCH, budget_seconds: float = BUDGET_SECONDS):
+        if set(ORDER) != set(retention.PURGES):
+            raise RuntimeError("scheduler.retention.ORDER must name every kind of storage.retention.PURGES")
+        self.days = {**retention.DEFAULTS, **days}
+        self.batch = batch
+        self.budget_seconds = budget_seconds
+
+    def run(self) -> dict[str, int]:
+        """One purge pass. Returns how many rows (accounts, for "unfollowed") each kind lost."""
+        deadline = time.monotonic() + self.budget_seconds
+        before = retention.cutoffs(self.days, now())
+        removed = {}
+        for kind in ORDER:
+            removed[kind] = 0
+            while time.monotonic() < deadline:
+                with unit_of_work() as session:
+                    count = retention.PURGES[kind](session, before[kind], self.batch)
+                removed[kind] += count
+                if count == 0:
+                    break
+        unfinished = time.monotonic() >= deadline
+        if any(removed.values()) or unfinished:
+            log.info("retention: removed %s%s", {k: n for k, n in removed.items() if n},
+                     " (time budget used up: the rest goes tomorrow)" if unfinished else "")
+        return removed
