@@ -297,11 +297,13 @@ def test_attendance_is_marked_after_the_event_starts(console, csrf_token, event_
 # --- sanctions (policy 6) ----------------------------------------------------------------------------------------
 def test_removing_a_participant_kills_their_link_bars_them_and_tells_them(console, csrf_token, event_factory,
                                                                           parent_factory):
-    event_id = event_factory(centre="minamihoncho")
+    event_id = event_factory(centre="minamihoncho", capacity=1)
     parent_id = parent_factory()
     enrollment_id = apply(parent_id, event_id)
+    waiting_id = apply(parent_factory(), event_id)
     with unit_of_work() as s:
         assert join_links.live(s, enrollment_id) is not None
+        assert enrollments.get(s, waiting_id).status == "waitlisted"
     client, _ = console("staff", "minamihoncho")
     form_page = client.get(f"/staff/events/{event_id}/enrollments/{enrollment_id}/remove").get_data(as_text=True)
     assert "6-(4)" in form_page and "SNS" in form_page
@@ -315,7 +317,10 @@ def test_removing_a_participant_kills_their_link_bars_them_and_tells_them(consol
     assert response.status_code == 302
     with unit_of_work() as s:
         assert join_links.live(s, enrollment_id) is None
-        assert enrollments.refusal(s, enrollments.get(s, enrollment_id)) == "barred"
+        assert enrollments.refusal(s, enrollments.get(s, enrollment_id)) == "not_confirmed"
+        # The freed seat goes to the first person waiting, who gets a join link at once.
+        assert enrollments.get(s, waiting_id).status == "confirmed"
+        assert join_links.live(s, waiting_id) is not None
         found = sanctions.history(s, parent_id)
         assert {(x.event_id, x.until) for x in found} == {(event_id, None), (None, until)}
         notice = s.scalars(select(OutboxMessage).where(OutboxMessage.purpose == "sanction_notice")).one()

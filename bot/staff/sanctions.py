@@ -8,6 +8,7 @@ from bot.staff import auth, bp, sanction_notices
 from bot.staff.events import actor_label, event_in_scope
 from bot.staff.forms import RemovalForm, SanctionForm
 from bot.staff.parents import live_parent
+from handlers import event_service
 from handlers.engine import DEFAULT_CONTACT_PHONE
 from storage import audit, enrollments, events, join_links, sanctions, staff_parents
 from storage.db import unit_of_work
@@ -41,6 +42,9 @@ def enrollment_remove(event_id: int, enrollment_id: int):
             return render_template("staff/remove.html", form=form, event=event, parent=parent,
                                    enrollment=enrollment), 200 if not form.is_submitted() else 400
         revoked = join_links.revoke(s, enrollment.id, "removed")
+        # The seat goes to the next person waiting; the removed parent is told by the removal notice below.
+        enrollments.withdraw(s, enrollment)
+        event_service.fill_seats(s, event, base_url=current_app.extensions["kosodate"].config.public_base_url)
         removal = _impose(s, parent.id, form, event.id)
         bar = _impose(s, parent.id, form, None) if form.bar_future.data else None
         sanction_notices.plan(s, parent=parent, sanction=removal, removed_from=event, bar=bar, phone=_phone())
