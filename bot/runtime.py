@@ -15,6 +15,7 @@ import zlib
 from bot import delivery
 from bot.config import Config
 from bot.dispatch import Settings, process_pending, process_source
+from bot.inbox_writer import InboxWriter
 from bot.line_gateway import Gateway
 from handlers import event_notices
 from storage import crypto
@@ -33,6 +34,7 @@ class Runtime:
         delivery.quiet_purposes.update(event_notices.QUIET_PURPOSES)
         self.gateway = Gateway(config)
         self.settings = Settings(config.public_base_url, config.contact_phone)
+        self.inbox_writer = InboxWriter(on_stored=self.wake)
         self._lanes: list[queue.Queue] = []
         self._pid = 0
         self._lock = threading.Lock()

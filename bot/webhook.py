@@ -8,8 +8,6 @@ import logging
 from flask import Blueprint, current_app, request
 from linebot.v3.webhook import SignatureValidator
 
-from storage import inbox
-from storage.db import unit_of_work
 
 log = logging.getLogger(__name__)
 bp = Blueprint("webhook", __name__)
@@ -42,10 +40,10 @@ def callback():
             event["webhookEventId"] = "sha256:" + hashlib.sha256(
                 json.dumps(event, sort_keys=True).encode()
             ).hexdigest()[:56]
-    with unit_of_work() as session:
-        sources = inbox.store(session, events)
-    log.debug("webhook: %d event(s) accepted, %d new source(s)", len(events), len(sources))
-    runtime.wake(sources)
+    try:
+        runtime.inbox_writer.store(events)  # returns after the commit: only then may LINE hear 200
+    except Exception:  # noqa: BLE001 - any failure to store means "not accepted"; LINE redelivers on 5xx
+        return "Not stored, please redeliver", 500
     return "OK"
 
 

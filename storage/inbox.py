@@ -23,6 +23,11 @@ def source_key(event: dict[str, Any]) -> str:
     return "-"
 
 
+def _timestamp(value: Any) -> int:
+    """LINE's millisecond timestamp; anything else (a forged or odd event) sorts first instead of failing."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**62 else 0
+
+
 def store(session: Session, events: Iterable[dict[str, Any]]) -> list[str]:
     """Insert each event unless its webhookEventId is already stored. Returns the sources with new events."""
     rows = []
@@ -33,7 +38,7 @@ def store(session: Session, events: Iterable[dict[str, Any]]) -> list[str]:
                 "source_key": source_key(event),
                 "event_type": str(event.get("type", "unknown"))[:40],
                 "mode": str(event.get("mode", "active"))[:16],
-                "event_timestamp": int(event.get("timestamp") or 0),
+                "event_timestamp": _timestamp(event.get("timestamp")),
                 "redelivery": bool((event.get("deliveryContext") or {}).get("isRedelivery")),
                 "payload": event,
                 "received_at": now(),

@@ -69,3 +69,41 @@ def test_redelivered_event_is_processed_once_with_one_reply(chat, client, runtim
     assert len(line.requests("/message/reply")) == 1
     with unit_of_work() as s:
         assert s.scalar(select(func.count()).select_from(OutboxMessage)) == 1
+
+
+def test_odd_fields_in_one_event_do_not_fail_the_others(client):
+    odd = event("follow", new_user_id())
+    odd["timestamp"] = "yesterday"
+    odd["source"] = {"type": "user", "userId": 42}
+    raw = body_of(odd, event("follow", new_user_id()))
+    assert post(client, raw, sign(raw, SECRET)).status_code == 200
+    assert inbox_count() == 2
+
+
+def test_when_the_database_cannot_store_the_answer_is_500_so_line_redelivers(client, monkeypatch):
+    import storage.inbox
+
+    def unavailable(*args, **kwargs):
+        raise RuntimeError("database unavailable")
+
+    monkeypatch.setattr(storage.inbox, "store", unavailable)
+    raw = body_of(event("follow", new_user_id()))
+    assert post(client, raw, sign(raw, SECRET)).status_code == 500
+    monkeypatch.undo()
+    assert post(client, raw, sign(raw, SECRET)).status_code == 200  # the redelivery is stored
+    assert inbox_count() == 1
+
+
+def test_a_burst_of_concurrent_requests_is_stored_completely(app):
+    """Group commit: many requests at once share transactions, and every one is stored before its 200."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    bodies = [body_of(event("follow", new_user_id())) for _ in range(60)]
+
+    def send(raw):
+        with app.test_client() as c:
+            return post(c, raw, sign(raw, SECRET)).status_code
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        assert set(pool.map(send, bodies)) == {200}
+    assert inbox_count() == 60
