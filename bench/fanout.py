@@ -15,6 +15,7 @@ import argparse
 import json
 import logging
 import multiprocessing
+import os
 import platform
 import resource
 import secrets
@@ -41,9 +42,12 @@ def line_double_app():
     double = LineDouble(rate_limits=True)
 
     def app(environ, start_response):
-        if environ["PATH_INFO"] != "/__bench__/report":
+        if environ["PATH_INFO"] == "/__bench__/cpu":
+            body = json.dumps(_cpu_seconds()).encode()
+        elif environ["PATH_INFO"] == "/__bench__/report":
+            body = json.dumps(_report(double)).encode()
+        else:
             return double.wsgi(environ, start_response)
-        body = json.dumps(_report(double)).encode()
         start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
         return [body]
 
@@ -63,6 +67,23 @@ def _report(double) -> dict:
         "last": max((e["ts"] for e in accepted), default=0.0),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def machine_busy_seconds() -> float:
+    """CPU time the whole machine spent busy (all processes, all cores), from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")  # minus idle and iowait
+
+
+def machine() -> str:
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.machine())
+    return f"{os.cpu_count()} CPUs ({model}), Python {platform.python_version()}, load {os.getloadavg()[0]:.2f}"
 
 
 def serve_werkzeug(port: int) -> None:
@@ -148,6 +169,11 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def fetch(base_url: str, what: str):
+    with urllib.request.urlopen(f"{base_url}/__bench__/{what}", timeout=60) as answer:
+        return json.load(answer)
+
+
 def app_config(url: str, base_url: str, threads: int) -> dict:
     return {"mode": "development", "database_url": url, "line_api_base_url": base_url,
             "line_channel_access_token": "bench-token", "public_base_url": "https://bot.example.jp",
@@ -165,6 +191,7 @@ def deliver_everything(url: str, base_url: str, threads: int, go, results) -> No
     logging.getLogger().setLevel(logging.WARNING)
     rss_before = peak_rss_mb()
     go.wait()
+    cpu = time.process_time()
     handled = 0
     while True:
         done = worker.deliver_due()
@@ -174,8 +201,9 @@ def deliver_everything(url: str, base_url: str, threads: int, go, results) -> No
                 if outbox.backlog(session)[0] == 0:
                     break
             time.sleep(0.05)  # the other worker still holds the rest: let it finish
+    cpu = time.process_time() - cpu
     worker.close()
-    results.put((handled, rss_before, peak_rss_mb()))
+    results.put((handled, rss_before, peak_rss_mb(), cpu))
 
 
 def main() -> None:
@@ -214,17 +242,19 @@ def main() -> None:
         for process in workers:
             process.start()
         time.sleep(3)  # let the workers start up (imports, connections) before the clock starts
-        t0 = time.perf_counter()
+        double_cpu = fetch(base_url, "cpu")
+        busy, t0 = machine_busy_seconds(), time.perf_counter()
         go.set()
         sent = [results.get(timeout=600) for _ in workers]
         sending = time.perf_counter() - t0
+        busy = machine_busy_seconds() - busy
+        double_cpu = fetch(base_url, "cpu") - double_cpu
         for process in workers:
             process.join(30)
 
         with unit_of_work() as session:
             statuses = outbox.summary(session, "reminder")
-        with urllib.request.urlopen(f"{base_url}/__bench__/report", timeout=60) as answer:
-            line = json.load(answer)
+        line = fetch(base_url, "report")
     finally:
         double.terminate()
         double.wait(30)
@@ -233,18 +263,23 @@ def main() -> None:
     twice = [u for u, n in line["accepted_to"].items() if n > 1] + [k for k, n in line["accepted_keys"].items() if n > 1]
     windows = line["per_second"][1:-1] or line["per_second"]  # whole seconds only
     span = line["last"] - line["first"]
+    worker_cpu = sum(cpu for *_, cpu in sent)
+    others = busy - worker_cpu - double_cpu
+    print(f"machine        : {machine()}")
     print(f"database       : {url.split(':')[0]}; {args.workers} worker process(es) x {args.threads} threads; "
           f"LINE double served by {args.double_server}, push limit 2,000/s")
     print(f"setup          : {args.count} participants in {setup:.1f} s")
     print(f"planning       : {planned.added} reminders in {planning:.2f} s ({planned.added / planning:,.0f}/s)")
     print(f"sending        : {sending:.2f} s wall → {args.count / sending:,.0f} pushes/s "
-          f"(first to last accepted push {span:.2f} s); rows per worker {[n for n, _, _ in sent]}")
+          f"(first to last accepted push {span:.2f} s); rows per worker {[n for n, *_ in sent]}")
     print(f"per second     : min {min(windows)}, median {statistics.median(windows):.0f}, max {max(windows)} "
           f"accepted pushes in whole one-second windows ({len(windows)} windows)")
     print(f"LINE answered  : {line['statuses']}")
     print(f"outbox rows    : {statuses}")
     print(f"lost           : {len(lost)}; duplicated: {len(twice)}")
-    print(f"peak RSS       : worker {', '.join(f'{a:.0f} MB at start, {b:.0f} MB at end' for _, a, b in sent)}; "
+    print(f"CPU per push   : worker {worker_cpu / args.count * 1000:.2f} ms, LINE double {double_cpu / args.count * 1000:.2f} ms; "
+          f"other processes used {others:.1f} CPU-s of the {sending * os.cpu_count():.1f} available while sending")
+    print(f"peak RSS       : worker {', '.join(f'{a:.0f} MB at start, {b:.0f} MB at end' for _, a, b, _ in sent)}; "
           f"LINE double {line['peak_rss_mb']:.0f} MB")
     if lost or twice or statuses.get("sent") != args.count:
         raise SystemExit("FAILED: lost or duplicated reminders")

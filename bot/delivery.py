@@ -304,7 +304,9 @@ def record(session: Session, results: list[Result]) -> None:
 
 
 def _describe(outcome: Outcome) -> str:
-    """LINE's status and message (never the content), and its request id for LINE's support."""
-    where = f"HTTP {outcome.http_status}" if outcome.http_status else "no answer"
-    text = f"{where}: {outcome.detail}" if outcome.detail else where
+    """LINE's status and message (never the content) and its request id for LINE's support; or, when LINE never
+    answered, why (a timeout, a refused connection)."""
+    if not outcome.http_status:
+        return outcome.detail or "no answer from LINE"
+    text = f"HTTP {outcome.http_status}: {outcome.detail}" if outcome.detail else f"HTTP {outcome.http_status}"
     return f"{text} (x-line-request-id {outcome.request_id})" if outcome.request_id else text

@@ -37,19 +37,21 @@ def load(session: Session, parent: Parent | None, *, moment: datetime, consent_c
     if parent is None:
         return {FACTS_KEY: EventFacts(events=tuple(infos[e.id] for e in upcoming))}
     bars = sanctions.bars(session, parent.id)
+    # One query each for every application's link and waitlist place, whatever their number.
+    links = join_links.live_for(session, [e.id for e in mine if e.status == "confirmed"])
+    positions = enrollments.waitlist_positions(session, mine)
     applications = []
     for enrollment in mine:
         in_good_standing = consent_current and not bars.covers(enrollment.event_id)
         join_url = calendar_url = None
         if enrollment.status == "confirmed" and enrollment.event.status == "published":
             calendar_url = f"{public_base_url}/c/{join_links.calendar_token(enrollment)}.ics"
-            link = join_links.live(session, enrollment.id) if in_good_standing else None
+            link = links.get(enrollment.id) if in_good_standing else None
             if link is not None:
                 join_url = f"{public_base_url}/j/{join_links.token_of(link)}"
         applications.append(ApplicationInfo(
             id=enrollment.id, event=infos[enrollment.event_id], status=enrollment.status,
-            position=enrollments.waitlist_position(session, enrollment), join_url=join_url,
-            calendar_url=calendar_url,
+            position=positions.get(enrollment.id), join_url=join_url, calendar_url=calendar_url,
         ))
     return {FACTS_KEY: EventFacts(
         parent_id=parent.id, events=tuple(infos[e.id] for e in upcoming), applications=tuple(applications),

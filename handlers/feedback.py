@@ -3,14 +3,17 @@ quick replies; the tapped score starts this flow and is stored at once, then one
 Diagram: feedback.mmd.
 
 The score is stored only for a confirmed participant of that event (``storage.feedback``); a second tap replaces it.
+Text is taken as the comment only shortly after the question: a message days later is about something else.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, Mapping
 
 from sqlalchemy.orm import Session
 
+from handlers import texts
 from handlers.effects import applies
 from handlers.engine import Context, Finish, Flow, Go, Input, Step
 from handlers.postback import encode
@@ -20,6 +23,7 @@ from storage import feedback, people
 from storage.models import LineUser
 
 NAME = "feedback"
+COMMENT_WINDOW = timedelta(minutes=30)
 
 TEXTS = Catalog(
     {
@@ -89,7 +93,8 @@ def _score_accept(ctx: Context, data: Mapping[str, Any], inp: Input):
     if answer is None:
         return Finish(say=(Text(t(ctx, "score.again")),))
     event_id, score = answer
-    return Go("comment", data={"event": event_id, "score": score}, effects=(RecordScore(event_id, score),))
+    return Go("comment", data={"event": event_id, "score": score, "asked_at": ctx.now.isoformat()},
+              effects=(RecordScore(event_id, score),))
 
 
 def _comment_prompt(ctx: Context, data: Mapping[str, Any], version: int) -> list[Reply]:
@@ -98,9 +103,11 @@ def _comment_prompt(ctx: Context, data: Mapping[str, Any], version: int) -> list
 
 
 def _comment_accept(ctx: Context, data: Mapping[str, Any], inp: Input):
-    if inp.kind == "text" and inp.text.strip():
-        return Finish(say=(Text(t(ctx, "done.comment")),), effects=(RecordComment(data["event"], inp.text),))
-    return Finish(say=(Text(t(ctx, "done.skip")),))
+    if inp.kind != "text" or not inp.text.strip():
+        return Finish(say=(Text(t(ctx, "done.skip")),))
+    if ctx.now - datetime.fromisoformat(data["asked_at"]) > COMMENT_WINDOW:
+        return Finish(say=(texts.menu(ctx),))
+    return Finish(say=(Text(t(ctx, "done.comment")),), effects=(RecordComment(data["event"], inp.text),))
 
 
 FLOW = Flow(

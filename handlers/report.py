@@ -19,7 +19,8 @@ from typing import Any, Mapping
 
 from handlers import event_views as views
 from handlers import texts
-from handlers.engine import STATE_TTL, Context, Finish, Flow, Go, Input, Retry, State, Step, StepResult, Transition, picked
+from handlers.engine import (STATE_TTL, Context, Finish, Flow, Go, Input, Retry, State, Step, StepResult, Transition,
+                             picked)
 from handlers.event_rules import ApplicationInfo, facts_of
 from handlers.normalize import keyword
 from handlers.postback import encode
@@ -203,7 +204,8 @@ def _filed(ctx: Context, data: Mapping[str, Any]) -> Finish:
     if data["lost"] in ("service_account", "line_account"):
         meanwhile.append(t(ctx, f"done.tip.{data['lost']}"))
     meanwhile.append(t(ctx, "done.watch"))
-    body = "\n\n".join((head, t(ctx, "done.next"), "\n".join(meanwhile), t(ctx, "done.urgent", phone=ctx.contact_phone)))
+    body = "\n\n".join((head, t(ctx, "done.next"), "\n".join(meanwhile),
+                         t(ctx, "done.urgent", phone=ctx.contact_phone)))
     quick = (Choice(t(ctx, "menu.status"), data=encode(STATUS_NAME, "start")), *texts.menu_choices(ctx))
     effect = FileReport(reference=new_reference, lost=data["lost"], lost_when=data["lost_when"],
                         misuse=data["misuse"], event_ids=event_ids, note=data.get("note") or "",

@@ -171,8 +171,9 @@ def status_text(lang: str, info: EscalationInfo) -> str:
 
 def detail_lines(lang: str, info: EscalationInfo) -> list[str]:
     """What staff need to act on, without the parent's name or contact details (those are in the console)."""
-    none = label(lang, "misuse", None)
-    lines = [t(lang, "line.reference", value=info.reference), t(lang, "line.centre", value=views.centre(lang, info.centre)),
+    none = LABELS.t(lang, "none")
+    lines = [t(lang, "line.reference", value=info.reference),
+             t(lang, "line.centre", value=views.centre(lang, info.centre)),
              t(lang, "line.received", value=views.moment_text(lang, info.created_at)),
              t(lang, "line.status", value=status_text(lang, info))]
     if info.kind == REPORT:
@@ -277,10 +278,14 @@ def plan_instruction(session: Session, escalation: Escalation, message: Escalati
                  f"instruction:{message.id}", escalation)
 
 
-def plan_report_resolved(session: Session, escalation: Escalation, parent: LineUser, links_sent: bool) -> int | None:
+def plan_report_resolved(session: Session, escalation: Escalation, parent: LineUser, links: str | None) -> int | None:
+    """The report is dealt with; ``links`` says what became of the join links it stopped: "links_sent" (new ones
+    follow), "links_held" (staff guide the parent), or None (it stopped none)."""
     lang = parent.language
-    text = "\n".join((t(lang, "resolved.report", reference=escalation.reference),
-                      t(lang, "resolved.links_sent" if links_sent else "resolved.links_held")))
+    lines = [t(lang, "resolved.report", reference=escalation.reference)]
+    if links:
+        lines.append(t(lang, f"resolved.{links}"))
+    text = "\n".join(lines)
     return _push(session, parent, "report_update", [Text(text)], f"resolved:{escalation.id}", escalation)
 
 
@@ -288,7 +293,8 @@ def plan_loan_decision(session: Session, escalation: Escalation, parent: LineUse
                        phone: str) -> int | None:
     lang = parent.language
     key = "loan.approved" if approved else "loan.declined"
-    text = "\n\n".join((t(lang, key, reference=escalation.reference, note=note), t(lang, "loan.questions", phone=phone)))
+    text = "\n\n".join((t(lang, key, reference=escalation.reference, note=note),
+                         t(lang, "loan.questions", phone=phone)))
     quick = (Choice(t(lang, "status_button"), data=encode(MY_REPORTS_FLOW, "start")),)
     return _push(session, parent, "loan_decision", [Text(text, quick=quick)], f"loan-decision:{escalation.id}",
                  escalation)
@@ -313,7 +319,7 @@ def external_text(escalation: Escalation, info: EscalationInfo, round_: str, bas
         t(lang, "mail.reference", value=info.reference),
         t(lang, "mail.kind", value=kind_detail),
         t(lang, "mail.centre", value=centre),
-        t(lang, "mail.link", value=f"{base_url}/staff/reports/{escalation.id}"),
+        t(lang, "mail.link", value=f"{base_url}/staff/escalations/{escalation.id}"),
         "",
         t(lang, "mail.privacy"),
     ))

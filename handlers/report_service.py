@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy.orm import Session
 
@@ -28,7 +27,7 @@ from handlers import event_service
 from handlers import report_notices as notices
 from handlers.effects import applies
 from handlers.report_facts import view, views
-from handlers.report_rules import LOAN, RECENTLY_RESOLVED, REPORT, Timing, due, merge_target, responsible_centre, sees
+from handlers.report_rules import LOAN, RECENTLY_RESOLVED, REPORT, merge_target, responsible_centre, sees
 from storage import audit, crypto, enrollments, events, join_links, people, reports, staff
 from storage import escalation as queue
 from storage.clock import now
@@ -170,7 +169,8 @@ def request_loan(session: Session, parent: Parent, effect: RequestLoan) -> Escal
 
 def notify_new(session: Session, escalation: Escalation, base_url: str) -> None:
     """At once: LINE to every on-duty member of the centre and the division, e-mail, the outgoing webhook."""
-    alerted = notices.plan_staff_alerts(session, escalation, queue.on_duty_recipients(session, escalation.centre), "new")
+    on_duty = queue.on_duty_recipients(session, escalation.centre)
+    alerted = notices.plan_staff_alerts(session, escalation, on_duty, "new")
     external = notices.plan_external(session, escalation, "new", base_url)
     reports.record(session, escalation, "notified", details={"line": alerted, "external": external})
 
@@ -221,11 +221,11 @@ def _answer_staff(session: Session, user: LineUser, effect: AnswerStaff) -> None
 
 
 # --- staff actions ---------------------------------------------------------------------------------------------
-def _in_reach(member: StaffMember, escalation: Escalation | None, *, acting: bool = True) -> str | None:
+def _in_reach(member: StaffMember, escalation: Escalation | None) -> str | None:
     """Why this member may not act on this escalation now ("not_found", "not_allowed", "resolved"), or None."""
     if escalation is None or not sees(member.centre, member.role, escalation.centre):
         return "not_found"
-    if acting and member.role not in ("admin", "staff"):
+    if member.role not in ("admin", "staff"):
         return "not_allowed"
     if escalation.status == "resolved":
         return "resolved"
@@ -279,19 +279,22 @@ def resolve(session: Session, member: StaffMember, escalation_id: int, *, send_l
     report = reports.report_of(session, escalation.id)
     sent = 0
     if send_links:
+        still_held = reports.held_enrollments(session, other_than=escalation.id)  # another open report's to send
         for enrollment_id in report.held_enrollment_ids:
             enrollment = enrollments.get(session, enrollment_id)
-            if enrollment is None or enrollment.event.ends_at <= now():
+            if enrollment is None or enrollment.id in still_held or enrollment.event.ends_at <= now():
                 continue
             if event_service.reissue_link(session, enrollment, reason="lost_report", base_url=base_url):
                 sent += 1
     moment = now()
     escalation.status, escalation.resolved_at, escalation.resolved_by = "resolved", moment, member.id
-    escalation.outcome = "links_sent" if send_links else "links_held"
+    # No link was stopped: nothing to send or to hold, and the parent hears only that it is done.
+    escalation.outcome = ("links_sent" if send_links else "links_held") if report.held_enrollment_ids else None
     reports.touch(escalation)
-    reports.record(session, escalation, "resolved", actor=member, details={"outcome": escalation.outcome,
+    reports.record(session, escalation, "resolved", actor=member, details={"outcome": escalation.outcome or "",
                                                                           "links": sent})
-    notices.plan_report_resolved(session, escalation, _parent_user(session, escalation), sent > 0)
+    notices.plan_report_resolved(session, escalation, _parent_user(session, escalation),
+                                 "links_sent" if sent else escalation.outcome and "links_held")
     return "done"
 
 
@@ -389,56 +392,4 @@ _staff_applier(DecideLoan, lambda s, m, e: decide_loan(s, m, e.escalation_id, ap
 _staff_applier(RotateCredentials, lambda s, m, e: "done" if rotate_event_credentials(
     s, e.event_id, e.join_url, e.passcode, m, base_url=e.base_url, escalation_id=e.escalation_id) is not None
     else "not_rotated")
-
-
-# --- the timers (scheduler/escalation.py) -----------------------------------------------------------------------
-def run_timers(session: Session, moment: datetime, timing: Timing, base_url: str) -> dict[str, int]:
-    """Re-notify what nobody acknowledged in time (and alert the division), reopen what stayed unresolved too long.
-    Returns how many of each."""
-    done = {"renotified": 0, "reopened": 0}
-    for escalation in queue.unresolved(session):
-        action = due(timing, kind=escalation.kind, status=escalation.status,
-                     attention_since=escalation.attention_since, acknowledged_at=escalation.acknowledged_at,
-                     renotified=escalation.renotified, moment=moment)
-        if action == "renotify":
-            _renotify(session, escalation, moment, base_url)
-            done["renotified"] += 1
-        elif action == "reopen":
-            _reopen(session, escalation, moment, timing, base_url)
-            done["reopened"] += 1
-    return done
-
-
-def _renotify(session: Session, escalation: Escalation, moment: datetime, base_url: str) -> None:
-    escalation.renotified += 1
-    first = escalation.escalated_at is None
-    if first:
-        escalation.escalated_at = moment
-    recipients = {m.id: (m, u) for m, u in queue.on_duty_recipients(session, escalation.centre)}
-    recipients.update((m.id, (m, u)) for m, u in queue.division_recipients(session))
-    round_ = f"renotify-{escalation.reopened}-{escalation.renotified}"
-    minutes = notices.minutes_since(moment, escalation.attention_since)
-    alerted = notices.plan_staff_alerts(session, escalation, list(recipients.values()), round_, minutes=minutes)
-    external = notices.plan_external(session, escalation, round_, base_url, minutes=minutes)
-    if first:
-        reports.record(session, escalation, "escalated", details={"to": "division"})
-    reports.record(session, escalation, "renotified", details={"round": escalation.renotified, "line": alerted,
-                                                               "external": external})
-
-
-def _reopen(session: Session, escalation: Escalation, moment: datetime, timing: Timing, base_url: str) -> None:
-    previous = queue.member(session, escalation.acknowledged_by)
-    escalation.status, escalation.attention_since, escalation.renotified = "open", moment, 0
-    escalation.acknowledged_at = escalation.acknowledged_by = None
-    escalation.reopened += 1
-    escalation.updated_at = moment
-    recipients = {m.id: (m, u) for m, u in queue.on_duty_recipients(session, escalation.centre)}
-    if previous is not None and (user := queue.line_user_of(session, previous)) is not None:
-        recipients[previous.id] = (previous, user)
-    round_ = f"reopen-{escalation.reopened}"
-    hours = int(timing.reopen_after.total_seconds() // 3600)
-    alerted = notices.plan_staff_alerts(session, escalation, list(recipients.values()), round_, hours=hours)
-    external = notices.plan_external(session, escalation, round_, base_url, hours=hours)
-    reports.record(session, escalation, "reopened", details={"round": escalation.reopened, "line": alerted,
-                                                             "external": external})
 

@@ -31,7 +31,7 @@ from handlers.replies import Card, Carousel, Choice, Reply, Text
 from handlers.report_rules import LOAN, MESSAGE_MAX, REPORT, EscalationInfo, StaffFacts, staff_facts
 from handlers.report_service import URL, Acknowledge, DecideLoan, Resolve, RotateCredentials, SendInstruction
 from handlers.report_texts import label, nav
-from handlers.texts import Catalog
+from handlers.staff_chat_texts import TEXTS
 from storage import audit, outbox, staff
 from storage import escalation as queue
 from storage.models import LineUser
@@ -41,116 +41,15 @@ log = logging.getLogger(__name__)
 NAME, LINK_NAME = "staff", "staff_link"
 MENU, INSTRUCTION, INSTRUCTION_CONFIRM, RESOLVE = "menu", "instruction", "instruction_confirm", "resolve"
 DECISION, DECISION_CONFIRM = "decision", "decision_confirm"
-ROTATE_EVENT, ROTATE_URL, ROTATE_PASSCODE, ROTATE_CONFIRM = "rotate_event", "rotate_url", "rotate_passcode", "rotate_confirm"
+ROTATE_EVENT, ROTATE_URL = "rotate_event", "rotate_url"
+ROTATE_PASSCODE, ROTATE_CONFIRM = "rotate_passcode", "rotate_confirm"
 CODE = "code"
 LINK_PREFIX = "職員登録"
 CODE_SHAPE = re.compile(r"^[0-9A-Za-z-]{6,32}$")
+# The shape ``storage.staff.create_invite`` gives codes ("1A2B-3C4D-5E6F"): pasted alone, it is taken as 職員登録 too.
+INVITE_SHAPE = re.compile(r"^[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}$")
 ACTIONS = ("ack", "instruct", "resolve", "approve", "decline", "rotate")
 
-TEXTS = Catalog(
-    {
-        "ja": {
-            "title": "職員メニュー",
-            "menu": "職員メニュー（{name}さん・{centre}）\n当番：{duty}\n未対応：{open}件／対応中：{taken}件",
-            "duty.on": "ON",
-            "duty.off": "OFF",
-            "menu.list": "未対応の報告",
-            "menu.duty_on": "当番をONにする",
-            "menu.duty_off": "当番をOFFにする",
-            "greeting": "{name}さん、おつかれさまです。職員メニューです。",
-            "list.none": "いま未対応・対応中の報告や相談はありません。",
-            "list.alt": "未対応の報告・相談",
-            "list.title": "{kind} {reference}",
-            "duty.now_on": "当番をONにしました。新しい報告や相談が、このトークに届きます。",
-            "duty.now_off": "当番をOFFにしました。新しい報告や相談は届かなくなります（未対応が続いたときの連絡は届くことがあります）。",
-            "ack.done": "「対応します」と記録しました（{reference}）。ほかの当番の職員にもお知らせします。",
-            "ack.mine": "{reference} は、すでにあなたが対応中です。",
-            "instruction.ask": "{reference} の保護者に送る文を入力してください。{centre}からの連絡として届きます。送る前に確認します。",
-            "instruction.too_long": "{max}文字以内でお願いします。",
-            "instruction.title": "送る内容の確認",
-            "instruction.lead": "{centre}からの連絡として、次の内容を送ります：",
-            "instruction.send": "送る",
-            "instruction.rewrite": "書き直す",
-            "instruction.sent": "{reference} の保護者に送りました。返信はこのトークに届きます。",
-            "resolve.title": "{reference} を解決にしますか？",
-            "resolve.send_links": "リンクを送って解決",
-            "resolve.hold_links": "リンクを送らず解決",
-            "resolve.plain": "解決にする",
-            "resolve.done": "{reference} を解決にしました。",
-            "resolve.done_links": "{reference} を解決にしました。新しい参加用リンクを保護者に送ります。",
-            "decision.ask.approve": "{reference}：受け取りの案内（場所・日時・持ち物など）を入力してください。そのまま保護者に届きます。",
-            "decision.ask.decline": "{reference}：お断りの理由を入力してください。そのまま保護者に届きます。",
-            "decision.title.approve": "貸出OKとして送る内容",
-            "decision.title.decline": "お断りとして送る内容",
-            "decision.sent": "{reference} の結果を保護者に送りました。",
-            "rotate.event": "参加情報を変更するイベントを選んでください。",
-            "rotate.url": "「{title}」の新しい参加URLを入力してください（https://…）。",
-            "rotate.url_bad": "URLの形（https://…）で入力してください。",
-            "rotate.passcode": "新しいパスコードを入力してください。",
-            "rotate.title": "参加情報の変更",
-            "rotate.lines": "イベント：{title}\n新しいURL：{url}\n新しいパスコード：{passcode}\n確定した参加者全員に新しい参加用リンクを送り、前のリンクと前のURL・パスコードは使えなくなります。",
-            "rotate.send": "変更して送る",
-            "rotate.done": "「{title}」の参加情報を変更しました。参加者に新しいリンクを送ります。",
-            "choose.buttons": "下のボタンから選んでください。",
-            "gone": "この件は、すでに解決済みか見つかりません。",
-            "link.ask": "職員登録の招待コードを送ってください（例：1A2B-3C4D-5E6F）。",
-            "link.shape": "招待コードは、管理者から受け取った英数字とハイフンのコードです（例：1A2B-3C4D-5E6F）。",
-            "link.done": "{name}さんのLINEを職員として登録しました（{centre}）。このトークで報告や相談のお知らせを受け取れます。\n当番をONにすると、新しい報告や相談が届きます。",
-            "link.failed": "このコードでは登録できませんでした。コードが正しいか、有効期限（24時間）が切れていないかをご確認ください。",
-            "link.refused": "確認できないコードが続いたため、しばらく受け付けられません。管理者に新しいコードを依頼してください。",
-        },
-        "en": {
-            "title": "Staff menu",
-            "menu": "Staff menu ({name}, {centre})\nOn duty: {duty}\nNot yet taken: {open} / in progress: {taken}",
-            "duty.on": "ON",
-            "duty.off": "OFF",
-            "menu.list": "Open reports",
-            "menu.duty_on": "Go on duty",
-            "menu.duty_off": "Go off duty",
-            "greeting": "Hello {name}. This is the staff menu.",
-            "list.none": "There are no open reports or requests right now.",
-            "list.alt": "Open reports and requests",
-            "list.title": "{kind} {reference}",
-            "duty.now_on": "You are on duty. New reports and requests will come to this chat.",
-            "duty.now_off": "You are off duty. New reports and requests will no longer come here (reminders about unanswered ones still may).",
-            "ack.done": "Recorded: you are handling {reference}. The others on duty will be told.",
-            "ack.mine": "You are already handling {reference}.",
-            "instruction.ask": "Type the message for the parent of {reference}. It will come from the {centre}. You can check it before it is sent.",
-            "instruction.too_long": "Please keep it within {max} characters.",
-            "instruction.title": "Check the message",
-            "instruction.lead": "This will be sent as a message from the {centre}:",
-            "instruction.send": "Send",
-            "instruction.rewrite": "Rewrite",
-            "instruction.sent": "Sent to the parent of {reference}. Their answer will come to this chat.",
-            "resolve.title": "Resolve {reference}?",
-            "resolve.send_links": "Send links, resolve",
-            "resolve.hold_links": "Resolve, no links",
-            "resolve.plain": "Resolve",
-            "resolve.done": "{reference} is resolved.",
-            "resolve.done_links": "{reference} is resolved. New join links are being sent to the parent.",
-            "decision.ask.approve": "{reference}: type the pick-up details (place, day, time, what to bring). The parent receives them as typed.",
-            "decision.ask.decline": "{reference}: type the reason for declining. The parent receives it as typed.",
-            "decision.title.approve": "To send as approved",
-            "decision.title.decline": "To send as declined",
-            "decision.sent": "The decision on {reference} was sent to the parent.",
-            "rotate.event": "Which event's join details should change?",
-            "rotate.url": "Type the new join URL for “{title}” (https://…).",
-            "rotate.url_bad": "Please type a URL (https://…).",
-            "rotate.passcode": "Type the new passcode.",
-            "rotate.title": "Change join details",
-            "rotate.lines": "Event: {title}\nNew URL: {url}\nNew passcode: {passcode}\nEvery confirmed participant gets a new personal link; the old links and the old URL and passcode stop working.",
-            "rotate.send": "Change and send",
-            "rotate.done": "The join details of “{title}” were changed. New links are going to the participants.",
-            "choose.buttons": "Please choose one of the buttons below.",
-            "gone": "This matter is already resolved, or was not found.",
-            "link.ask": "Please send the staff invitation code (e.g. 1A2B-3C4D-5E6F).",
-            "link.shape": "The code is letters, digits and hyphens, as your administrator gave it (e.g. 1A2B-3C4D-5E6F).",
-            "link.done": "{name}, this LINE account is now linked to your staff account ({centre}). Notices about reports and requests come here.\nGo on duty to receive new ones.",
-            "link.failed": "This code did not work. Please check it, and that it is less than 24 hours old.",
-            "link.refused": "Too many codes could not be checked, so no more are taken for now. Please ask your administrator for a new code.",
-        },
-    }
-)
 t = TEXTS.t
 
 
@@ -214,7 +113,8 @@ def menu_reply(ctx: Context, member: StaffFacts, before: str = "") -> Text:
     unresolved = member.unresolved()
     text = t(ctx, "menu", name=member.name, centre=views.centre(ctx, member.centre),
              duty=t(ctx, "duty.on" if member.on_duty else "duty.off"),
-             open=sum(e.status == "open" for e in unresolved), taken=sum(e.status == "acknowledged" for e in unresolved))
+             open=sum(e.status == "open" for e in unresolved),
+             taken=sum(e.status == "acknowledged" for e in unresolved))
     return Text("\n\n".join(filter(None, (before, text))), quick=staff_quick(ctx, member))
 
 
@@ -462,10 +362,25 @@ def _rotate_send(ctx: Context, data: Mapping[str, Any], info: EscalationInfo) ->
     return Finish(say=(menu_reply(ctx, _me(ctx), t(ctx, "rotate.done", title=event.title)),), effects=(effect,))
 
 
+def _staff_only(steps: dict[str, Step]) -> dict[str, Step]:
+    """Every step checks again that the user is still staff (an account made inactive mid-way): if not, the
+    ordinary menu, as for anyone else."""
+    def guarded(step: Step) -> Step:
+        def prompt(ctx: Context, data: Mapping[str, Any], version: int) -> list[Reply]:
+            return step.prompt(ctx, data, version) if staff_facts(ctx) else [texts.menu(ctx)]
+
+        def accept(ctx: Context, data: Mapping[str, Any], inp: Input) -> StepResult:
+            return step.accept(ctx, data, inp) if staff_facts(ctx) else Finish(say=(texts.menu(ctx),))
+
+        return replace(step, prompt=prompt, accept=accept)
+
+    return {name: guarded(step) for name, step in steps.items()}
+
+
 FLOW = Flow(
     name=NAME,
     start=MENU,
-    steps={
+    steps=_staff_only({
         MENU: Step(_menu_prompt, _menu_accept, choice=True),
         INSTRUCTION: _text_step(_instruction_ask, INSTRUCTION_CONFIRM, "text"),
         INSTRUCTION_CONFIRM: _confirm_step(_instruction_preview, _instruction_send, INSTRUCTION),
@@ -476,7 +391,7 @@ FLOW = Flow(
         ROTATE_URL: _text_step(_rotate_url_ask, ROTATE_PASSCODE, "url", _url_problem),
         ROTATE_PASSCODE: _text_step(lambda ctx, data: t(ctx, "rotate.passcode"), ROTATE_CONFIRM, "passcode"),
         ROTATE_CONFIRM: _confirm_step(_rotate_preview, _rotate_send, None),
-    },
+    }),
     keywords=frozenset(keyword(w) for w in ("職員メニュー", "staff menu")),
     title_key="title",
     guard=_guard,
@@ -510,9 +425,10 @@ LINK_FLOW = Flow(
 
 
 def idle(state: State, ctx: Context, inp: Input) -> Transition | None:
-    """Outside any flow (router idle hook): 「職員登録 <code>」 in one message from anyone; for staff, a greeting
-    on follow and the staff menu for anything typed, instead of parents' registration and menu."""
-    if inp.kind == "text" and inp.text.startswith(LINK_PREFIX):
+    """Outside any flow (router idle hook): 「職員登録 <code>」 in one message (or an invitation code alone) from
+    anyone; for staff, a greeting on follow and the staff menu for anything typed, instead of parents' registration
+    and menu."""
+    if inp.kind == "text" and (inp.text.startswith(LINK_PREFIX) or INVITE_SHAPE.match(inp.text)):
         code = _code_of(inp.text.removeprefix(LINK_PREFIX))
         if code is not None:
             return Transition(state, [], [LinkStaffAccount(code)])

@@ -99,6 +99,9 @@ MENU_ITEMS = (
     ("profile", "menu.profile"),
     ("policy", "menu.policy"),
     ("report", "menu.report"),
+)
+# Further entries of the quick-reply main menu, which has room for more than the rich menu's fixed areas.
+MENU_MORE_ITEMS = (
     ("loan", "menu.loan"),
     ("my_reports", "menu.my_reports"),
 )
@@ -107,7 +110,8 @@ installed_flows: set[str] = set()
 
 def menu_choices(ctx: Any) -> tuple[Choice, ...]:
     items = [
-        Choice(t(ctx, key), data=encode(flow, "start")) for flow, key in MENU_ITEMS if flow in installed_flows
+        Choice(t(ctx, key), data=encode(flow, "start")) for flow, key in MENU_ITEMS + MENU_MORE_ITEMS
+        if flow in installed_flows
     ]
     # Staff (a linked StaffMember: handlers.report_facts) get their own menu first, and are not asked to register.
     if getattr(ctx, "facts", {}).get("staff") and "staff" in installed_flows:

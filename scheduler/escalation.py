@@ -4,7 +4,7 @@ notices (``send_notices``). Plain functions over the tables, so a test runs them
 - ``escalation_tick(now)``: a report nobody acknowledged within ESCALATION_ACK_MINUTES (a loan request: within
   ESCALATION_REOPEN_HOURS) is announced again to the centre's staff on duty and to the division, up to three times;
   one acknowledged but unresolved for ESCALATION_REOPEN_HOURS is reopened and the staff reminded. The rule is
-  ``handlers.report_rules.due``; what is sent, ``handlers.report_service``. The rows are locked (skipping those
+  ``handlers.report_rules.due``; what is sent, ``handlers.report_notices``. The rows are locked (skipping those
   another worker holds) and every alert has a dedupe key, so a repeated or concurrent tick sends nothing twice.
 - ``send_notices``: claims planned notices, sends each through its channel (bot/notify.py) and records the outcome:
   sent; planned again later with backoff after a failure (given up after ten tries); skipped when the channel is
@@ -17,13 +17,17 @@ from collections import Counter
 from datetime import datetime, timedelta
 from typing import Mapping
 
+from sqlalchemy.orm import Session
+
 from bot.config import Config
 from bot.notify import NotifyError, Sender, senders
-from handlers import report_service
-from handlers.report_rules import Timing
+from handlers import report_notices as notices
+from handlers.report_rules import Timing, due
 from storage import escalation as queue
+from storage import reports
 from storage.clock import now as clock_now
 from storage.db import unit_of_work
+from storage.models import Escalation
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +40,7 @@ def timing_of(config: Config) -> Timing:
 def escalation_tick(now: datetime | None = None, *, timing: Timing = Timing(), base_url: str = "") -> dict[str, int]:
     """One run of the timers; returns how many escalations were re-notified and reopened."""
     with unit_of_work() as session:
-        done = report_service.run_timers(session, now or clock_now(), timing, base_url)
+        done = run_timers(session, now or clock_now(), timing, base_url)
     if any(done.values()):
         log.info("escalation timers: %s", done)
     return done
@@ -72,6 +76,58 @@ def send_notices(channels: Mapping[str, Sender], limit: int = 50) -> Counter[str
     if counts:
         log.info("escalation notices: %s", dict(counts))
     return counts
+
+
+# --- the timers ----------------------------------------------------------------------------------------------
+def run_timers(session: Session, moment: datetime, timing: Timing, base_url: str) -> dict[str, int]:
+    """Re-notify what nobody acknowledged in time (and alert the division), reopen what stayed unresolved too long.
+    Returns how many of each."""
+    done = {"renotified": 0, "reopened": 0}
+    for escalation in queue.unresolved(session):
+        action = due(timing, kind=escalation.kind, status=escalation.status,
+                     attention_since=escalation.attention_since, acknowledged_at=escalation.acknowledged_at,
+                     renotified=escalation.renotified, moment=moment)
+        if action == "renotify":
+            _renotify(session, escalation, moment, base_url)
+            done["renotified"] += 1
+        elif action == "reopen":
+            _reopen(session, escalation, moment, timing, base_url)
+            done["reopened"] += 1
+    return done
+
+
+def _renotify(session: Session, escalation: Escalation, moment: datetime, base_url: str) -> None:
+    escalation.renotified += 1
+    first = escalation.escalated_at is None
+    if first:
+        escalation.escalated_at = moment
+    recipients = {m.id: (m, u) for m, u in queue.on_duty_recipients(session, escalation.centre)}
+    recipients.update((m.id, (m, u)) for m, u in queue.division_recipients(session))
+    round_ = f"renotify-{escalation.reopened}-{escalation.renotified}"
+    minutes = notices.minutes_since(moment, escalation.attention_since)
+    alerted = notices.plan_staff_alerts(session, escalation, list(recipients.values()), round_, minutes=minutes)
+    external = notices.plan_external(session, escalation, round_, base_url, minutes=minutes)
+    if first:
+        reports.record(session, escalation, "escalated", details={"to": "division"})
+    reports.record(session, escalation, "renotified", details={"round": escalation.renotified, "line": alerted,
+                                                               "external": external})
+
+
+def _reopen(session: Session, escalation: Escalation, moment: datetime, timing: Timing, base_url: str) -> None:
+    previous = queue.member(session, escalation.acknowledged_by)
+    escalation.status, escalation.attention_since, escalation.renotified = "open", moment, 0
+    escalation.acknowledged_at = escalation.acknowledged_by = None
+    escalation.reopened += 1
+    escalation.updated_at = moment
+    recipients = {m.id: (m, u) for m, u in queue.on_duty_recipients(session, escalation.centre)}
+    if previous is not None and (user := queue.line_user_of(session, previous)) is not None:
+        recipients[previous.id] = (previous, user)
+    round_ = f"reopen-{escalation.reopened}"
+    hours = int(timing.reopen_after.total_seconds() // 3600)
+    alerted = notices.plan_staff_alerts(session, escalation, list(recipients.values()), round_, hours=hours)
+    external = notices.plan_external(session, escalation, round_, base_url, hours=hours)
+    reports.record(session, escalation, "reopened", details={"round": escalation.reopened, "line": alerted,
+                                                             "external": external})
 
 
 class Jobs:

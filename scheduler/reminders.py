@@ -61,7 +61,7 @@ class ReminderKey(NamedTuple):
 
 
 def reminder_key(offset: Offset, who: participants.Participant) -> str:
-    return f"{REMINDER}:{offset.key}:{who.enrollment_id}:{_epoch(who.starts_at)}:{who.link.id}"
+    return f"{REMINDER}:{offset.key}:{who.enrollment_id}:{_epoch(who.starts_at)}:{who.link_id}"
 
 
 def parse_key(dedupe_key: str | None) -> ReminderKey | None:
@@ -179,7 +179,7 @@ def check_reminders(session: Session, rows: list[OutboxMessage]) -> dict[int, st
             reasons[row.id] = REFUSALS.get(who.refusal, who.refusal)
         elif _epoch(who.starts_at) != key.start:
             reasons[row.id] = "the event was moved"
-        elif who.link is None or who.link.id != key.link_id:
+        elif who.link_id != key.link_id:
             reasons[row.id] = "the join link was replaced"
         elif latest.get((row.subject, row.not_after), row.not_before) > row.not_before:
             reasons[row.id] = "a later reminder is due already"

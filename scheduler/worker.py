@@ -1,8 +1,9 @@
 """``kosodate worker``: APScheduler in its own process (never inside web workers), and the jobs it runs.
 
 Every job is a plain function over the tables (testable by calling it): the inbox sweep, the outbox delivery, the
-reminder planner; and once a night, at a fixed time in Tokyo, the retention purge (``scheduler/retention.py``). Nothing is remembered in the scheduler itself — its job store is in memory, filled at start with
-fixed ids — so a restart loses nothing: whatever fell due while the worker was down is found in the tables on the
+reminder planner, the escalation timers and notices; and once a night, at a fixed time in Tokyo, the retention purge
+(``scheduler/retention.py``). Nothing is remembered in the scheduler itself — its job store is in memory, filled at
+start with fixed ids — so a restart loses nothing: whatever fell due while the worker was down is found in the tables on the
 next tick (a reminder is sent if its event has not started; ``not_after`` expires it otherwise). Several workers may
 run at once: outbox rows are claimed (``storage.outbox.claim``), dedupe keys make planning idempotent.
 
@@ -40,7 +41,7 @@ ESCALATION_TIMER_SECONDS = 30
 ESCALATION_NOTICE_SECONDS = 5
 # A delivery run keeps draining a backlog this long before it lets the next tick take over.
 DELIVERY_BUDGET_SECONDS = 50
-DELIVERY_BATCH = 200
+DELIVERY_BATCH = 500
 
 
 def _guarded(name: str, fn):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import and_, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased, contains_eager
 
 from storage import events, join_links, people, sanctions
 from storage.clock import now
@@ -35,9 +35,9 @@ def of(session: Session, event_id: int, parent_id: int) -> Enrollment | None:
 
 
 def for_parent(session: Session, parent_id: int) -> list[Enrollment]:
-    """The parent's applications (withdrawn ones left out), soonest event first."""
+    """The parent's applications (withdrawn ones left out), soonest event first, each with its event loaded."""
     return list(session.scalars(
-        select(Enrollment).join(Event, Event.id == Enrollment.event_id)
+        select(Enrollment).join(Event, Event.id == Enrollment.event_id).options(contains_eager(Enrollment.event))
         .where(Enrollment.parent_id == parent_id, Enrollment.status != "withdrawn")
         .order_by(Event.starts_at, Enrollment.id)
     ))
@@ -136,6 +136,22 @@ def waitlist_position(session: Session, enrollment: Enrollment) -> int | None:
         or_(Enrollment.queued_at < enrollment.queued_at,
             and_(Enrollment.queued_at == enrollment.queued_at, Enrollment.id < enrollment.id))))
     return int(ahead or 0) + 1
+
+
+def waitlist_positions(session: Session, waiting: list[Enrollment]) -> dict[int, int]:
+    """``waitlist_position`` of many enrollments in one query: {enrollment id: 1 for the first in line}."""
+    ids = [e.id for e in waiting if e.status == "waitlisted"]
+    if not ids:
+        return {}
+    ahead = aliased(Enrollment)
+    rows = session.execute(
+        select(Enrollment.id, func.count(ahead.id))
+        .outerjoin(ahead, and_(ahead.event_id == Enrollment.event_id, ahead.status == "waitlisted",
+                               or_(ahead.queued_at < Enrollment.queued_at,
+                                   and_(ahead.queued_at == Enrollment.queued_at, ahead.id < Enrollment.id))))
+        .where(Enrollment.id.in_(ids)).group_by(Enrollment.id)
+    ).all()
+    return {enrollment_id: int(count) + 1 for enrollment_id, count in rows}
 
 
 # --- who is a participant in good standing ------------------------------------------------------------------

@@ -108,33 +108,31 @@ def claim(session: Session, ids: list[int] | None = None, limit: int = 100,
 
     Rows whose purpose is ``held`` (e.g. reminders during quiet hours) are left alone. A row that has been claimed
     ``MAX_ATTEMPTS`` times without an outcome (its senders keep crashing) is failed here instead of claimed again.
+    One UPDATE … RETURNING takes the lease and reads the rows, in due order.
     """
     moment = now()
-    query = (
-        select(OutboxMessage)
-        .where(
-            OutboxMessage.status == "planned",
-            OutboxMessage.next_attempt_at <= moment,
-            or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < moment),
-        )
-        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
+    due = [OutboxMessage.status == "planned", OutboxMessage.next_attempt_at <= moment,
+           or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < moment)]
     held = tuple(held)
     if held:
-        query = query.where(OutboxMessage.purpose.not_in(held))
+        due.append(OutboxMessage.purpose.not_in(held))
     if ids is not None:
-        query = query.where(OutboxMessage.id.in_(ids))
-    claimed = []
-    for row in session.scalars(query):
-        if row.attempts >= MAX_ATTEMPTS:
-            _close(row, "failed", f"gave up after {row.attempts} attempts without an answer")
-            continue
-        row.claimed_until = moment + LEASE
-        row.attempts += 1
-        claimed.append(row)
-    return claimed
+        due.append(OutboxMessage.id.in_(ids))
+    session.execute(
+        update(OutboxMessage).where(*due, OutboxMessage.attempts >= MAX_ATTEMPTS)
+        .values(status="failed", finished_at=moment, claimed_until=None,
+                last_error=f"gave up after {MAX_ATTEMPTS} attempts without an answer")
+        .execution_options(synchronize_session=False)
+    )
+    chosen = (select(OutboxMessage.id).where(*due).order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+              .limit(limit).with_for_update(skip_locked=True))
+    rows = session.scalars(
+        update(OutboxMessage).where(OutboxMessage.id.in_(chosen.scalar_subquery()))
+        .values(claimed_until=moment + LEASE, attempts=OutboxMessage.attempts + 1)
+        .returning(OutboxMessage),
+        execution_options={"synchronize_session": False},
+    )
+    return sorted(rows, key=lambda row: (row.next_attempt_at, row.id))
 
 
 def _close(row: OutboxMessage, status: str, error: str | None) -> None:

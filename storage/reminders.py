@@ -15,7 +15,7 @@ from typing import Iterable
 from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from storage import join_links, people
+from storage import crypto, people
 from storage.clock import today_tokyo
 from storage.models import (ConsentRecord, Enrollment, Event, JoinLink, JoinLinkOpening, LineUser, Parent,
                             Sanction)
@@ -33,14 +33,15 @@ class Participant:
     starts_at: datetime
     ends_at: datetime
     opens_minutes: int
-    link: JoinLink | None
+    link_id: int | None
+    link_sealed: str | None
     # Why no reminder may go to them now ("cancelled", "not_confirmed", "no_consent", "barred", "blocked",
     # "no_link", …), or None.
     refusal: str | None
 
     @property
     def token(self) -> str:
-        return join_links.token_of(self.link)
+        return crypto.unseal(self.link_sealed)
 
 
 def upcoming(session: Session, after: datetime, until: datetime) -> list[Participant]:
@@ -92,7 +93,7 @@ def _participants(session: Session, where: list, require_link: bool = True) -> l
     out = []
     for (enrollment_id, enrollment_status, parent_id, event_id, event_status, title, starts_at, ends_at,
          opens_minutes, user_pk, line_user_id, lang, user_status) in rows:
-        link = links.get(enrollment_id)
+        link_id, link_sealed = links.get(enrollment_id, (None, None))
         refusal = None
         if event_status != "published":
             refusal = event_status if event_status in ("cancelled", "finished") else "not_published"
@@ -104,10 +105,10 @@ def _participants(session: Session, where: list, require_link: bool = True) -> l
             refusal = "barred"
         elif user_status == "blocked":
             refusal = "blocked"
-        elif require_link and link is None:
+        elif require_link and link_id is None:
             refusal = "no_link"
         out.append(Participant(enrollment_id, event_id, line_user_id, lang, title, starts_at, ends_at, opens_minutes,
-                               link, refusal))
+                               link_id, link_sealed, refusal))
     return out
 
 
@@ -143,12 +144,14 @@ def _bars(session: Session, parent_ids: set[int]) -> dict[int, set[int | None]]:
     return out
 
 
-def _live_links(session: Session, enrollment_ids: list[int]) -> dict[int, JoinLink]:
-    found: dict[int, JoinLink] = {}
+def _live_links(session: Session, enrollment_ids: list[int]) -> dict[int, tuple[int, str]]:
+    """{enrollment id: (link id, sealed token)} of the live links (the newest, as ``join_links.live``)."""
+    found: dict[int, tuple[int, str]] = {}
     for start in range(0, len(enrollment_ids), CHUNK):
-        for link in session.scalars(
-            select(JoinLink).where(JoinLink.enrollment_id.in_(enrollment_ids[start:start + CHUNK]),
-                                   JoinLink.revoked_at.is_(None)).order_by(JoinLink.id)
+        for enrollment_id, link_id, sealed in session.execute(
+            select(JoinLink.enrollment_id, JoinLink.id, JoinLink.token_sealed)
+            .where(JoinLink.enrollment_id.in_(enrollment_ids[start:start + CHUNK]), JoinLink.revoked_at.is_(None))
+            .order_by(JoinLink.id)
         ):
-            found[link.enrollment_id] = link  # the newest live one, as join_links.live
+            found[enrollment_id] = (link_id, sealed)
     return found

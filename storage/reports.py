@@ -120,20 +120,24 @@ def staff_names(session: Session, staff_ids: Iterable[int]) -> dict[int, StaffMe
     return {m.id: m for m in session.scalars(select(StaffMember).where(StaffMember.id.in_(ids)))}
 
 
-def held_enrollments(session: Session) -> set[int]:
-    """Enrollments whose join link an unresolved report holds back until staff send a new one."""
-    rows = session.scalars(
-        select(LostCredentialReport.held_enrollment_ids)
-        .join(Escalation, Escalation.id == LostCredentialReport.escalation_id)
-        .where(Escalation.status != "resolved")
-    )
+def held_enrollments(session: Session, other_than: int | None = None) -> set[int]:
+    """Enrollments whose join link an unresolved report (other than escalation ``other_than``) holds back until
+    staff send a new one."""
+    query = (select(LostCredentialReport.held_enrollment_ids)
+             .join(Escalation, Escalation.id == LostCredentialReport.escalation_id)
+             .where(Escalation.status != "resolved"))
+    if other_than is not None:
+        query = query.where(Escalation.id != other_than)
+    rows = session.scalars(query)
     return {enrollment_id for held in rows for enrollment_id in held or []}
 
 
 def live_enrollments(session: Session, parent_id: int, event_ids: Iterable[int] | None) -> list[Enrollment]:
-    """The parent's live applications (confirmed, pending, waitlisted) for these events (None: every event)."""
-    query = select(Enrollment).where(Enrollment.parent_id == parent_id,
-                                     Enrollment.status.in_(("confirmed", "pending", "waitlisted")))
+    """The parent's live applications (confirmed, pending, waitlisted) to published events not yet over, for these
+    events (None: every such event) — the applications a report can concern."""
+    query = select(Enrollment).join(Event, Event.id == Enrollment.event_id).where(
+        Enrollment.parent_id == parent_id, Enrollment.status.in_(("confirmed", "pending", "waitlisted")),
+        Event.status == "published", Event.ends_at > now())
     if event_ids is not None:
         query = query.where(Enrollment.event_id.in_(sorted(set(event_ids))))
     return list(session.scalars(query.order_by(Enrollment.id)))

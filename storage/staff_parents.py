@@ -2,44 +2,40 @@
 of the APPI (個人情報保護法) — disclose everything held, correct, suspend use, erase.
 
 Erasure keeps the parent's row and everything that counts (centre, registration date, children's birth months,
-applications, attendance, consents, feedback scores) so statistics stay right, and removes what identifies the
-person: name, ふりがな, phone number, the LINE user id (everywhere it is stored), messages, chat state, their own words and words
-about them (feedback comments, report and loan notes, the thread with staff, sanction notes).
+applications, attendance, consents, feedback scores, the kind, codes and times of reports and loan requests) so
+statistics stay right, and removes what identifies the person: name, ふりがな, phone number, the LINE user id
+(everywhere it is stored), messages, chat state, their own words and words about them (feedback comments, sanction
+notes; report and loan notes, decisions and the thread with staff, also in the copies staff received in LINE —
+``storage.staff_parents_reports``).
 """
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
-from storage import outbox, people, reports, sanctions
+from storage import outbox, people, sanctions, staff_parents_reports
 from storage.clock import now
 from storage.models import (
     AnnouncementOptIn,
     ConsentRecord,
     ConversationState,
     Enrollment,
-    Escalation,
-    EscalationMessage,
     Event,
     Feedback,
     InboxEvent,
     JoinLink,
     JoinLinkOpening,
     LineUser,
-    LoanRequest,
-    LostCredentialReport,
     OutboxMessage,
     Parent,
     PolicyVersion,
 )
+from storage.staff_parents_reports import Raised
 
 ERASED_STATUS = "erased"
-EVER = datetime(2000, 1, 1, tzinfo=timezone.utc)
 SEARCH_LIMIT = 50
 CORRECTABLE = ("name", "furigana", "phone", "centre", "is_guardian", "is_pregnant", "due_month")
 
@@ -92,23 +88,9 @@ def messages_to(session: Session, parent: Parent) -> list[OutboxMessage]:
     ))
 
 
-@dataclass(frozen=True)
-class Raised:
-    """Something the parent raised with staff: the escalation, and the report or loan request behind it."""
-
-    escalation: Escalation
-    report: LostCredentialReport | None
-    loan: LoanRequest | None
-    thread: list[EscalationMessage]
-
-
 def raised(session: Session, parent: Parent) -> list[Raised]:
     """Every lost-credential report and loan request of the parent, newest first, with its thread."""
-    found = reports.of_parent(session, parent.id, resolved_since=EVER)
-    ids = [e.id for e in found]
-    by_report, by_loan = reports.reports_by_escalation(session, ids), reports.loans_by_escalation(session, ids)
-    threads = reports.messages(session, ids)
-    return [Raised(e, by_report.get(e.id), by_loan.get(e.id), threads.get(e.id, [])) for e in found]
+    return staff_parents_reports.raised(session, parent.id)
 
 
 def _iso(value: Any) -> Any:
@@ -159,17 +141,7 @@ def everything_held(session: Session, parent: Parent) -> dict[str, Any]:
             {"event_id": f.event_id, "score": f.score, "comment": f.comment, "answered_at": _iso(f.answered_at)}
             for f in session.scalars(select(Feedback).where(Feedback.parent_id == parent.id).order_by(Feedback.id))
         ],
-        "reports": [
-            {"reference": r.escalation.reference, "kind": r.escalation.kind, "status": r.escalation.status,
-             "outcome": r.escalation.outcome, "created_at": _iso(r.escalation.created_at),
-             "resolved_at": _iso(r.escalation.resolved_at),
-             **({"lost": r.report.lost, "lost_when": r.report.lost_when, "misuse": r.report.misuse,
-                 "event_ids": list(r.report.event_ids), "note": r.report.note} if r.report else {}),
-             **({"equipment": list(r.loan.equipment), "event_id": r.loan.event_id, "reason": r.loan.reason,
-                 "note": r.loan.note, "decision_note": r.loan.decision_note} if r.loan else {}),
-             "messages": [{"direction": m.direction, "text": m.text, "at": _iso(m.created_at)} for m in r.thread]}
-            for r in raised(session, parent)
-        ],
+        "reports": staff_parents_reports.exported(session, parent.id),
         "sanctions": [
             {"event_id": s.event_id, "until": _iso(s.until), "policy_items": list(s.policy_items), "note": s.note,
              "created_at": _iso(s.created_at), "lifted_at": _iso(s.lifted_at)}
@@ -234,10 +206,4 @@ def erase(session: Session, parent: Parent) -> None:
     for sanction in sanctions.history(session, parent.id):
         sanction.note = ""
     session.execute(update(Feedback).where(Feedback.parent_id == parent.id).values(comment=None))
-    for item in raised(session, parent):
-        if item.report is not None:
-            item.report.note = ""
-        if item.loan is not None:
-            item.loan.note, item.loan.decision_note = "", ""
-        for message in item.thread:
-            message.text = ""
+    staff_parents_reports.erase(session, parent.id)

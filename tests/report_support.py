@@ -54,7 +54,8 @@ def staff_in_line(chat, *, centre: str = "division", role: str = "staff", on_dut
 
 
 def file_report(parent: ChatUser, lost: str = "参加用リンク", when: str = "今日", misuse: str = "はい",
-                events: tuple[str, ...] = (), every_event: bool = False, note: str | None = None) -> list[dict[str, Any]]:
+                events: tuple[str, ...] = (), every_event: bool = False,
+                note: str | None = None) -> list[dict[str, Any]]:
     """Go through 紛失・盗難の報告 by tapping, as a parent would; returns the receipt's messages. ``events`` are
     parts of event titles to choose ("決定" follows), ``every_event`` taps すべて; with neither, 関係なし・不明 is
     chosen where events are asked."""

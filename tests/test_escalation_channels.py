@@ -80,7 +80,8 @@ def webhook_receiver():
 
 @pytest.fixture
 def channels(runtime, smtp_server, webhook_receiver):
-    config = runtime.config.with_(smtp_url=smtp_server.url, escalation_email_to="kosodate@city.example, duty@city.example",
+    config = runtime.config.with_(smtp_url=smtp_server.url,
+                                  escalation_email_to="kosodate@city.example, duty@city.example",
                                   escalation_email_from="bot@city.example",
                                   escalation_webhook_url=webhook_receiver.url)
     return senders(config)
@@ -99,11 +100,12 @@ def test_a_new_report_is_mailed_and_posted_with_its_number_kind_centre_and_conso
     assert escalation.reference in mail["Subject"] and "紛失・盗難の報告" in mail["Subject"]
     assert "高根台子育て支援センター" in mail["Subject"]
     body = mail.get_content()
-    assert f"https://bot.example.test/staff/reports/{escalation.id}" in body
+    assert f"https://bot.example.test/staff/escalations/{escalation.id}" in body
     assert "種類：紛失・盗難の報告（参加用リンク）" in body
     [post] = webhook_receiver.posts
     assert post["type"] == "application/json" and set(post["json"]) == {"text"}
-    assert escalation.reference in post["json"]["text"] and f"/staff/reports/{escalation.id}" in post["json"]["text"]
+    posted = post["json"]["text"]
+    assert escalation.reference in posted and f"/staff/escalations/{escalation.id}" in posted
     for text in (mail["Subject"] + body, post["json"]["text"]):
         for personal in ("船橋 花子", "ふなばし", "090-1234-5678", NOTE, "ねんねの赤ちゃん交流会", parent.chat.user_id):
             assert personal not in text

@@ -116,3 +116,16 @@ def test_no_thank_you_for_an_event_cancelled_after_it_was_planned(clock, worker,
     tick(worker)
     assert thanked(line, came) == [] and pushed(line, came.user_id, "thanks") == []
     assert [(r.status, r.last_error) for r in rows("thanks")] == [("expired", "the event was cancelled")]
+
+
+def test_a_message_long_after_the_question_is_not_taken_as_a_comment(clock, worker, line, chat):
+    event = event_at(START)
+    parent = chat()
+    joined(join(event, user_id=parent.user_id))
+    clock.tokyo(2030, 6, 5, 15, 30)
+    tick(worker)
+    parent.choose(parent.new_messages(), "3")
+    clock.tokyo(2030, 6, 5, 19, 0)
+    parent.say("明日の持ち物を教えてください")
+    [answer] = answers(event)
+    assert (answer.score, answer.comment) == (3, None)

@@ -103,7 +103,8 @@ def test_each_rotation_reaches_every_participant_exactly_once(chat):
     with unit_of_work() as session:
         actor = _staff(session)
         assert rotate_event_credentials(session, event_id, NEW_URL, NEW_PASSCODE, actor, base_url="https://b.test") == 3
-        assert rotate_event_credentials(session, event_id, NEW_URL, NEW_PASSCODE, actor, base_url="https://b.test") is None
+        assert rotate_event_credentials(session, event_id, NEW_URL, NEW_PASSCODE, actor,
+                                        base_url="https://b.test") is None
     with unit_of_work() as session:
         assert rotate_event_credentials(session, event_id, NEW_URL + "9", "another", _staff(session),
                                         base_url="https://b.test") == 3
@@ -121,7 +122,8 @@ def test_only_staff_who_may_act_for_the_events_centre_can_rotate(chat, centre, r
     people, event_id = people_of_one_event(chat, count=1)
     with unit_of_work() as session:
         actor = _staff(session, centre=centre, role=role)
-        assert rotate_event_credentials(session, event_id, NEW_URL, NEW_PASSCODE, actor, base_url="https://b.test") is None
+        assert rotate_event_credentials(session, event_id, NEW_URL, NEW_PASSCODE, actor,
+                                        base_url="https://b.test") is None
         assert events.conference(session.get(Event, event_id)).passcode == CONFERENCE["passcode"]
     assert outbox_rows("join_link") == []
 

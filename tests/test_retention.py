@@ -311,3 +311,15 @@ def test_a_purge_out_of_time_leaves_the_rest_for_the_next_night(clock, app, capl
     assert sum(Purge(retention.DEFAULTS, budget_seconds=0).run().values()) == 0
     assert "time budget used up" in caplog.text and count(OutboxMessage) == 1
     assert purge()["outbox"] == 1
+
+
+def test_the_nightly_run_refreshes_sqlite_statistics(app):
+    from sqlalchemy import text
+
+    with unit_of_work() as session:
+        if session.bind.dialect.name != "sqlite":
+            pytest.skip("PostgreSQL's autovacuum keeps its statistics")
+        session.execute(text("DELETE FROM sqlite_stat1"))
+    purge()
+    with unit_of_work() as session:
+        assert session.scalar(text("SELECT count(*) FROM sqlite_stat1")) > 0

@@ -284,7 +284,7 @@ def test_reminders_are_planned_only_within_the_horizon(clock, worker):
 def test_the_worker_schedules_its_jobs_deliberately(runtime):
     scheduler = build(runtime, blocking=False)
     jobs = {job.id: job for job in scheduler.get_jobs()}
-    assert set(jobs) == {"inbox-sweep", "outbox-deliver", "reminders-plan"}
+    assert {"inbox-sweep", "outbox-deliver", "reminders-plan"} <= set(jobs)
     assert all(job.coalesce and job.misfire_grace_time is None for job in jobs.values())
     assert jobs["reminders-plan"].trigger.interval == timedelta(seconds=60)
     assert jobs["outbox-deliver"].max_instances == 2 and jobs["reminders-plan"].max_instances == 1

@@ -28,7 +28,10 @@ pytestmark = [
                        reason="PostgreSQL tier: set DATABASE_URL=postgresql://… to run"),
 ]
 
-PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
+# PG_BIN, else the newest installed server (Debian's layout), as .ci/run does.
+PG_BIN = Path(os.environ.get("PG_BIN") or max(
+    (str(p.parent) for p in Path("/usr/lib/postgresql").glob("*/bin/initdb")), default="/usr/lib/postgresql/15/bin",
+    key=lambda d: int(Path(d).parent.name) if Path(d).parent.name.isdigit() else 0))
 
 
 @dataclass

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 import pytest
+import time_machine
 from sqlalchemy import select
 
 from handlers.postback import encode
 from storage import crypto, staff
+from storage.clock import now
 from storage.db import unit_of_work
 from storage.models import AuditEvent, StaffMember
 from tests.report_support import (actions, file_report, history, live_link, member, only_escalation, outbox_rows,
-                                  parent_with_events, postbacks, report_of, staff_in_line)
+                                  parent_with_events, postbacks, staff_in_line, thread)
 from tests.support import ChatUser
 
 
@@ -51,6 +54,13 @@ def test_the_code_may_also_come_after_the_keyword_even_mid_flow(chat):
     assert member(staff_id).line_user_pk is not None
 
 
+def test_the_code_pasted_alone_links_too(chat):
+    staff_id, code = invite()
+    person = chat()
+    person.say(code)
+    assert member(staff_id).line_user_pk is not None
+
+
 def test_a_wrong_used_or_expired_code_links_nothing_and_guessing_is_stopped(chat):
     staff_id, code = invite()
     person = chat()
@@ -66,6 +76,13 @@ def test_a_wrong_used_or_expired_code_links_nothing_and_guessing_is_stopped(chat
     assert member(staff_id).line_user_pk is not None
     third = chat()
     assert "登録できませんでした" in ChatUser.texts(third.say(f"職員登録 {code}"))  # a code works once
+
+
+def test_an_expired_code_links_nothing(chat):
+    staff_id, code = invite()
+    with time_machine.travel(now() + timedelta(hours=24, minutes=1), tick=False):
+        answer = ChatUser.texts(chat().say(f"職員登録 {code}"))
+    assert "有効期限（24時間）" in answer and member(staff_id).line_user_pk is None
 
 
 # --- the staff menu -------------------------------------------------------------------------------------------------
@@ -176,7 +193,9 @@ def test_a_resolved_report_takes_no_more_actions(chat):
     staff_user.choose(staff_user.choose(alert, "解決"), "解決にする")
     answer = ChatUser.texts(staff_user.choose(alert, "指示を送る"))
     assert "すでに解決済みです" in answer
-    assert only_escalation().status == "resolved"
+    assert (only_escalation().status, only_escalation().outcome) == ("resolved", None)
+    told = ChatUser.texts(parent.chat.new_messages())
+    assert "対応が終わりました" in told and "参加用リンク" not in told  # it stopped no link
 
 
 def test_viewers_and_other_centres_cannot_act(chat):
@@ -223,10 +242,16 @@ def test_the_staff_keyword_from_a_parent_shows_the_ordinary_menu(chat):
     assert "ご用件をメニューから選んでください" in text and "当番" not in text
 
 
-def test_a_staff_member_made_inactive_loses_the_staff_chat(chat):
+def test_a_staff_member_made_inactive_loses_the_staff_chat_even_half_way(chat):
     staff_user, staff_id = staff_in_line(chat)
+    parent = parent_with_events(chat)
+    file_report(parent.chat, lost="その他")
+    staff_user.choose(staff_user.new_messages(), "指示を送る")
     with unit_of_work() as session:
         staff.set_active(session, session.get(StaffMember, staff_id), False)
+    answer = ChatUser.texts(staff_user.say("お電話ください"))
+    assert "ご用件をメニューから選んでください" in answer
+    assert thread(only_escalation().id) == [] and parent.chat.new_messages() == []
     assert "当番" not in ChatUser.texts(staff_user.tap(encode("staff", "start", "list")))
 
 

@@ -31,7 +31,11 @@ class InboxEvent(Base):
     """One webhook event, stored before LINE gets its 200; processed once, in per-source order."""
 
     __tablename__ = "inbox_events"
-    __table_args__ = (Index("ix_inbox_pending", "source_key", "processed_at", "event_timestamp"),)
+    __table_args__ = (
+        Index("ix_inbox_pending", "source_key", "processed_at", "event_timestamp"),
+        # The worker's sweep for sources with pending events (storage.inbox.pending_sources), every 2 seconds.
+        Index("ix_inbox_status_source", "status", "source_key", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     webhook_event_id: Mapped[str] = mapped_column(String(64), unique=True)
@@ -59,7 +63,12 @@ class OutboxMessage(Base):
     """
 
     __tablename__ = "outbox_messages"
-    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_due", "status", "next_attempt_at"),
+        # The reminder planner's rows of one purpose, planned or not yet past (storage.outbox.still_relevant).
+        Index("ix_outbox_purpose_status", "purpose", "status"),
+        Index("ix_outbox_purpose_not_after", "purpose", "not_after"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)

@@ -12,6 +12,7 @@ import storage.types
 revision = '0006'
 down_revision = '0001'
 branch_labels = None
+# loan_requests refers to events (0003, events); escalations, messages and report_events to staff_members (0004).
 depends_on = ['0003', '0004']
 
 
