@@ -44,11 +44,16 @@ def db_upgrade() -> None:
 
 
 @cli.command()
-def worker() -> None:
+@click.option("--job", "jobs", multiple=True, metavar="ID",
+              help="Run only this job (repeatable), e.g. --job outbox-deliver for an extra sender process.")
+def worker(jobs: tuple[str, ...]) -> None:
     """Run the scheduler process (the Procfile's worker)."""
     from scheduler import worker as worker_process
 
-    worker_process.run(_runtime())
+    try:
+        worker_process.run(_runtime(), only=jobs)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
 
 
 @cli.command(with_appcontext=False)

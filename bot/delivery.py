@@ -83,12 +83,8 @@ class Result:
 
 
 def batch_retry_key(retry_key: str, index: int) -> str:
-    """The retry key of batch ``index`` of a row whose first batch has ``retry_key``: a chain of UUIDv5s, so the
-    keys stay the same across attempts, and stay in step when the row keeps only its remaining batches."""
-    key = retry_key
-    for _ in range(index):
-        key = str(uuid.uuid5(uuid.UUID(key), "next-batch"))
-    return key
+    """The first batch uses the row's key; later batches a key derived from it, equally stable across retries."""
+    return retry_key if index == 0 else str(uuid.uuid5(uuid.UUID(retry_key), str(index)))
 
 
 def _usable_reply_token(row: OutboxMessage) -> str | None:
@@ -264,6 +260,7 @@ def send(gateway: Gateway, job: Job) -> Result:
         return Result(job.id, Outcome("failed", None, "no recipient to push to (reply token expired)"))
     remaining = None
     if not outcome.delivered and done > 0:
+        # Keep only what LINE has not taken; batch ``done`` may have reached LINE (no answer), so it keeps its key.
         remaining = ([m for part in parts[done:] for m in part], batch_retry_key(job.retry_key, done))
     return Result(job.id, outcome, remaining)
 

@@ -143,18 +143,21 @@ class Planner:
         return render_all(reminder(facts, offset))
 
     def _plan_thanks(self, session: Session, moment: datetime) -> int:
-        audiences: dict[tuple[int, str], list[participants.Participant]] = defaultdict(list)
+        """Once per event and language, after the event: its audience is known by then."""
+        done = {row.dedupe_key.partition("#")[0] for row in outbox.still_relevant(session, THANKS, moment)}
+        audiences: dict[str, list[participants.Participant]] = defaultdict(list)
         for who in participants.attended(session, moment - self.schedule.thanks_until, moment):
-            audiences[(who.event_id, who.lang if who.lang in ("ja", "en") else "ja")].append(who)
+            audiences[f"{THANKS}:{who.event_id}:{who.lang}"].append(who)
         rows = 0
-        for (event_id, lang), people in audiences.items():
+        for key, people in audiences.items():
             first = people[0]
-            rows += len(outbox.add_multicast(
-                session, purpose=THANKS, messages=render_all(thanks(lang, event_id, first.title)),
-                recipients=[p.line_user_id for p in people], dedupe_key=f"{THANKS}:{event_id}:{lang}",
-                subject=f"event:{event_id}", not_before=self.schedule.thanks_time(first.ends_at),
-                not_after=first.ends_at + self.schedule.thanks_until,
-            ))
+            if key not in done:
+                rows += len(outbox.add_multicast(
+                    session, purpose=THANKS, messages=render_all(thanks(first.lang, first.event_id, first.title)),
+                    recipients=[p.line_user_id for p in people], dedupe_key=key, subject=f"event:{first.event_id}",
+                    not_before=self.schedule.thanks_time(first.ends_at),
+                    not_after=first.ends_at + self.schedule.thanks_until,
+                ))
         return rows
 
 

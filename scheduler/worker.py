@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Collection
 
 from apscheduler.events import EVENT_SCHEDULER_SHUTDOWN
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -100,25 +101,33 @@ class Worker:
         self.dispatcher.close()
 
 
-def build(runtime: Runtime, blocking: bool = True):
+def build(runtime: Runtime, blocking: bool = True, only: Collection[str] = ()):
+    """The scheduler with every job, or ``only`` the named ones: ``kosodate worker --job outbox-deliver`` is an extra
+    sender process (one Python process sends at most about 900 pushes a second: docs/benchmarks.md)."""
     worker = Worker(runtime)
+    known = [job[0] for job in worker.jobs() + worker.daily_jobs()]
+    if set(only) - set(known):
+        worker.close()
+        raise ValueError(f"unknown job {', '.join(sorted(set(only) - set(known)))}; the jobs are {', '.join(known)}")
     scheduler = (BlockingScheduler if blocking else BackgroundScheduler)(timezone="Asia/Tokyo")
     for job_id, fn, seconds, instances in worker.jobs():
-        scheduler.add_job(fn, "interval", seconds=seconds, id=job_id, replace_existing=True,
-                          max_instances=instances, coalesce=True, misfire_grace_time=None)
+        if not only or job_id in only:
+            scheduler.add_job(fn, "interval", seconds=seconds, id=job_id, replace_existing=True,
+                              max_instances=instances, coalesce=True, misfire_grace_time=None)
     for job_id, fn, (hour, minute) in worker.daily_jobs():
-        scheduler.add_job(fn, "cron", hour=hour, minute=minute, id=job_id, replace_existing=True, max_instances=1,
-                          coalesce=True, misfire_grace_time=None)
+        if not only or job_id in only:
+            scheduler.add_job(fn, "cron", hour=hour, minute=minute, id=job_id, replace_existing=True, max_instances=1,
+                              coalesce=True, misfire_grace_time=None)
     scheduler.add_listener(lambda _event: worker.close(), EVENT_SCHEDULER_SHUTDOWN)
     return scheduler
 
 
-def run(runtime: Runtime, stop: threading.Event | None = None) -> None:
-    log.info("worker starting")
+def run(runtime: Runtime, stop: threading.Event | None = None, only: Collection[str] = ()) -> None:
+    log.info("worker starting%s", f" ({', '.join(only)} only)" if only else "")
     if stop is None:
-        build(runtime).start()
+        build(runtime, only=only).start()
         return
-    scheduler = build(runtime, blocking=False)
+    scheduler = build(runtime, blocking=False, only=only)
     scheduler.start()
     stop.wait()
     scheduler.shutdown()

@@ -92,29 +92,30 @@ def test_a_reply_token_is_never_tried_twice(clock, runtime, line):
     assert row(row_id).status == "sent"
 
 
-def test_after_a_partial_failure_each_batch_keeps_the_key_it_was_first_sent_with(clock, runtime, line, monkeypatch):
-    """Batch 3 of 3 failed with no answer: LINE may have it. The retry must offer it under the same key."""
-    user = new_user_id()
-    row_id = plan_many(user, 12)
+def test_after_a_partial_failure_only_what_line_has_not_taken_is_sent_again_under_its_first_key(
+        clock, runtime, line, monkeypatch):
+    """15 messages: the first five by reply, the next five by push, the last five pushed but the answer lost (LINE
+    may have them). The retry sends only the last five, under the key they were first offered with."""
+    user, token = new_user_id(), line.issue_reply_token()
+    line.bind_reply_token(token, user)
+    row_id = plan_many(user, 15, reply_token=token)
     key = row(row_id).retry_key
     calls = []
     real_push = runtime.gateway.push
 
     def push(to, messages, retry_key):
         calls.append(retry_key)
-        if len(calls) == 3:
-            real_push(to, messages, retry_key)  # LINE takes it, the answer is lost
-            return Outcome("retry", None, "ReadTimeoutError")
-        return real_push(to, messages, retry_key)
+        outcome = real_push(to, messages, retry_key)
+        return Outcome("retry", None, "ReadTimeoutError") if len(calls) == 2 else outcome  # the answer is lost
 
     monkeypatch.setattr(runtime.gateway, "push", push)
     delivery.deliver(runtime.gateway)
-    assert row(row_id).status == "planned" and len(row(row_id).messages) == 2
+    assert row(row_id).status == "planned" and len(row(row_id).messages) == 5
     clock.shift(timedelta(seconds=6))
     delivery.deliver(runtime.gateway)
-    assert calls == [key, batch_retry_key(key, 1), batch_retry_key(key, 2), batch_retry_key(key, 2)]
-    assert [e["status"] for e in line.requests("/message/push")] == [200, 200, 200, 409]
-    assert len(line.delivered(to=user)) == 12 and row(row_id).status == "sent"
+    assert calls == [batch_retry_key(key, 1), batch_retry_key(key, 2), batch_retry_key(key, 2)]
+    assert [e["status"] for e in line.requests("/message/")] == [200, 200, 200, 409]
+    assert len(line.delivered(to=user)) == 15 and row(row_id).status == "sent"
 
 
 def test_multicast_leaves_out_whoever_blocked_the_bot(runtime, line):

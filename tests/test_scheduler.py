@@ -311,3 +311,10 @@ def test_a_failing_job_is_logged_and_the_next_tick_runs(worker, monkeypatch, cap
     job()
     job()
     assert len(calls) == 2 and "job reminders-plan failed this tick: ConnectionError" in caplog.text
+
+
+def test_an_extra_sender_process_runs_only_the_delivery(runtime):
+    scheduler = build(runtime, blocking=False, only=("outbox-deliver",))
+    assert [job.id for job in scheduler.get_jobs()] == ["outbox-deliver"]
+    with pytest.raises(ValueError, match="unknown job outbox-send"):
+        build(runtime, blocking=False, only=("outbox-send",))

@@ -3,8 +3,8 @@
 It serves the endpoints the bot uses (reply, push, multicast, leave, profile, rich menu), checks each request
 against LINE's documented rules independently of ``bot.messages`` (so a builder bug shows up as a 400), and
 behaves like LINE where it matters: reply tokens are single-use and expire, a repeated ``X-Line-Retry-Key``
-gets 409, faults (429/500/slow answers) can be injected, LINE's rate limits enforced (``rate_limits=True``).
-Every request is kept in a journal.
+gets 409, faults (429/500/slow answers) can be injected one by one or at random (``random_faults``), LINE's rate
+limits enforced (``rate_limits=True``). Every request is kept in a journal.
 
 The contract tier of the tests runs the same journeys against LINE's official OpenAPI spec
 (``../shared/line-api/line_double.py``); this double is the light one that ships with the project.
@@ -12,6 +12,7 @@ The contract tier of the tests runs the same journeys against LINE's official Op
 from __future__ import annotations
 
 import json
+import random
 import re
 import secrets
 import threading
@@ -37,6 +38,45 @@ class Fault:
     status: int
     count: int
     delay: float = 0.0
+
+
+@dataclass
+class RandomFaults:
+    """Faults at random, for chaos runs: on paths matching ``path``, a share ``rate_429`` of requests is refused with
+    429, ``rate_500`` with 500 (not processed), and ``rate_timeout`` answered only after ``delay`` seconds — and
+    processed, as when LINE took a message but the answer never reached the caller in time."""
+
+    rate_429: float = 0.0
+    rate_500: float = 0.0
+    rate_timeout: float = 0.0
+    delay: float = 3.0
+    path: str = r"^/v2/bot/message/"
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        self._random = random.Random(self.seed)
+
+    def draw(self, path: str) -> str | None:
+        """"429", "500", "timeout", or None for a request answered normally."""
+        if not re.search(self.path, path):
+            return None
+        roll = self._random.random()
+        for fault, rate in (("429", self.rate_429), ("500", self.rate_500), ("timeout", self.rate_timeout)):
+            if roll < rate:
+                return fault
+            roll -= rate
+        return None
+
+    @classmethod
+    def parse(cls, spec: str, **options: Any) -> RandomFaults:
+        """From "429=0.03,500=0.02,timeout=0.01" (the command-line form)."""
+        rates = {}
+        for part in filter(None, (p.strip() for p in spec.split(","))):
+            name, _, value = part.partition("=")
+            if name not in ("429", "500", "timeout"):
+                raise ValueError(f"unknown fault {name!r}: 429, 500 or timeout")
+            rates[f"rate_{name}"] = float(value)
+        return cls(**rates, **options)
 
 
 @dataclass
@@ -119,13 +159,16 @@ class LineDouble:
     """``LineDouble().start()``; ``base_url`` goes to LINE_API_BASE_URL; ``stop()`` at the end."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, reply_token_ttl: float = 60.0,
-                 rate_limits: bool | dict[str, int] = False):
+                 rate_limits: bool | dict[str, int] = False, random_faults: RandomFaults | None = None):
         self.host, self.port = host, port
         self.reply_token_ttl = reply_token_ttl
         # Requests per second allowed per path; over it LINE answers 429. True means LINE's own limits.
         self.rate_limits: dict[str, int] = dict(LINE_RATE_LIMITS if rate_limits is True else rate_limits or {})
         # Benchmarks send reply tokens this double never issued; LINE would know its own.
         self.accept_any_reply_token = False
+        self.random_faults = random_faults
+        # Called with each journal entry once it is complete (a chaos driver watches deliveries this way).
+        self.on_request = None
         self.lock = threading.RLock()
         self.reset()
         self._server = None
@@ -211,6 +254,8 @@ class LineDouble:
         entry["response"] = response.get_data(as_text=True)[:2000]
         with self.lock:
             self.journal.append(entry)
+        if self.on_request is not None:
+            self.on_request(entry)
         return response
 
     def _json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
@@ -232,6 +277,12 @@ class LineDouble:
                 time.sleep(fault.delay)
             if fault.status:
                 return self._json(fault.status, {"message": "Injected fault"})
+        drawn = self._draw_random_fault(req.path)
+        entry["fault"] = drawn
+        if drawn == "timeout":
+            time.sleep(self.random_faults.delay)  # then processed: the caller has given up by now
+        elif drawn is not None:
+            return self._json(int(drawn), {"message": "Injected fault (random)"})
         if not req.headers.get("Authorization", "").startswith("Bearer "):
             return self._json(401, {"message": "Authentication failed"})
         if not self._within_rate_limit(req.path):
@@ -263,6 +314,12 @@ class LineDouble:
         if m and req.method == "GET":
             return self._json(200, {"userId": m.group(1), "displayName": "デモ利用者", "language": "ja"})
         return self._rich_menu(req, path, body)
+
+    def _draw_random_fault(self, path: str) -> str | None:
+        if self.random_faults is None:
+            return None
+        with self.lock:
+            return self.random_faults.draw(path)
 
     def _within_rate_limit(self, path: str) -> bool:
         """A sliding one-second window per path, like LINE's per-endpoint limits."""
