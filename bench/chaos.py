@@ -292,7 +292,7 @@ class Parent:
         self.name = f"{family} {given}（{family_kana} {given_kana}）"
         self.phone = f"090-{4000 + self.n // 10000:04d}-{self.n % 10000:04d}"
 
-    def send(self, kind: str, want: Callable[[list], bool] | None = None, timeout: float = 45, **extra) -> list:
+    def send(self, kind: str, want: Callable[[list], bool] | None = None, timeout: float = 30, **extra) -> list:
         token = self.line.double.issue_reply_token()
         self.line.double.bind_reply_token(token, self.user_id)
         if not self.line.deliver(event(kind, self.user_id, token, **extra)):
@@ -386,7 +386,7 @@ class Parent:
     def live(self, soon: list[int]) -> None:
         if not self.register_and_consent():
             return
-        for _ in range(1 + (self.rng.random() < 0.4)):
+        for _ in range(1 + (self.rng.random() < 0.2)):
             self.apply(soon)
         if self.rng.random() < 0.3:
             self.cancel()

@@ -112,10 +112,11 @@ TOKEN = re.compile(r"/j/([A-Za-z0-9_\-]{20,})")
 
 def join_links(e: Evidence, session) -> Result:
     from storage import crypto
-    from storage.models import Enrollment, Event, JoinLink, LineUser, Parent
+    from storage.models import Enrollment, Event, JoinLink, LineUser, OutboxMessage, Parent
 
     secrets = [v for k, v in e.conference.items() if k != "conference_service"]
     problems, checked = [], 0
+    purposes = dict(session.execute(select(OutboxMessage.retry_key, OutboxMessage.purpose)).all())
     owners: dict[str, tuple] = {}
     for link, enrollment, event, user in session.execute(
         select(JoinLink, Enrollment, Event, LineUser).join(Enrollment, Enrollment.id == JoinLink.enrollment_id)
@@ -137,12 +138,17 @@ def join_links(e: Evidence, session) -> Result:
             link, enrollment, event, user = found
             at = x["ts"]
             revoked, withdrawn = epoch(link.revoked_at), epoch(enrollment.withdrawn_at)
+            how = f"{purposes.get(x['retry_key'], 'reply') if x['retry_key'] else 'reply'} at {at:.3f}"
             if recipients != [user.line_user_id]:
-                problems.append(f"join link of enrollment {enrollment.id} sent to someone else")
-            elif at < epoch(link.created_at) or (revoked is not None and at >= revoked):
-                problems.append(f"join link of enrollment {enrollment.id} sent while not live")
+                problems.append(f"join link of enrollment {enrollment.id} sent to someone else ({how})")
+            elif at < epoch(link.created_at):
+                problems.append(f"join link of enrollment {enrollment.id} sent before it was made ({how})")
+            elif revoked is not None and at >= revoked:
+                problems.append(f"join link of enrollment {enrollment.id} ({enrollment.status}) sent {at - revoked:.3f} s "
+                                f"after it was revoked ({link.revoke_reason}; {how})")
             elif withdrawn is not None and at >= withdrawn:
-                problems.append(f"join link of enrollment {enrollment.id} sent after the application was withdrawn")
+                problems.append(f"join link of enrollment {enrollment.id} sent {at - withdrawn:.3f} s after the "
+                                f"application was withdrawn ({how})")
     return Result("join links only to eligible participants; never the meeting URL/ID/passcode", not problems,
                   f"{checked} join links in {len(accepted_sends(e))} accepted messages checked", problems)
 

@@ -116,19 +116,19 @@ class Planner:
         existing = {row.dedupe_key: row for row in rows}
         stale = [row for row in rows if row.status == "planned" and row.dedupe_key not in wanted]
         expired = self._expire(session, stale)
-        added = replanned = 0
+        new, replanned = [], 0
         for key, (who, offset, at) in wanted.items():
             row = existing.get(key)
             if row is None:
-                outbox.add(session, purpose=REMINDER, messages=self._messages(who, offset), line_user_id=who.line_user_id,
-                           dedupe_key=key, not_before=at, not_after=who.starts_at,
-                           subject=f"enrollment:{who.enrollment_id}")
-                added += 1
+                new.append(dict(purpose=REMINDER, messages=self._messages(who, offset), line_user_id=who.line_user_id,
+                                dedupe_key=key, not_before=at, not_after=who.starts_at,
+                                subject=f"enrollment:{who.enrollment_id}"))
             elif row.status == "expired":
                 outbox.replan(session, row, messages=self._messages(who, offset), not_before=at,
                               not_after=who.starts_at)
                 replanned += 1
-        return Planned(added, replanned, expired, self._plan_thanks(session, moment))
+        outbox.add_many(session, new)
+        return Planned(len(new), replanned, expired, self._plan_thanks(session, moment))
 
     def _expire(self, session: Session, rows: list[OutboxMessage]) -> int:
         reasons = check_reminders(session, rows)

@@ -51,8 +51,30 @@ def add(
     subject: str | None = None,
 ) -> int | None:
     """Plan a message. Returns its id, or None when a message with this ``dedupe_key`` was planned already."""
+    values = _row(purpose=purpose, messages=messages, line_user_id=line_user_id, recipients=recipients,
+                  reply_token=reply_token, dedupe_key=dedupe_key, not_before=not_before, not_after=not_after,
+                  subject=subject)
+    stmt = _insert(session)(OutboxMessage)
+    if dedupe_key is not None:
+        stmt = stmt.on_conflict_do_nothing(index_elements=["dedupe_key"])
+    # The values go as parameters, not into the statement: one compiled statement serves every row.
+    return session.execute(stmt.returning(OutboxMessage.id), values).scalar()
+
+
+def add_many(session: Session, planned: list[dict[str, Any]]) -> None:
+    """Plan many messages at once (``add``'s keywords, each with a ``dedupe_key``); those planned already are left
+    as they are. One statement for all of them: a planner may add thousands."""
+    if planned:
+        stmt = _insert(session)(OutboxMessage).on_conflict_do_nothing(index_elements=["dedupe_key"])
+        session.execute(stmt, [_row(**kw) for kw in planned])
+
+
+def _row(*, purpose: str, messages: list[dict[str, Any]], line_user_id: str | None = None,
+         recipients: list[str] | None = None, reply_token: str | None = None, dedupe_key: str | None = None,
+         not_before: datetime | None = None, not_after: datetime | None = None,
+         subject: str | None = None) -> dict[str, Any]:
     moment = now()
-    values = {
+    return {
         "dedupe_key": dedupe_key,
         "purpose": purpose,
         "line_user_id": line_user_id,
@@ -69,12 +91,6 @@ def add(
         "subject": subject,
         "created_at": moment,
     }
-    stmt = _insert(session)(OutboxMessage)
-    if dedupe_key is not None:
-        stmt = stmt.on_conflict_do_nothing(index_elements=["dedupe_key"])
-    # The values go as parameters, not into the statement: one compiled statement serves every row (a planner
-    # adds thousands).
-    return session.execute(stmt.returning(OutboxMessage.id), values).scalar()
 
 
 def add_multicast(
