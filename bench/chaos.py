@@ -76,7 +76,10 @@ class Plan:
 
 
 FULL = Plan(1000, 64, (4.0, 5.0, 6.0, 7.0), "3m,1m", (4.0, 10.0), "429=0.01,500=0.01,timeout=0.005")
-SHORT = Plan(100, 32, (1.25, 1.6), "1m", (3.0, 7.0), "429=0.03,500=0.03,timeout=0.02")
+SHORT = Plan(100, 32, (1.5, 2.0), "1m", (3.0, 7.0), "429=0.03,500=0.03,timeout=0.02")
+# The workers plan reminders once a minute from their start: the database is crashed only after the first plan, or a
+# short run could see no reminder at all (a missed plan delays reminders by a minute, and these events are near).
+CRASH_DB_AFTER = 70.0
 
 
 def free_port() -> int:
@@ -284,6 +287,8 @@ class Parent:
     seen: int = 0
     references: list[str] = field(default_factory=list)
     stuck: list[str] = field(default_factory=list)
+    # (reply token, when sent) of the events whose answer did not come in time: the checks look for it afterwards.
+    unanswered: list[tuple[str, float]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.user_id = "U" + f"{self.n:08x}" + os.urandom(12).hex()
@@ -295,6 +300,7 @@ class Parent:
     def send(self, kind: str, want: Callable[[list], bool] | None = None, timeout: float = 30, **extra) -> list:
         token = self.line.double.issue_reply_token()
         self.line.double.bind_reply_token(token, self.user_id)
+        sent = time.time()
         if not self.line.deliver(event(kind, self.user_id, token, **extra)):
             self.stuck.append(f"{kind} never accepted")
             return []
@@ -303,8 +309,11 @@ class Parent:
         wanted = want or (lambda messages: bool(messages))
         messages = self.line.wait(self.user_id, self.seen, wanted, timeout)
         self.seen += len(messages)
-        if not wanted(messages):
+        if not messages:
             self.stuck.append(f"no answer to {kind} {str(extra)[:60]}")
+            self.unanswered.append((token, sent))
+        elif not wanted(messages):
+            self.stuck.append(f"an answer to {kind} without what was expected")
         return messages
 
     def say(self, text: str, want=None) -> list:
@@ -415,11 +424,12 @@ class Monkey(threading.Thread):
         self.kills: dict[str, int] = {}
         self.crash_db = threading.Event()
         self.db_crashed = False
+        self.born = time.monotonic()
         self.done = threading.Event()
 
     def run(self) -> None:
         while not self.done.wait(self.rng.uniform(*self.every)):
-            if self.crash_db.is_set() and not self.db_crashed:
+            if self.crash_db.is_set() and not self.db_crashed and time.monotonic() - self.born > CRASH_DB_AFTER:
                 self._crash_database()
                 continue
             # One at a time, so the other web process is up. A worker plans reminders once a minute after it

@@ -292,6 +292,23 @@ def check_all(e: Evidence) -> list[Result]:
     return results
 
 
+def late_answers(e: Evidence) -> str:
+    """What became of the answers a parent stopped waiting for: sent later (how much later), or never."""
+    from storage.db import unit_of_work
+    from storage.models import OutboxMessage
+
+    waited = {token: sent for p in e.parents for token, sent in p.unanswered}
+    if not waited:
+        return "none"
+    with unit_of_work() as session:
+        rows = session.execute(select(OutboxMessage.reply_token, OutboxMessage.status, OutboxMessage.sent_at)
+                               .where(OutboxMessage.reply_token.in_(list(waited)))).all()
+    delays = sorted(epoch(sent_at) - waited[token] for token, status, sent_at in rows if status == "sent")
+    never = len(waited) - len(delays)
+    late = f"{len(delays)} sent later (after {delays[0]:.0f}–{delays[-1]:.0f} s)" if delays else "0 sent later"
+    return f"{late}, {never} not sent (no answer planned, or failed: see the consistency row)"
+
+
 def print_table(results: list[Result], e: Evidence, seconds: float) -> bool:
     stuck = [s for p in e.parents for s in p.stuck]
     print()
@@ -308,4 +325,6 @@ def print_table(results: list[Result], e: Evidence, seconds: float) -> bool:
             print(f"FAIL {r.name}: {problem}")
     for step in stuck[:10]:
         print(f"waited in vain (not an invariant; LINE faults and kills delay answers): {step}")
+    if stuck:
+        print(f"answers a parent stopped waiting for: {late_answers(e)}")
     return all(r.ok for r in results) and e.db_crashed

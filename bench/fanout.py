@@ -3,11 +3,14 @@
 
 Sets up N confirmed participants of one event starting in 25 minutes (reminder offset "30m", so every reminder is
 due at once, quiet hours off), runs the reminder planner once (timed), then the worker's delivery job
-(``Worker.deliver_due``, what APScheduler calls every second) until nothing is due. Then checks, from the double's
-own journal, that every participant got exactly one reminder (none lost, none twice) and reports pushes per second
-(overall and per one-second window), LINE's 429s, and the peak memory of the sending process.
+(``Worker.deliver_due``, what APScheduler calls every second) in one or more sender processes until nothing is due.
+Then checks, from the double's own journal, that every participant got exactly one reminder (none lost, none twice)
+and reports pushes per second (overall and per one-second window), LINE's answers, the CPU time per push of the
+senders and of the double (and of everything else on the machine meanwhile), and the senders' peak memory.
+Results: docs/benchmarks.md, "Outbox fan-out".
 
-    .venv/bin/python -m bench.fanout [--count 10000] [--threads 8] [--database-url URL]
+    .venv/bin/python -m bench.fanout [--count 10000] [--workers 1] [--threads 8] [--database-url URL]
+                                     [--double-server gunicorn|werkzeug]
 """
 from __future__ import annotations
 
@@ -226,9 +229,10 @@ def main() -> None:
     from storage import migrate, outbox
     from storage.db import unit_of_work
 
+    scratch = tempfile.TemporaryDirectory(prefix="fanout-")
+    url = args.database_url or f"sqlite:///{scratch.name}/fanout.sqlite3"
     double, base_url = start_double(args.double_server, max(8, args.threads * args.workers * 2))
     try:
-        url = args.database_url or f"sqlite:///{tempfile.mkdtemp(prefix='fanout-')}/fanout.sqlite3"
         migrate.upgrade(url)
         app = create_app(app_config(url, base_url, args.threads))
         logging.getLogger().setLevel(logging.WARNING)
@@ -262,6 +266,7 @@ def main() -> None:
     finally:
         double.terminate()
         double.wait(30)
+        scratch.cleanup()
 
     lost = [u for u in user_ids if line["accepted_to"].get(u, 0) == 0]
     twice = [u for u, n in line["accepted_to"].items() if n > 1] + [k for k, n in line["accepted_keys"].items() if n > 1]

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterable
 
-from sqlalchemy import exists, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import exists, or_, select
+from sqlalchemy.orm import Session, aliased
 
 from storage import crypto, people
 from storage.clock import today_tokyo
@@ -119,13 +119,12 @@ def _consenting(session: Session, user_pks: set[int]) -> set[int]:
         return set()
     found: set[int] = set()
     pks = sorted(user_pks)
+    later = aliased(ConsentRecord)
     for start in range(0, len(pks), CHUNK):
-        latest = (select(func.max(ConsentRecord.id))
-                  .where(ConsentRecord.line_user_pk.in_(pks[start:start + CHUNK]))
-                  .group_by(ConsentRecord.line_user_pk))
         found.update(session.scalars(select(ConsentRecord.line_user_pk).where(
-            ConsentRecord.id.in_(latest), ConsentRecord.answer == "agreed",
-            ConsentRecord.policy_version_id == policy.id)))
+            ConsentRecord.line_user_pk.in_(pks[start:start + CHUNK]), ConsentRecord.answer == "agreed",
+            ConsentRecord.policy_version_id == policy.id,
+            ~exists().where(later.line_user_pk == ConsentRecord.line_user_pk, later.id > ConsentRecord.id))))
     return found
 
 

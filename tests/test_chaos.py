@@ -70,12 +70,20 @@ def test_the_short_chaos_run_keeps_every_invariant():
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         pytest.skip("PostgreSQL tier: set DATABASE_URL=postgresql://… to run")
     if os.environ.get("KOSODATE_CHAOS") != "1":
-        # Not yet green: the short run still shows 5xx answers to LINE outside the killed moments (issue 8 open).
+        # Not yet green: in about one short run in three a join-link push leaves a fraction of a second after the
+        # application was withdrawn (bot/delivery.py checks eligibility when it claims a row, then sends it, retries
+        # included, without checking again). Every other invariant held in the recorded runs (docs/benchmarks.md).
         pytest.skip("chaos run is opt-in until its invariants hold: set KOSODATE_CHAOS=1 (or run bench/chaos.py --short)")
     if not _can_run_postgres_servers():
         pytest.skip("needs PostgreSQL's server binaries (and the postgres user when run as root)")
-    run = subprocess.run([sys.executable, "-m", "bench.chaos", "--short"], cwd=ROOT, capture_output=True, text=True,
-                         timeout=540, env={k: v for k, v in os.environ.items() if k != "DATABASE_URL"})
-    table = run.stdout[run.stdout.find("chaos run:"):]
-    assert run.returncode == 0, f"{table}\n{run.stderr[-3000:]}"
+    run = subprocess.Popen([sys.executable, "-m", "bench.chaos", "--short"], cwd=ROOT, text=True,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           env={k: v for k, v in os.environ.items() if k != "DATABASE_URL"})
+    try:
+        out, err = run.communicate(timeout=540)
+    except subprocess.TimeoutExpired:
+        run.terminate()  # on SIGTERM the run stops its processes and its PostgreSQL cluster
+        out, err = run.communicate(timeout=60)
+    table = out[out.find("chaos run:"):]
+    assert run.returncode == 0, f"{table}\n{err[-3000:]}"
     assert table.count("| PASS") == 7 and "FAIL" not in table
