@@ -8,6 +8,10 @@ Exactly once, in effect:
   repeat after a crash, a timeout or a lost lease is answered 409 by LINE and recorded as sent.
 - Whether the message is still right to send is checked when it is claimed, just before sending (``_refusals``):
   ``not_after``, a blocked recipient, and the purpose's own ``eligibility_checks``. What fails is expired, unsent.
+- A join link (``/j/<token>``) is checked once more right before its batch is sent, with the applications behind
+  the links locked ``FOR SHARE`` until the batch is done (PostgreSQL): a withdrawal or removal waits for the send,
+  so no link leaves after its holder stopped being a participant (``hold_join_links``). On SQLite, which has no row
+  locks, the check is as fresh as the moment before sending.
 - A sender never starts a push when its lease is about to run out: another sender may have the row by then.
 - The reply token is tried on a row's first attempt only, for its first batch; when LINE refuses it (expired,
   used) or the call fails, the batch goes by push at once. A reply has no retry key, so a reply that LINE took but
@@ -16,7 +20,9 @@ Exactly once, in effect:
 """
 from __future__ import annotations
 
+import json
 import logging
+import re
 import time
 import uuid
 from collections import Counter, defaultdict
@@ -30,9 +36,9 @@ from sqlalchemy.orm import Session
 
 from bot.line_gateway import Gateway, Outcome
 from bot.messages import batches
-from storage import outbox
+from storage import join_links, outbox
 from storage.clock import now
-from storage.db import unit_of_work
+from storage.db import get_engine, is_sqlite, open_session, unit_of_work
 from storage.models import LineUser, OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -48,6 +54,7 @@ batch_eligibility_checks: dict[str, BatchEligibilityCheck] = {}
 # Purposes that are pushed on the bot's own initiative to parents: held back during quiet hours.
 quiet_purposes: set[str] = set()
 LEAVE_PURPOSES = ("leave_group", "leave_room")
+JOIN_TOKEN = re.compile(r"/j/([A-Za-z0-9_-]{20,})")
 
 
 class QuietWindow(Protocol):
@@ -153,14 +160,26 @@ class Dispatcher:
     def _start(self, jobs: list[Job]) -> Callable[[], list[Result]]:
         """Start sending; returns what waits for the results. One recipient's messages go in order on one thread,
         different recipients in parallel."""
-        lanes: dict[str, list[Job]] = defaultdict(list)
-        for job in jobs:
-            lanes[job.line_user_id or f"row:{job.id}"].append(job)
-        if self._pool is None or len(lanes) < 2:
-            results = [r for lane in lanes.values() for r in self._send_lane(lane)]
-            return lambda: results
-        futures = [self._pool.submit(self._send_lane, lane) for lane in lanes.values()]
-        return lambda: [r for future in futures for r in future.result()]
+        hold, jobs, refused = hold_join_links(jobs)
+        try:
+            lanes: dict[str, list[Job]] = defaultdict(list)
+            for job in jobs:
+                lanes[job.line_user_id or f"row:{job.id}"].append(job)
+            if self._pool is None or len(lanes) < 2:
+                results = refused + [r for lane in lanes.values() for r in self._send_lane(lane)]
+                hold.close()
+                return lambda: results
+            futures = [self._pool.submit(self._send_lane, lane) for lane in lanes.values()]
+        except BaseException:
+            hold.close()
+            raise
+
+        def finish() -> list[Result]:
+            try:
+                return refused + [r for future in futures for r in future.result()]
+            finally:
+                hold.close()  # the links are out (or not): withdrawals may go ahead
+        return finish
 
     def _send_lane(self, jobs: list[Job]) -> list[Result]:
         results = []
@@ -235,6 +254,38 @@ def _blocked(session: Session, line_user_ids: Iterable[str]) -> set[str]:
     return found
 
 
+class _NoHold:
+    def close(self) -> None:
+        pass
+
+
+def hold_join_links(jobs: list[Job]) -> tuple[Any, list[Job], list[Result]]:
+    """Right before sending: lock the applications behind the join links in ``jobs`` (kept until the returned
+    session is closed, after the batch) and take out the jobs whose links may no longer go. Returns the session to
+    close, the jobs to send, and an ``expired`` result for each job taken out."""
+    tokens = {job.id: set(JOIN_TOKEN.findall(json.dumps(job.messages, ensure_ascii=False))) for job in jobs}
+    wanted = set().union(*tokens.values())
+    if not wanted:
+        return _NoHold(), jobs, []
+    session = open_session()
+    try:
+        refused = join_links.hold_for_sending(session, wanted)
+        if is_sqlite(get_engine()):
+            session.close()  # no row locks to keep; an open transaction would only hold the database's write lock
+    except BaseException:
+        session.close()
+        raise
+    keep, expired = [], []
+    for job in jobs:
+        reason = next((refused[t] for t in sorted(tokens[job.id]) if t in refused), None)
+        if reason is None:
+            keep.append(job)
+        else:
+            expired.append(Result(job.id, Outcome("expired", None, reason)))
+            log.info("outbox %s (%s) expired: %s", job.id, job.purpose, reason)
+    return session, keep, expired
+
+
 # --- sending ----------------------------------------------------------------------------------------------------
 def send(gateway: Gateway, job: Job) -> Result:
     """One row to LINE: reply for the first batch if the token is usable, push (or multicast) the rest."""
@@ -289,6 +340,9 @@ def record(session: Session, results: list[Result]) -> None:
     for result in results:
         outcome = result.outcome
         if outcome.delivered:
+            continue
+        if outcome.status == "expired":
+            outbox.mark_expired(session, result.job_id, outcome.detail or "no longer right to send")
             continue
         if result.remaining is not None:
             outbox.keep_only(session, result.job_id, *result.remaining)

@@ -84,6 +84,14 @@ def unit_of_work() -> Iterator[Session]:
         yield session
 
 
+def open_session() -> Session:
+    """A session the caller ends itself (``close``), for a transaction that must outlive one block: a sender holding
+    row locks while it waits for LINE (bot/delivery.py)."""
+    if _sessions is None:
+        raise RuntimeError("storage.db.init_engine() has not been called")
+    return _sessions()
+
+
 def ping() -> bool:
     try:
         with get_engine().connect() as conn:

@@ -71,6 +71,8 @@ def apply(session: Session, event: Event, parent_id: int) -> Applied:
 
 def withdraw(session: Session, enrollment: Enrollment) -> bool:
     """The parent cancels (キャンセル). True if the application was live. The caller then fills the seat (``promote``)."""
+    join_links.lock_enrollment(session, enrollment.id)  # waits for a join link being sent right now
+    session.refresh(enrollment)
     if enrollment.status not in LIVE:
         return False
     enrollment.status, enrollment.withdrawn_at = "withdrawn", now()

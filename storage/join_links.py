@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Iterable
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -15,6 +16,7 @@ from storage import crypto
 from storage.clock import now
 from storage.models import Enrollment, JoinLink, JoinLinkOpening
 
+CHUNK = 500  # ids per IN (...) list
 # A link whose join details were shown on this many different devices is worth a look by staff.
 MANY_DEVICES = 3
 
@@ -65,8 +67,55 @@ def token_of(link: JoinLink) -> str:
     return crypto.unseal(link.token_sealed)
 
 
+def lock_enrollment(session: Session, enrollment_id: int) -> None:
+    """Take the application's row lock before changing whether its link may be sent (PostgreSQL; a no-op on SQLite).
+
+    A sender holds these rows ``FOR SHARE`` while it sends join links (``hold_for_sending``): a withdrawal or a
+    revocation waits here until that send is over, and only then reads the clock, so the recorded moment is always
+    after any link that went out while the parent was still a participant.
+    """
+    session.execute(select(Enrollment.id).where(Enrollment.id == enrollment_id).with_for_update())
+
+
+def hold_for_sending(session: Session, tokens: Iterable[str]) -> dict[str, str]:
+    """Lock, until ``session`` ends, the applications behind these join tokens (``FOR SHARE`` on PostgreSQL), then
+    say which tokens must no longer be sent, and why: {token: reason}. The others may go while the lock is held.
+
+    In PostgreSQL's READ COMMITTED each statement sees what was committed when it started, so the state read after
+    the lock is the state no withdrawal can change until the session ends. (SQLite has no row locks: there the
+    answer is only as fresh as the moment of the check, just before sending.)
+    """
+    by_hash = {crypto.token_hash(token): token for token in tokens}
+    hashes = sorted(by_hash)
+    enrollment_ids: set[int] = set()
+    for start in range(0, len(hashes), CHUNK):
+        enrollment_ids.update(session.scalars(
+            select(JoinLink.enrollment_id).where(JoinLink.token_hash.in_(hashes[start:start + CHUNK]))))
+    ids = sorted(enrollment_ids)
+    for start in range(0, len(ids), CHUNK):  # in id order: two senders never wait for each other in a circle
+        session.execute(select(Enrollment.id).where(Enrollment.id.in_(ids[start:start + CHUNK]))
+                        .order_by(Enrollment.id).with_for_update(read=True))
+    found = {}
+    for start in range(0, len(hashes), CHUNK):
+        found.update((row.token_hash, row) for row in session.execute(
+            select(JoinLink.token_hash, JoinLink.revoked_at, JoinLink.revoke_reason, Enrollment.status)
+            .join(Enrollment, Enrollment.id == JoinLink.enrollment_id)
+            .where(JoinLink.token_hash.in_(hashes[start:start + CHUNK]))))
+    refused = {}
+    for token_hash, token in by_hash.items():
+        row = found.get(token_hash)
+        if row is None:
+            refused[token] = "the join link no longer exists"
+        elif row.revoked_at is not None:
+            refused[token] = f"the join link was revoked ({row.revoke_reason})"
+        elif row.status != "confirmed":
+            refused[token] = f"the application is {row.status}"
+    return refused
+
+
 def revoke(session: Session, enrollment_id: int, reason: str) -> int:
     """Revoke the enrollment's live link(s). Returns how many were live."""
+    lock_enrollment(session, enrollment_id)
     links = list(session.scalars(
         select(JoinLink).where(JoinLink.enrollment_id == enrollment_id, JoinLink.revoked_at.is_(None))))
     for link in links:
