@@ -14,6 +14,7 @@ from bot.demo.line_double import LineDouble
 from storage import migrate
 from storage.db import normalize_url, unit_of_work
 from storage.models import Base
+from tests.browser_support import browser  # noqa: F401 (a session fixture: one Chromium for every browser test)
 from tests.support import ChatUser
 
 SECRET = "test-channel-secret"

@@ -2,48 +2,25 @@
 and only inside the window, and a revoked link explains itself kindly."""
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 import time_machine
-from werkzeug.serving import make_server
 
 from handlers import event_service
 from storage import join_links
 from storage.db import unit_of_work
+from tests.browser_support import serving
 from tests.events_support import CONFERENCE, leaks, make_event, make_parent
 from tests.test_joinlink import APPLIED_AT, BASE, START
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.skip("browser test needs Chromium at /usr/bin/chromium")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="browser test needs the playwright package")
-    playwright = sync_api.sync_playwright().start()
-    chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-    yield chromium
-    chromium.close()
-    playwright.stop()
-
 
 @pytest.fixture
 def served(app):
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="joinlink-test-web", daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with serving(app, "joinlink-test-web") as url:
+        yield url
 
 
 def tokens(count: int) -> list[str]:

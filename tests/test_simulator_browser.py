@@ -5,49 +5,28 @@ Set UPDATE_SCREENSHOTS=1 to refresh docs/screenshots/simulator.png from this run
 from __future__ import annotations
 
 import os
-import threading
 import uuid
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
 from bot.demo.simulator import BY_KEY
 from bot.messages import render
 from handlers.postback import encode
 from handlers.replies import Card, Carousel, Choice
+from tests.browser_support import serving
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "screenshots" / "simulator.png"
-CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.skip("browser test needs Debian's Chromium at /usr/bin/chromium (apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="browser test needs the playwright package")
-    playwright = sync_api.sync_playwright().start()
-    chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-    yield chromium
-    chromium.close()
-    playwright.stop()
 
 
 @pytest.fixture
 def served(app, line):
     """The test app on a real port; with inline processing off, the simulator answers within each request."""
     app.extensions["line_double"] = line
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="simulator-test-web", daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with serving(app, "simulator-test-web") as url:
+        yield url
 
 
 def event_cards() -> list[dict]:
