@@ -51,35 +51,46 @@ def process_source(key: str, settings: Settings) -> list[int]:
             continue
         if result is None:
             return planned
-        planned += result
+        done, more = result
+        planned += done
+        if not more:
+            return planned
 
 
-def process_pending(settings: Settings, limit: int = 100) -> list[int]:
+def process_pending(settings: Settings, limit: int = 100) -> tuple[int, list[int]]:
+    """Process the pending events of up to ``limit`` sources (those waiting longest first). Returns how many sources
+    were found, and the outbox ids planned."""
     with unit_of_work() as session:
         keys = inbox.pending_sources(session, limit)
     planned: list[int] = []
     for key in keys:
         planned += process_source(key, settings)
-    return planned
+    return len(keys), planned
 
 
-def _process_next(key: str, settings: Settings) -> list[int] | None:
+def _process_next(key: str, settings: Settings) -> tuple[list[int], bool] | None:
+    """Process the oldest pending event of ``key`` in one transaction. Returns the outbox ids planned, and whether
+    another event of the source may be pending; None when there was nothing to do here."""
     with unit_of_work() as session:
         if not inbox.lock_source(session, key):
             return None  # another process is on this user right now; it will take the rest
-        event = inbox.next_pending(session, key)
-        if event is None:
+        oldest = inbox.next_pending(session, key, limit=2)
+        if not oldest:
             return None
-        planned = handle(session, event, settings)
-        inbox.mark_done(session, event)
-        return planned
+        planned = handle(session, oldest[0], settings)
+        inbox.mark_done(session, oldest[0])
+        # Usually the source's only event: then no second transaction is needed to find that out. Where writers
+        # are not serialised (PostgreSQL: the source lock is only tried), an event stored after the query above
+        # may have been passed over by a process that found the lock taken, so look again after the commit.
+        return planned, len(oldest) > 1 or not inbox.writers_serialised(session)
 
 
 def _count_failure(key: str, error: str) -> list[int]:
     with unit_of_work() as session:
-        event = inbox.next_pending(session, key)
-        if event is None:
+        pending = inbox.next_pending(session, key, limit=1)
+        if not pending:
             return []
+        event = pending[0]
         gave_up = inbox.record_failure(session, event.id, error)
         if not gave_up or not key.startswith("U"):
             return []
@@ -140,6 +151,7 @@ def _converse(session: Session, user: LineUser, inp: Input, reply_token: str | N
     state = State(row.flow, row.step, dict(row.data or {}), row.version, row.expires_at) if row else State()
     ctx = contexts.load(session, user, public_base_url=settings.public_base_url, contact_phone=settings.contact_phone)
     transition = router.step(state, inp, ctx)
+    contexts.seal(ctx)
     effect_appliers.apply(session, user, transition.effects)
     new = transition.state
     conversations.save(session, user.id, new.flow, new.step, dict(new.data), new.version, new.expires_at)

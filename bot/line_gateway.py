@@ -6,6 +6,12 @@
 - 429, 5xx, timeouts and connection errors are retried here with exponential backoff and jitter, then handed back
   as ``retry`` so the outbox tries again later; other 4xx are permanent and carry LINE's error details.
 - Every call has an explicit timeout (the SDK has none by default).
+- Replies, pushes and multicasts hand the SDK's ``ApiClient`` their JSON body as it is. ``MessagingApi`` would
+  rebuild every message as pydantic models, validate them again, serialise them back and parse LINE's answer into
+  models: two thirds of the gateway's CPU per push, and what capped a worker process below 1,000 pushes/s (docs/benchmarks.md, "Outbox fan-out"). Our
+  builders (``bot/messages.py``) already keep to LINE's limits; tests check that the SDK's own models accept and
+  reproduce every body we build (tests/test_gateway.py), and the contract tier checks them against LINE's spec.
+  Authentication, the connection pool, timeouts and errors (``ApiException``) are still the SDK's.
 Nothing personal is logged: no user ids, no message text, no tokens.
 """
 from __future__ import annotations
@@ -24,9 +30,6 @@ from linebot.v3.messaging import (
     Configuration,
     MessagingApi,
     MessagingApiBlob,
-    MulticastRequest,
-    PushMessageRequest,
-    ReplyMessageRequest,
     RichMenuRequest,
 )
 
@@ -36,6 +39,7 @@ log = logging.getLogger(__name__)
 
 LINE_DATA_API_DEFAULT = "https://api-data.line.me"
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+JSON_HEADERS = {"Accept": "application/json", "Content-Type": "application/json"}
 
 
 @dataclass(frozen=True)
@@ -57,7 +61,10 @@ class Gateway:
         base = config.line_api_base_url
         data_host = LINE_DATA_API_DEFAULT if base == LINE_API_DEFAULT else base
         token = config.line_channel_access_token
-        self._client = ApiClient(Configuration(host=base, access_token=token))
+        configuration = Configuration(host=base, access_token=token)
+        # One kept-alive connection per sending thread (urllib3 drops connections beyond the pool's size).
+        configuration.connection_pool_maxsize = max(configuration.connection_pool_maxsize, config.delivery_threads + 2)
+        self._client = ApiClient(configuration)
         self._blob_client = ApiClient(Configuration(host=data_host, access_token=token))
         self.api = MessagingApi(self._client)
         self.blob = MessagingApiBlob(self._blob_client)
@@ -73,27 +80,21 @@ class Gateway:
     # --- sending -------------------------------------------------------------------------------------------
     def reply(self, reply_token: str, messages: list[dict[str, Any]]) -> Outcome:
         """One attempt only: a reply token is single-use and LINE offers no retry key for replies."""
-        request = ReplyMessageRequest.from_dict({"replyToken": reply_token, "messages": messages})
-        outcome = self._call("reply", lambda: self.api.reply_message_with_http_info(request, _request_timeout=self.timeout))
+        body = {"replyToken": reply_token, "messages": messages}
+        outcome = self._call("reply", lambda: self._post("/v2/bot/message/reply", body))
         if outcome.status == "failed" and outcome.http_status == 400 and "reply token" in (outcome.detail or "").lower():
             return Outcome("bad_token", 400, outcome.detail, outcome.request_id)
         return outcome
 
     def push(self, to: str, messages: list[dict[str, Any]], retry_key: str) -> Outcome:
-        request = PushMessageRequest.from_dict({"to": to, "messages": messages})
-        return self._with_retries(
-            "push",
-            lambda: self.api.push_message_with_http_info(request, x_line_retry_key=retry_key, _request_timeout=self.timeout),
-        )
+        body = {"to": to, "messages": messages}
+        return self._with_retries("push", lambda: self._post("/v2/bot/message/push", body, retry_key))
 
     def multicast(self, to: list[str], messages: list[dict[str, Any]], retry_key: str) -> Outcome:
         if not 1 <= len(to) <= 500:
             raise ValueError("multicast takes 1 to 500 recipients")
-        request = MulticastRequest.from_dict({"to": to, "messages": messages})
-        return self._with_retries(
-            "multicast",
-            lambda: self.api.multicast_with_http_info(request, x_line_retry_key=retry_key, _request_timeout=self.timeout),
-        )
+        body = {"to": to, "messages": messages}
+        return self._with_retries("multicast", lambda: self._post("/v2/bot/message/multicast", body, retry_key))
 
     def leave(self, chat_type: str, chat_id: str) -> Outcome:
         """Leave a group or room the bot was invited to (it is for one-to-one chats)."""
@@ -113,6 +114,13 @@ class Gateway:
         return menu_id
 
     # --- internals -----------------------------------------------------------------------------------------
+    def _post(self, path: str, body: dict[str, Any], retry_key: str | None = None):
+        """POST a JSON body through the SDK's ApiClient (what ``MessagingApi`` does after building its models).
+        No response type: LINE's answer to a send is not needed, only its status and request id."""
+        headers = {**JSON_HEADERS, "X-Line-Retry-Key": retry_key} if retry_key else dict(JSON_HEADERS)
+        return self._client.call_api(path, "POST", header_params=headers, body=body, response_types_map={},
+                                     auth_settings=["Bearer"], _request_timeout=self.timeout)
+
     def _with_retries(self, op: str, call) -> Outcome:
         outcome = Outcome("retry")
         for attempt in range(self.attempts):

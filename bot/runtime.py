@@ -3,14 +3,24 @@ background lanes that process inbox events off the request path.
 
 Lanes: events of one user always go to the same lane (a thread), so a parent's quick taps are handled in the order
 they were sent; the per-user lock in the database keeps that order across processes too.
+
+A web process processes inline only while it is quiet: during a burst (new events from more than
+``INLINE_MAX_EVENTS_PER_SECOND`` senders stored by this process within a second) it only acknowledges, and the
+worker's sweep processes what it stored. Processing beside the acknowledgements would take the CPU, the interpreter
+lock and (on SQLite) the database's one write lock from them; the worker has its own process and, on PostgreSQL, a
+lower CPU priority (``PROCESSING_NICENESS``).
 """
 from __future__ import annotations
 
 import logging
 import os
 import queue
+import sys
 import threading
+import time
 import zlib
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 
 from bot import delivery
 from bot.config import Config
@@ -23,6 +33,28 @@ from storage.db import init_engine
 
 log = logging.getLogger(__name__)
 LANES = 4
+INLINE_MAX_EVENTS_PER_SECOND = 20
+# Added to the niceness of the threads that process inbox events (lanes, the sweep) on PostgreSQL: 10 gives them
+# about a tenth of the CPU share of the request threads when both want it.
+PROCESSING_NICENESS = 10
+# The sweep takes the pending events of this many sources at a time and sends their replies before taking more, and
+# keeps going while sources are pending, for at most SWEEP_BUDGET_SECONDS per run.
+SWEEP_BATCH = 20
+SWEEP_BUDGET_SECONDS = 1.8  # then the next tick of the worker's sweep carries on (a tick meanwhile returns at once)
+
+
+def lower_priority(engine) -> None:
+    """Make the calling thread yield the CPU to the request threads (Linux sets niceness per thread).
+
+    Not on SQLite: there a processing transaction holds the database's one write lock, which every acknowledgement
+    needs. Preempted at a low priority on a busy machine while holding it, it would make the acknowledgements wait
+    longer, not shorter (measured: docs/benchmarks.md)."""
+    if engine.dialect.name != "postgresql" or sys.platform != "linux":
+        return  # (elsewhere niceness is per process: the web process's request threads would lose it too)
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), PROCESSING_NICENESS)
+    except OSError as exc:
+        log.warning("could not lower the processing priority: %s", exc)
 
 
 class Runtime:
@@ -38,14 +70,29 @@ class Runtime:
         self._lanes: list[queue.Queue] = []
         self._pid = 0
         self._lock = threading.Lock()
+        self._sweeper: ThreadPoolExecutor | None = None
+        # (when, how many sources had new events) for the last second's inbox commits, and their sum.
+        self._recent: deque[tuple[float, int]] = deque()
+        self._recent_total = 0
 
     # --- web process: wake the lanes after the inbox commit ---------------------------------------------------
     def wake(self, sources: list[str]) -> None:
+        """Called by the inbox writer after each commit, with the sources that have new events."""
         if not self.config.inline_processing or not sources:
             return
+        if self._in_burst(len(sources)):
+            return  # only acknowledge now; the worker's sweep processes these events
         lanes = self._ensure_lanes()
         for key in sources:
             lanes[zlib.crc32(key.encode()) % len(lanes)].put(key)
+
+    def _in_burst(self, count: int) -> bool:
+        moment = time.monotonic()
+        self._recent.append((moment, count))
+        self._recent_total += count
+        while self._recent[0][0] < moment - 1.0:
+            self._recent_total -= self._recent.popleft()[1]
+        return self._recent_total > INLINE_MAX_EVENTS_PER_SECOND
 
     def _ensure_lanes(self) -> list[queue.Queue]:
         with self._lock:
@@ -57,6 +104,7 @@ class Runtime:
             return self._lanes
 
     def _run_lane(self, lane: queue.Queue) -> None:
+        lower_priority(self.engine)
         while True:
             key = lane.get()
             try:
@@ -68,10 +116,26 @@ class Runtime:
 
     # --- explicit runs: the worker's jobs, tests, the demo -------------------------------------------------------
     def process_inbox(self) -> int:
-        planned = process_pending(self.settings)
-        if planned:
-            delivery.deliver(self.gateway, planned)
-        return len(planned)
+        """Process every pending event (also those stored meanwhile, for up to ``SWEEP_BUDGET_SECONDS``), a batch of
+        sources at a time, sending each batch's replies before the next. Returns the number of messages planned.
+        Runs in this runtime's sweep thread, at the processing priority."""
+        with self._lock:
+            if self._sweeper is None:
+                self._sweeper = ThreadPoolExecutor(1, thread_name_prefix="inbox-sweep", initializer=lower_priority,
+                                                   initargs=(self.engine,))
+            sweeper = self._sweeper
+        return sweeper.submit(self._sweep).result()
+
+    def _sweep(self) -> int:
+        deadline = time.monotonic() + SWEEP_BUDGET_SECONDS
+        total = 0
+        while True:
+            found, planned = process_pending(self.settings, SWEEP_BATCH)
+            if planned:
+                delivery.deliver(self.gateway, planned)
+            total += len(planned)
+            if found < SWEEP_BATCH or time.monotonic() > deadline:
+                return total
 
     def deliver_outbox(self) -> int:
         return delivery.deliver(self.gateway)
@@ -82,4 +146,6 @@ class Runtime:
         self.deliver_outbox()
 
     def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.shutdown()
         self.gateway.close()

@@ -1,4 +1,4 @@
-"""Loads what the events flows may know (``EventFacts``) into the context: upcoming events with their seats, the
+"""Loads what the events flows may know (``EventFacts``) for the context: upcoming events with their seats, the
 parent's applications with their personal links, sanctions in force, announcement wishes.
 
 Join and calendar links are included only for a confirmed participant in good standing; they live in the context
@@ -7,11 +7,10 @@ of one step and are never written into the conversation state.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.orm import Session
 
-from handlers.event_rules import FACTS_KEY, ApplicationInfo, EventFacts, EventInfo
+from handlers.event_rules import ApplicationInfo, EventFacts, EventInfo
 from storage import enrollments, events, join_links, sanctions
 from storage.models import Event, Parent
 
@@ -28,14 +27,14 @@ def info(event: Event, seated: int = 0, waiting: int = 0) -> EventInfo:
 
 
 def load(session: Session, parent: Parent | None, *, moment: datetime, consent_current: bool,
-         public_base_url: str) -> dict[str, Any]:
+         public_base_url: str) -> EventFacts:
     upcoming = events.upcoming(session, moment)
     mine = [e for e in enrollments.for_parent(session, parent.id) if e.event.ends_at > moment] if parent else []
     by_id = {e.id: e for e in upcoming} | {e.event.id: e.event for e in mine}
     counts = events.seat_counts(session, list(by_id))
     infos = {event_id: info(event, *counts[event_id]) for event_id, event in by_id.items()}
     if parent is None:
-        return {FACTS_KEY: EventFacts(events=tuple(infos[e.id] for e in upcoming))}
+        return EventFacts(events=tuple(infos[e.id] for e in upcoming))
     bars = sanctions.bars(session, parent.id)
     # One query each for every application's link and waitlist place, whatever their number.
     links = join_links.live_for(session, [e.id for e in mine if e.status == "confirmed"])
@@ -53,7 +52,7 @@ def load(session: Session, parent: Parent | None, *, moment: datetime, consent_c
             id=enrollment.id, event=infos[enrollment.event_id], status=enrollment.status,
             position=positions.get(enrollment.id), join_url=join_url, calendar_url=calendar_url,
         ))
-    return {FACTS_KEY: EventFacts(
+    return EventFacts(
         parent_id=parent.id, events=tuple(infos[e.id] for e in upcoming), applications=tuple(applications),
         barred_all=bars.everything, barred_events=bars.events, optins=events.optins(session, parent.id),
-    )}
+    )

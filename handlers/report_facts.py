@@ -2,33 +2,38 @@
 the latest word from staff), and — when the LINE account is a staff member's — who they are and the escalations
 they may see. Also builds the same view of one escalation for the notices to staff.
 
-Loaded with every context (``handlers.context``); the fresh reference drawn here is used only if the step files a
-report or a request.
+Loaded into the context when a step first looks at them (``handlers.context``); the fresh reference drawn here is
+used only if the step files a report or a request.
 """
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Iterable
 
 from sqlalchemy.orm import Session
 
-from handlers.report_rules import (RECENTLY_RESOLVED, REPORTS_KEY, STAFF_KEY, EscalationInfo, EventRef, ReportFacts,
-                                   StaffFacts, ThreadMessage, scope)
+from handlers.report_rules import (RECENTLY_RESOLVED, EscalationInfo, EventRef, ReportFacts, StaffFacts, ThreadMessage,
+                                   scope)
 from storage import reports, staff
 from storage.models import Escalation, LineUser, Parent
 
 
-def load(session: Session, user: LineUser, parent: Parent | None, *, moment: datetime) -> dict[str, Any]:
+def of_parent(session: Session, parent: Parent | None, *, moment: datetime) -> ReportFacts | None:
+    """The parent's reports and requests (None for a LINE user who has not registered)."""
+    if parent is None:
+        return None
+    mine = reports.of_parent(session, parent.id, moment - RECENTLY_RESOLVED)
+    return ReportFacts(escalations=tuple(views(session, mine)), fresh=reports.new_reference_body())
+
+
+def of_staff_member(session: Session, user: LineUser, *, moment: datetime) -> StaffFacts | None:
+    """The staff member this LINE account is linked to, with the escalations they may see; None for everyone else."""
     member = staff.by_line_user(session, user.id)
-    facts: dict[str, Any] = {}
-    if parent is not None:
-        mine = reports.of_parent(session, parent.id, moment - RECENTLY_RESOLVED)
-        facts[REPORTS_KEY] = ReportFacts(escalations=tuple(views(session, mine)), fresh=reports.new_reference_body())
-    if member is not None:
-        seen = reports.visible(session, scope(member.centre, member.role), moment - RECENTLY_RESOLVED)
-        facts[STAFF_KEY] = StaffFacts(id=member.id, name=member.name, centre=member.centre, role=member.role,
-                                      on_duty=member.on_duty, escalations=tuple(views(session, seen)))
-    return facts
+    if member is None:
+        return None
+    seen = reports.visible(session, scope(member.centre, member.role), moment - RECENTLY_RESOLVED)
+    return StaffFacts(id=member.id, name=member.name, centre=member.centre, role=member.role,
+                      on_duty=member.on_duty, escalations=tuple(views(session, seen)))
 
 
 def view(session: Session, escalation: Escalation) -> EscalationInfo:

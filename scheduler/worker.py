@@ -12,8 +12,8 @@ How the jobs are scheduled, deliberately:
   tables as they are, so one late run does all the work that several would have.
 - ``misfire_grace_time=None``: a late run still runs, however late. Lateness never makes work wrong — due times and
   expiries are in the rows, not in the trigger — so there is no point in dropping a run.
-- ``max_instances``: one at a time; delivery allows a second instance that returns at once while the first is
-  still draining a backlog, so a long fan-out does not log "skipped: maximum number of running instances" every
+- ``max_instances``: one at a time; delivery and the inbox sweep allow a second instance that returns at once while
+  the first is still working through a backlog, so a long fan-out does not log "skipped: maximum number of running instances" every
   second.
 - A failing run (the database restarting, LINE unreachable) is logged and the next tick tries again: the engine
   checks connections before use (``pool_pre_ping``), so the worker recovers when the database is back, unrestarted.
@@ -35,7 +35,7 @@ from scheduler import retention
 
 log = logging.getLogger(__name__)
 
-INBOX_SWEEP_SECONDS = 2
+INBOX_SWEEP_SECONDS = 0.5  # what a web process leaves in a burst is answered within about this long
 OUTBOX_SECONDS = 1
 PLAN_SECONDS = 60
 ESCALATION_TIMER_SECONDS = 30
@@ -66,11 +66,17 @@ class Worker:
         self.dispatcher = Dispatcher(runtime.gateway, threads=runtime.config.delivery_threads, batch=DELIVERY_BATCH,
                                      quiet=self.planner.schedule.quiet)
         self._draining = threading.Lock()
+        self._sweeping = threading.Lock()
         self.escalation = escalation.Jobs(runtime.config)
         self.retention = retention.Purge(runtime.config.retention_days)
 
     def sweep_inbox(self) -> int:
-        return self.runtime.process_inbox()
+        if not self._sweeping.acquire(blocking=False):
+            return 0  # the previous run is still working through a backlog
+        try:
+            return self.runtime.process_inbox()
+        finally:
+            self._sweeping.release()
 
     def deliver_due(self) -> int:
         if not self._draining.acquire(blocking=False):
@@ -86,7 +92,7 @@ class Worker:
     def jobs(self) -> list[tuple[str, object, int, int]]:
         """(id, function, interval seconds, max instances): every periodic job of the worker."""
         return [
-            ("inbox-sweep", _guarded("inbox-sweep", self.sweep_inbox), INBOX_SWEEP_SECONDS, 1),
+            ("inbox-sweep", _guarded("inbox-sweep", self.sweep_inbox), INBOX_SWEEP_SECONDS, 2),
             ("outbox-deliver", _guarded("outbox-deliver", self.deliver_due), OUTBOX_SECONDS, 2),
             ("reminders-plan", _guarded("reminders-plan", self.plan), PLAN_SECONDS, 1),
             ("escalation-timers", _guarded("escalation-timers", self.escalation.tick), ESCALATION_TIMER_SECONDS, 1),
@@ -102,8 +108,9 @@ class Worker:
 
 
 def build(runtime: Runtime, blocking: bool = True, only: Collection[str] = ()):
-    """The scheduler with every job, or ``only`` the named ones: ``kosodate worker --job outbox-deliver`` is an extra
-    sender process (one Python process sends at most about 900 pushes a second: docs/benchmarks.md)."""
+    """The scheduler with every job, or ``only`` the named ones: ``kosodate worker --job outbox-deliver`` is the
+    Procfile's second sender process (one Python process sends about 1,000–1,100 pushes a second while it also runs
+    the other jobs; two share a fan-out safely: docs/benchmarks.md, "Outbox fan-out")."""
     worker = Worker(runtime)
     known = [job[0] for job in worker.jobs() + worker.daily_jobs()]
     if set(only) - set(known):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -59,23 +59,27 @@ def store(session: Session, events: Iterable[dict[str, Any]]) -> list[str]:
     return sorted({key for (key,) in result})
 
 
-def lock_source(session: Session, key: str) -> bool:
-    """Take the per-source lock for this transaction; False if another process holds it (PostgreSQL).
+def writers_serialised(session: Session) -> bool:
+    """True on SQLite, where every write transaction starts with BEGIN IMMEDIATE: one writer at a time, each seeing
+    everything committed before it began, so no source lock is needed and none is ever found taken."""
+    return session.bind.dialect.name != "postgresql"
 
-    On SQLite every write transaction starts with BEGIN IMMEDIATE, which already serialises writers.
-    """
-    if session.bind.dialect.name != "postgresql":
+
+def lock_source(session: Session, key: str) -> bool:
+    """Take the per-source lock for this transaction; False if another process holds it (PostgreSQL)."""
+    if writers_serialised(session):
         return True
     return bool(session.execute(text("SELECT pg_try_advisory_xact_lock(hashtext(:k))"), {"k": key}).scalar())
 
 
-def next_pending(session: Session, key: str) -> InboxEvent | None:
-    return session.scalars(
+def next_pending(session: Session, key: str, limit: int = 1) -> list[InboxEvent]:
+    """The source's oldest pending events, oldest first (at most ``limit``)."""
+    return list(session.scalars(
         select(InboxEvent)
         .where(InboxEvent.source_key == key, InboxEvent.status == "pending")
         .order_by(InboxEvent.event_timestamp, InboxEvent.id)
-        .limit(1)
-    ).first()
+        .limit(limit)
+    ))
 
 
 def mark_done(session: Session, event: InboxEvent) -> None:

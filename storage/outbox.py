@@ -140,10 +140,13 @@ def claim(session: Session, ids: list[int] | None = None, limit: int = 100,
                 last_error=f"gave up after {MAX_ATTEMPTS} attempts without an answer")
         .execution_options(synchronize_session=False)
     )
+    # A materialised CTE, not ``id IN (SELECT … LIMIT … SKIP LOCKED)``: PostgreSQL may run such a subquery again for
+    # each row it looks at, and with SKIP LOCKED every run finds other rows, so far more than ``limit`` got claimed.
     chosen = (select(OutboxMessage.id).where(*due).order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
-              .limit(limit).with_for_update(skip_locked=True))
+              .limit(limit).with_for_update(skip_locked=True)
+              .cte("chosen").prefix_with("MATERIALIZED", dialect="postgresql"))
     rows = session.scalars(
-        update(OutboxMessage).where(OutboxMessage.id.in_(chosen.scalar_subquery()))
+        update(OutboxMessage).where(OutboxMessage.id.in_(select(chosen.c.id)))
         .values(claimed_until=moment + LEASE, attempts=OutboxMessage.attempts + 1)
         .returning(OutboxMessage),
         execution_options={"synchronize_session": False},
