@@ -58,7 +58,7 @@ def populate(parents: int, events: int, rng: random.Random) -> None:
     from handlers.policy_text import POLICY_TEXT
     from storage import crypto, people
     from storage.clock import now
-    from storage.db import unit_of_work
+    from storage.db import inbox_unit_of_work, unit_of_work
     from storage.models import (Child, ConsentRecord, Enrollment, Event, InboxEvent, JoinLink, LineUser,
                                 OutboxMessage, Parent)
 
@@ -128,12 +128,13 @@ def populate(parents: int, events: int, rng: random.Random) -> None:
                 outbox.append(_sent("reply", p, moment, None))
         _insert(session, Enrollment, enrollments)
         _insert(session, JoinLink, links)
-        _insert(session, InboxEvent, inbox)
         _insert(session, OutboxMessage, outbox)
         if session.bind.dialect.name == "postgresql":
             for table in ("events", "line_users", "parents", "children", "consent_records", "enrollments",
                           "join_links"):
                 session.execute(_setval(table))
+    with inbox_unit_of_work() as session:  # the inbox's own database on SQLite
+        _insert(session, InboxEvent, inbox)
 
 
 def _sent(purpose: str, parent: int, moment, dedupe: str | None, subject: str | None = None, not_after=None) -> dict:
@@ -162,12 +163,12 @@ class Driver:
         """Store one event and process it; returns the seconds it took (store + process)."""
         from bot import dispatch
         from storage import inbox
-        from storage.db import unit_of_work
+        from storage.db import inbox_unit_of_work
         from tests.support import event
 
         payload = event(kind, self.user_id, secrets.token_hex(16), **extra)
         started = time.perf_counter()
-        with unit_of_work() as session:
+        with inbox_unit_of_work() as session:
             inbox.store(session, [payload])
         planned = dispatch.process_source(self.user_id, self.settings)
         elapsed = time.perf_counter() - started

@@ -22,7 +22,7 @@ from handlers.normalize import text as normalize_text
 from handlers.postback import decode
 from handlers.replies import Text
 from storage import conversations, inbox, outbox, users
-from storage.db import unit_of_work
+from storage.db import inbox_separate, inbox_unit_of_work, unit_of_work
 from storage.models import InboxEvent, LineUser
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ def process_source(key: str, settings: Settings) -> list[int]:
 def process_pending(settings: Settings, limit: int = 100) -> tuple[int, list[int]]:
     """Process the pending events of up to ``limit`` sources (those waiting longest first). Returns how many sources
     were found, and the outbox ids planned."""
-    with unit_of_work() as session:
+    with inbox_unit_of_work(read_only=True) as session:
         keys = inbox.pending_sources(session, limit)
     planned: list[int] = []
     for key in keys:
@@ -71,6 +71,8 @@ def process_pending(settings: Settings, limit: int = 100) -> tuple[int, list[int
 def _process_next(key: str, settings: Settings) -> tuple[list[int], bool] | None:
     """Process the oldest pending event of ``key`` in one transaction. Returns the outbox ids planned, and whether
     another event of the source may be pending; None when there was nothing to do here."""
+    if inbox_separate():
+        return _process_next_separate(key, settings)
     with unit_of_work() as session:
         if not inbox.lock_source(session, key):
             return None  # another process is on this user right now; it will take the rest
@@ -85,15 +87,32 @@ def _process_next(key: str, settings: Settings) -> tuple[list[int], bool] | None
         return planned, len(oldest) > 1 or not inbox.writers_serialised(session)
 
 
-def _count_failure(key: str, error: str) -> list[int]:
+def _process_next_separate(key: str, settings: Settings) -> tuple[list[int], bool] | None:
+    """``_process_next`` for an inbox in a database of its own (SQLite): read the event from a snapshot of the
+    inbox (no lock there), apply it in one main-database transaction that also claims it, then mark it in the
+    inbox. The acknowledgements writing the inbox never wait for the processing transaction."""
+    with inbox_unit_of_work(read_only=True) as inbox_session:
+        oldest = inbox.next_pending(inbox_session, key, limit=2)
+    if not oldest:
+        return None
+    event = oldest[0]
     with unit_of_work() as session:
-        pending = inbox.next_pending(session, key, limit=1)
+        planned = handle(session, event, settings) if inbox.claim(session, event.webhook_event_id) else []
+    with inbox_unit_of_work() as inbox_session:
+        inbox.mark_processed(inbox_session, event)
+    return planned, len(oldest) > 1
+
+
+def _count_failure(key: str, error: str) -> list[int]:
+    with inbox_unit_of_work() as inbox_session:
+        pending = inbox.next_pending(inbox_session, key, limit=1)
         if not pending:
             return []
         event = pending[0]
-        gave_up = inbox.record_failure(session, event.id, error)
-        if not gave_up or not key.startswith("U"):
-            return []
+        gave_up = inbox.record_failure(inbox_session, event.id, error)
+    if not gave_up or not key.startswith("U"):
+        return []
+    with unit_of_work() as session:
         user = users.get_or_create(session, key)
         apology = render_all([Text(texts.t(user.language, "error.apology"))])
         row = outbox.add(session, purpose="apology", messages=apology, line_user_id=key,

@@ -15,7 +15,7 @@ from concurrent.futures import Future
 from typing import Any, Callable
 
 from storage import inbox
-from storage.db import unit_of_work
+from storage.db import inbox_unit_of_work
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 64
@@ -53,7 +53,7 @@ class InboxWriter:
                     break
             events = [event for request_events, _ in batch for event in request_events]
             try:
-                with unit_of_work() as session:
+                with inbox_unit_of_work() as session:
                     sources = inbox.store(session, events)
             except Exception as exc:  # every waiting request answers 500; LINE redelivers
                 log.warning("inbox batch of %d request(s) not stored: %s", len(batch), type(exc).__name__)

@@ -12,7 +12,7 @@ bp = Blueprint("pages", __name__)
 
 @bp.get("/healthz")
 def healthz():
-    ok = ping()
+    ok = ping()  # the main database and, on SQLite, the inbox's own file
     return jsonify(status="ok" if ok else "unavailable", database=ok), (200 if ok else 503)
 
 

@@ -2,6 +2,10 @@
 
 One engine per process (``init_engine``), one transaction per unit of work (``unit_of_work``).
 SQLite runs in WAL mode with a busy timeout so the web and worker processes can share the file.
+
+The webhook inbox on SQLite lives in a file of its own beside the main one (``inbox_url``): SQLite has one write
+lock per file, and an acknowledgement to LINE must not wait for a processing transaction to finish with it. On
+PostgreSQL (row locks) the inbox is a table of the main database; ``inbox_unit_of_work`` then is ``unit_of_work``.
 Bound parameters are left out of SQLAlchemy's error messages (``hide_parameters``): they are personal data (a name,
 a phone number, a LINE user id) and error messages end up in logs.
 """
@@ -15,6 +19,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 _engine: Engine | None = None
 _sessions: sessionmaker[Session] | None = None
+_inbox_engine: Engine | None = None
+_inbox_sessions: sessionmaker[Session] | None = None
+_inbox_readers: sessionmaker[Session] | None = None
 
 
 def is_sqlite(url_or_engine) -> bool:
@@ -53,20 +60,64 @@ def make_engine(url: str) -> Engine:
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):
             # BEGIN IMMEDIATE: one writer at a time, decided at the start, so no transaction fails half-way on upgrade.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # A session that only reads (``read_only``) begins a plain snapshot and never takes the write lock.
+            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("read_only") else "BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, hide_parameters=True)
 
 
+def inbox_url(url: str) -> str | None:
+    """Where the inbox lives when it has a database of its own: for a SQLite file ``x.sqlite3``, the file
+    ``x-inbox.sqlite3`` beside it. None (the main database) for PostgreSQL and in-memory SQLite."""
+    url = normalize_url(url)
+    if not is_sqlite(url):
+        return None
+    prefix, _, path = url.partition(":///")
+    if not path or path.startswith(":memory:") or "mode=memory" in path:
+        return None
+    path, query_sep, query = path.partition("?")
+    stem, dot, suffix = path.rpartition(".")
+    if not dot or "/" in suffix:
+        stem, suffix = path, ""
+    return f"{prefix}:///{stem}-inbox{'.' + suffix if suffix else ''}{query_sep}{query}"
+
+
 def init_engine(url: str) -> Engine:
-    """Create (or replace) this process's engine and session factory."""
-    global _engine, _sessions
-    if _engine is not None:
-        _engine.dispose()
+    """Create (or replace) this process's engines and session factories."""
+    global _engine, _sessions, _inbox_engine, _inbox_sessions, _inbox_readers
+    for old in {_engine, _inbox_engine} - {None}:
+        old.dispose()
     _engine = make_engine(url)
     _sessions = sessionmaker(_engine, expire_on_commit=False)
+    separate = inbox_url(url)
+    _inbox_engine = make_engine(separate) if separate else _engine
+    _inbox_sessions = sessionmaker(_inbox_engine, expire_on_commit=False) if separate else _sessions
+    _inbox_readers = sessionmaker(_inbox_engine.execution_options(read_only=True), expire_on_commit=False)
     return _engine
+
+
+def inbox_separate() -> bool:
+    """True when the inbox is a database of its own (SQLite): processing then records what it has done in the main
+    database (``storage.inbox.claim``), and marks the inbox after that commit."""
+    return _inbox_engine is not None and _inbox_engine is not _engine
+
+
+def get_inbox_engine() -> Engine:
+    if _inbox_engine is None:
+        raise RuntimeError("storage.db.init_engine() has not been called")
+    return _inbox_engine
+
+
+@contextmanager
+def inbox_unit_of_work(read_only: bool = False) -> Iterator[Session]:
+    """One transaction on the inbox's database (the main one on PostgreSQL). ``read_only`` on SQLite reads a
+    snapshot without taking the file's write lock, which the webhook's acknowledgements need."""
+    factory = _inbox_readers if read_only else _inbox_sessions
+    if factory is None:
+        raise RuntimeError("storage.db.init_engine() has not been called")
+    with factory() as session, session.begin():
+        yield session
 
 
 def get_engine() -> Engine:
@@ -94,8 +145,9 @@ def open_session() -> Session:
 
 def ping() -> bool:
     try:
-        with get_engine().connect() as conn:
-            conn.execute(text("SELECT 1"))
+        for engine in {get_engine(), get_inbox_engine()}:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
         return True
     except Exception:  # any failure means "not reachable" for the health check
         return False

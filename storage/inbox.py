@@ -1,15 +1,23 @@
-"""The webhook inbox: store once (UNIQUE webhookEventId), process in order per source, exactly once in effect."""
+"""The webhook inbox: store once (UNIQUE webhookEventId), process in order per source, exactly once in effect.
+
+Where the inbox shares the main database (PostgreSQL), an event is marked done in the transaction that applies its
+effects. Where it has a database of its own (SQLite, ``storage.db.inbox_url``), that transaction records the event
+in ``inbox_processed`` (``claim``) and the inbox row is marked afterwards (``mark_processed``): a crash in between
+leaves the row pending, and the next attempt finds the claim and only marks it.
+"""
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Iterable
 
-from sqlalchemy import func, select, text
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from storage.clock import now
-from storage.models import InboxEvent
+from storage.db import inbox_separate, inbox_unit_of_work
+from storage.models import InboxEvent, InboxProcessed
 
 MAX_ATTEMPTS = 3
 
@@ -80,6 +88,55 @@ def next_pending(session: Session, key: str, limit: int = 1) -> list[InboxEvent]
         .order_by(InboxEvent.event_timestamp, InboxEvent.id)
         .limit(limit)
     ))
+
+
+def claim(session: Session, webhook_event_id: str) -> bool:
+    """Record in the main database that this event's effects are being committed (separate inbox only). False if
+    an earlier attempt already committed them. Writers are serialised there (SQLite), so the look is reliable."""
+    if session.get(InboxProcessed, webhook_event_id) is not None:
+        return False
+    session.add(InboxProcessed(webhook_event_id=webhook_event_id, processed_at=now()))
+    return True
+
+
+def mark_processed(session: Session, event: InboxEvent) -> None:
+    """Mark a claimed event done in the separate inbox, its payload minimised."""
+    session.execute(
+        update(InboxEvent)
+        .where(InboxEvent.id == event.id, InboxEvent.status == "pending")
+        .values(status="done", processed_at=now(), payload=minimal(event.payload))
+    )
+
+
+def forget_source(session: Session, key: str) -> None:
+    """Delete every inbox event of a source (erasure). ``session`` is the caller's main-database transaction; a
+    separate inbox is cleared in a transaction of its own, committed first (gone a moment early is harmless)."""
+    if inbox_separate():
+        with inbox_unit_of_work() as inbox_session:
+            inbox_session.execute(delete(InboxEvent).where(InboxEvent.source_key == key))
+    else:
+        session.execute(delete(InboxEvent).where(InboxEvent.source_key == key))
+
+
+def purge(session: Session, before: datetime, batch: int) -> int:
+    """Retention: up to ``batch`` processed events (and claims) older than ``before``; how many went."""
+    def old_events(inbox_session: Session) -> int:
+        ids = list(inbox_session.scalars(select(InboxEvent.id).where(
+            InboxEvent.status.in_(("done", "failed")), InboxEvent.processed_at < before).limit(batch)))
+        if ids:
+            inbox_session.execute(delete(InboxEvent).where(InboxEvent.id.in_(ids)))
+        return len(ids)
+
+    if inbox_separate():
+        with inbox_unit_of_work() as inbox_session:
+            removed = old_events(inbox_session)
+    else:
+        removed = old_events(session)
+    claims = list(session.scalars(select(InboxProcessed.webhook_event_id)
+                                  .where(InboxProcessed.processed_at < before).limit(batch)))
+    if claims:
+        session.execute(delete(InboxProcessed).where(InboxProcessed.webhook_event_id.in_(claims)))
+    return removed + len(claims)
 
 
 def mark_done(session: Session, event: InboxEvent) -> None:

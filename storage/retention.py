@@ -28,9 +28,9 @@ from typing import Mapping
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from storage import audit, staff_parents
+from storage import audit, inbox, staff_parents
 from storage.models import (AttendanceMark, AuditEvent, ConversationState, Enrollment, Escalation, Event, Feedback,
-                            InboxEvent, JoinLinkOpening, LineUser, OutboxMessage, Parent, StaffInvite, StaffMember,
+                            JoinLinkOpening, LineUser, OutboxMessage, Parent, StaffInvite, StaffMember,
                             StaffSession)
 
 SYSTEM = "system:retention"
@@ -100,9 +100,7 @@ def purge_conversations(session: Session, before: datetime, batch: int) -> int:
 
 
 def purge_inbox(session: Session, before: datetime, batch: int) -> int:
-    return _delete_ids(session, InboxEvent, list(session.scalars(
-        select(InboxEvent.id).where(InboxEvent.status.in_(("done", "failed")), InboxEvent.processed_at < before)
-        .limit(batch))))
+    return inbox.purge(session, before, batch)
 
 
 def purge_outbox(session: Session, before: datetime, batch: int) -> int:
@@ -209,7 +207,7 @@ def _forget(session: Session, user: LineUser) -> None:
     """An account with no registration: its LINE id goes from every table that holds it."""
     line_id = user.line_user_id
     session.execute(delete(ConversationState).where(ConversationState.line_user_pk == user.id))
-    session.execute(delete(InboxEvent).where(InboxEvent.source_key == line_id))
+    inbox.forget_source(session, line_id)
     session.execute(delete(OutboxMessage).where(OutboxMessage.line_user_id == line_id))
     user.line_user_id = "erased:" + secrets.token_hex(16)
     user.status = staff_parents.ERASED_STATUS

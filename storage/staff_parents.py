@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
-from storage import outbox, people, sanctions, staff_parents_reports
+from storage import inbox, outbox, people, sanctions, staff_parents_reports
 from storage.clock import now
 from storage.models import (
     AnnouncementOptIn,
@@ -25,7 +25,6 @@ from storage.models import (
     Enrollment,
     Event,
     Feedback,
-    InboxEvent,
     JoinLink,
     JoinLinkOpening,
     LineUser,
@@ -189,7 +188,7 @@ def erase(session: Session, parent: Parent) -> None:
     user.line_user_id = "erased:" + secrets.token_hex(16)
     user.status, user.unfollowed_at = ERASED_STATUS, user.unfollowed_at or moment
     session.execute(delete(ConversationState).where(ConversationState.line_user_pk == user.id))
-    session.execute(delete(InboxEvent).where(InboxEvent.source_key == line_id))
+    inbox.forget_source(session, line_id)
     session.execute(delete(OutboxMessage).where(OutboxMessage.line_user_id == line_id))
     # Multicast rows have no single recipient; ``recipients`` of the others is JSON null, not SQL NULL.
     for row in session.scalars(select(OutboxMessage).where(OutboxMessage.line_user_id.is_(None))):

@@ -12,8 +12,8 @@ from sqlalchemy import create_engine, text
 from bot import create_app
 from bot.demo.line_double import LineDouble
 from storage import migrate
-from storage.db import normalize_url, unit_of_work
-from storage.models import Base
+from storage.db import inbox_unit_of_work, normalize_url, unit_of_work
+from storage.models import Base, InboxEvent
 from tests.browser_support import browser  # noqa: F401 (a session fixture: one Chromium for every browser test)
 from tests.support import ChatUser
 
@@ -87,6 +87,8 @@ def app(database_url, line):
     with unit_of_work() as session:
         for table in reversed(Base.metadata.sorted_tables):
             session.execute(table.delete())
+    with inbox_unit_of_work() as session:  # the inbox's own database on SQLite (the same one on PostgreSQL)
+        session.execute(InboxEvent.__table__.delete())
 
 
 @pytest.fixture

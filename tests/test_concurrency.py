@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from storage.db import unit_of_work
+from storage.db import inbox_unit_of_work, unit_of_work
 from storage.models import InboxEvent, OutboxMessage
 from tests.support import body_of, event, new_user_id
 
@@ -33,9 +33,10 @@ def test_same_events_delivered_to_two_processes_at_once_are_processed_once(datab
     ]
     go.touch()
     assert [p.wait(timeout=60) for p in procs] == [0, 0]
-    with unit_of_work() as s:
+    with inbox_unit_of_work() as s:
         assert s.scalar(select(func.count()).select_from(InboxEvent)) == len(events)
         assert set(s.scalars(select(InboxEvent.status))) == {"done"}
+    with unit_of_work() as s:
         assert s.scalar(select(func.count()).select_from(OutboxMessage)) == len(events)
     replies = line.requests("/message/reply")
     assert len(replies) == len(events) and all(r["status"] == 200 for r in replies)

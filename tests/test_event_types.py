@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from storage.db import unit_of_work
+from storage.db import inbox_unit_of_work, unit_of_work
 from storage.models import InboxEvent, LineUser
 from tests import samples as sample_events
 from tests.support import new_user_id
@@ -22,7 +22,7 @@ def test_each_event_type_is_acknowledged_and_processed_without_error(name, chat,
         line.bind_reply_token(sample["replyToken"], USER)
     assert parent.post(sample).status_code == 200
     runtime.drain()
-    with unit_of_work() as s:
+    with inbox_unit_of_work() as s:
         statuses = {e.status for e in s.scalars(select(InboxEvent))}
     assert statuses == {"done"}
     assert all(r["status"] == 200 for r in line.requests("/v2/bot/"))
@@ -63,6 +63,6 @@ def test_the_bot_leaves_groups_politely(chat, line, runtime):
 def test_processed_events_keep_no_message_text(chat):
     parent = chat()
     parent.say("私の電話番号は 090-1234-5678 です")
-    with unit_of_work() as s:
+    with inbox_unit_of_work() as s:
         payloads = [e.payload for e in s.scalars(select(InboxEvent))]
     assert "090" not in repr(payloads) and parent.user_id not in repr(payloads)

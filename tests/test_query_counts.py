@@ -16,7 +16,7 @@ from sqlalchemy import event as sa_event
 from bot import dispatch
 from handlers.postback import encode
 from storage import conversations, enrollments, users
-from storage.db import get_engine, unit_of_work
+from storage.db import get_engine, inbox_unit_of_work, unit_of_work
 from tests.events_support import make_event, make_parent
 
 
@@ -52,7 +52,7 @@ def statements(runtime, world: World, payload: dict) -> int:
     from tests.support import event as webhook_event
     from storage import inbox
 
-    with unit_of_work() as session:
+    with inbox_unit_of_work() as session:
         inbox.store(session, [webhook_event(payload.pop("type"), world.user_id, "0" * 32, **payload)])
     count = 0
 

@@ -15,7 +15,7 @@ from scheduler.retention import Purge
 from scheduler.worker import build
 from storage import audit, conversations, enrollments, inbox, join_links, outbox, reports, retention, staff_parents
 from storage.clock import now
-from storage.db import unit_of_work
+from storage.db import inbox_unit_of_work, unit_of_work
 from storage.models import (AttendanceMark, AuditEvent, ConversationState, Enrollment, Escalation, EscalationMessage,
                             Event, Feedback, InboxEvent, JoinLink, JoinLinkOpening, LineUser, LostCredentialReport,
                             OutboxMessage, Parent, StaffMember, StaffSession)
@@ -33,7 +33,7 @@ def purge(batch: int = 1000) -> dict[str, int]:
 
 
 def count(model, *where) -> int:
-    with unit_of_work() as session:
+    with (inbox_unit_of_work() if model is InboxEvent else unit_of_work()) as session:
         return session.scalar(select(func.count()).select_from(model).where(*where))
 
 
@@ -73,7 +73,7 @@ def test_the_purge_runs_every_night_at_half_past_three_in_tokyo(runtime):
 def test_a_processed_webhook_event_keeps_only_its_shape(chat):
     parent = chat()
     parent.say("船橋 花子です。電話は 090-1234-5678")
-    with unit_of_work() as session:
+    with inbox_unit_of_work() as session:
         (row,) = session.scalars(select(InboxEvent).where(InboxEvent.event_type == "message"))
         assert row.status == "done"
         assert row.payload == {"type": "message", "mode": "active", "timestamp": row.payload["timestamp"],
@@ -82,7 +82,7 @@ def test_a_processed_webhook_event_keeps_only_its_shape(chat):
 
 
 def test_webhook_events_go_14_days_after_processing_and_pending_ones_stay(clock, app):
-    with unit_of_work() as session:
+    with inbox_unit_of_work() as session:
         inbox.store(session, [webhook_event("follow", new_user_id()), webhook_event("follow", new_user_id())])
         done = session.scalars(select(InboxEvent).order_by(InboxEvent.id)).first()
         inbox.mark_done(session, done)
@@ -279,9 +279,8 @@ def test_an_account_that_never_registered_loses_its_line_id_and_a_staff_account_
     with unit_of_work() as session:
         assert session.scalar(select(func.count()).select_from(LineUser)
                               .where(LineUser.line_user_id == stranger.user_id)) == 0
-        assert session.scalar(select(func.count()).select_from(InboxEvent)
-                              .where(InboxEvent.source_key == stranger.user_id)) == 0
         assert users_of(session, colleague.user_id).status == "blocked"
+    assert count(InboxEvent, InboxEvent.source_key == stranger.user_id) == 0
 
 
 # --- the job ----------------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from bot.demo import simulator
 from bot.demo.simulator import FOLLOW_NOTE, PERSONAS, UNFOLLOW_NOTE
 from handlers.postback import encode
 from storage import inbox
-from storage.db import unit_of_work
+from storage.db import inbox_unit_of_work
 from storage.models import InboxEvent
 from tests.support import ChatUser
 
@@ -59,7 +59,7 @@ def received(monkeypatch) -> list[dict]:
 
 
 def stored_count() -> int:
-    with unit_of_work() as session:
+    with inbox_unit_of_work() as session:
         return session.scalar(select(func.count()).select_from(InboxEvent))
 
 

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from storage import audit, events, feedback, people, sanctions, staff_policy
-from storage.db import unit_of_work
+from storage.db import inbox_unit_of_work, unit_of_work
 from storage.models import AuditEvent, InboxEvent, JoinLink, LineUser, OutboxMessage, Parent
 from storage.models.audit import AuditTrailIsAppendOnly
 
@@ -147,7 +147,6 @@ def test_erasing_removes_what_identifies_the_parent_and_keeps_the_statistics(con
         assert (parent.name, parent.furigana, parent.phone) == ("", "", "")
         assert user.line_user_id != person.user_id and user.status == "erased"
         assert not s.scalars(select(OutboxMessage).where(OutboxMessage.line_user_id == person.user_id)).all()
-        assert not s.scalars(select(InboxEvent).where(InboxEvent.source_key == person.user_id)).all()
         assert s.scalars(select(JoinLink).where(JoinLink.enrollment_id == enrollment_id)).one().revoked_at
         assert sanctions.history(s, parent_id)[0].note == ""
         assert feedback.summary(s, event_id).comments == [] and feedback.summary(s, event_id).mean == 4
@@ -157,6 +156,8 @@ def test_erasing_removes_what_identifies_the_parent_and_keeps_the_statistics(con
 
         assert enrollments.get(s, enrollment_id).status == "confirmed"
         assert staff_policy.registered_parents(s) == 0
+    with inbox_unit_of_work() as s:
+        assert not s.scalars(select(InboxEvent).where(InboxEvent.source_key == person.user_id)).all()
     page = client.get(f"/staff/parents/{parent_id}").get_data(as_text=True)
     assert "削除済み" in page and "船橋 花子" not in page and "保有データを出力" not in page
     assert client.post(f"/staff/parents/{parent_id}/export.json", data={"csrf_token": token}).status_code == 404

@@ -5,14 +5,14 @@ import json
 
 from sqlalchemy import func, select
 
-from storage.db import unit_of_work
+from storage.db import inbox_unit_of_work, unit_of_work
 from storage.models import InboxEvent, OutboxMessage
 from tests.conftest import SECRET
 from tests.support import body_of, event, new_user_id, sign
 
 
 def inbox_count() -> int:
-    with unit_of_work() as s:
+    with inbox_unit_of_work() as s:
         return s.scalar(select(func.count()).select_from(InboxEvent))
 
 
@@ -51,7 +51,7 @@ def test_url_verification_with_no_events_gets_200(client):
 def test_event_is_stored_before_the_acknowledgement(client):
     raw = body_of(event("follow", new_user_id(), "r" * 32))
     assert post(client, raw, sign(raw, SECRET)).status_code == 200
-    with unit_of_work() as s:
+    with inbox_unit_of_work() as s:
         stored = s.scalars(select(InboxEvent)).one()
     assert stored.status == "pending" and stored.event_type == "follow"
 

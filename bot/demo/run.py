@@ -20,7 +20,7 @@ from bot.demo.seed import seed
 from handlers.policy_text import POLICY_TEXT
 from scheduler import worker
 from storage import migrate, people
-from storage.db import unit_of_work
+from storage.db import inbox_url, unit_of_work
 
 DEMO_CHANNEL_SECRET = "demo-channel-secret"
 DEMO_ACCESS_TOKEN = "demo-access-token"
@@ -87,8 +87,10 @@ class Demo:
 
     def _prepare_database(self) -> None:
         if self.fresh:
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{self.database}{suffix}").unlink(missing_ok=True)
+            inbox = Path(inbox_url(self.database_url).partition(":///")[2])  # the inbox's own file beside it
+            for path in (self.database, inbox):
+                for suffix in ("", "-wal", "-shm"):
+                    Path(f"{path}{suffix}").unlink(missing_ok=True)
         self.created = not self.database.exists()
         self.database.parent.mkdir(parents=True, exist_ok=True)
         migrate.upgrade(self.database_url)

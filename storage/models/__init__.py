@@ -1,7 +1,7 @@
 """All models, imported here so ``Base.metadata`` is complete for Alembic and tests."""
 from storage.models.audit import AuditEvent
 from storage.models.base import Base
-from storage.models.core import ConversationState, InboxEvent, LineUser, OutboxMessage
+from storage.models.core import ConversationState, InboxEvent, InboxProcessed, LineUser, OutboxMessage
 from storage.models.events import AnnouncementOptIn, Enrollment, Event, JoinLink, JoinLinkOpening
 from storage.models.feedback import Feedback
 from storage.models.people import Child, ConsentRecord, Parent, PolicyVersion
@@ -25,6 +25,7 @@ __all__ = [
     "Event",
     "Feedback",
     "InboxEvent",
+    "InboxProcessed",
     "JoinLink",
     "JoinLinkOpening",
     "LineUser",

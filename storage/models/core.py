@@ -55,6 +55,18 @@ class InboxEvent(Base):
     last_error: Mapped[str | None] = mapped_column(String(200))
 
 
+class InboxProcessed(Base):
+    """An inbox event whose effects are committed, recorded in the same transaction as they are. Used where the
+    inbox is a database of its own (SQLite, ``storage.db.inbox_url``), so that marking the inbox afterwards can fail
+    or be cut short by a crash without the event ever being processed twice. Kept as long as processed inbox
+    events are (``RETENTION_INBOX_DAYS``)."""
+
+    __tablename__ = "inbox_processed"
+
+    webhook_event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    processed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now, index=True)
+
+
 class OutboxMessage(Base):
     """A message the bot will send, written in the same transaction as the change that causes it.
 
