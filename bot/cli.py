@@ -121,9 +121,9 @@ def inbox() -> None:
 @inbox.command("status")
 def inbox_status() -> None:
     from storage import inbox as events
-    from storage.db import unit_of_work
+    from storage.db import inbox_unit_of_work
 
-    with unit_of_work() as session:
+    with inbox_unit_of_work(read_only=True) as session:
         counts = events.counts(session)
     for status in ("pending", "done", "failed"):
         click.echo(f"{status:8} {counts.get(status, 0)}")

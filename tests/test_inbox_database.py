@@ -93,3 +93,15 @@ def test_an_acknowledgement_does_not_wait_for_a_processing_transaction(client):
         processing.rollback()
     with inbox_unit_of_work() as session:
         assert session.scalar(select(func.count()).select_from(InboxEvent)) == 1
+
+
+def test_inbox_status_counts_the_inbox_where_it_is(client, runner, runtime):
+    from bot.cli import inbox as inbox_cli
+
+    raw = body_of(event("follow", new_user_id(), "r" * 32), event("follow", new_user_id(), "s" * 32))
+    assert client.post("/callback", data=raw, headers={"X-Line-Signature": sign(raw, SECRET)}).status_code == 200
+    result = runner.invoke(inbox_cli, args=["status"])
+    assert result.exit_code == 0, result.output
+    assert result.output.split() == ["pending", "2", "done", "0", "failed", "0"]
+    runtime.process_inbox()
+    assert runner.invoke(inbox_cli, args=["status"]).output.split() == ["pending", "0", "done", "2", "failed", "0"]
