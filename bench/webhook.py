@@ -29,9 +29,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
+from typing import Callable
 
 import httpx
 from cryptography.fernet import Fernet
@@ -105,11 +107,19 @@ def post(conn: http.client.HTTPConnection, raw: bytes, signature: str) -> tuple[
     return response.status, time.perf_counter() - started
 
 
-def _run_processes(target, args_of) -> list:
-    """Run ``target(*args_of(k), queue)`` in GENERATOR_PROCESSES forked processes; the lists they put, joined."""
+def _generate(senders_of: Callable[[int], list[Callable[[], list]]]) -> list:
+    """Run the load in GENERATOR_PROCESSES forked processes: process k runs each of ``senders_of(k)`` on a thread of
+    its own. Returns what every sender returned, joined. (``senders_of`` runs in the child: what it prepares, such
+    as signed bodies, is built there before the clock starts.)"""
     context = multiprocessing.get_context("fork")  # the children inherit ``sender_of``
     results = context.Queue()
-    procs = [context.Process(target=target, args=(*args_of(k), results)) for k in range(GENERATOR_PROCESSES)]
+
+    def run(k: int) -> None:
+        senders = senders_of(k)
+        with ThreadPoolExecutor(len(senders)) as pool:
+            results.put([item for part in pool.map(lambda send: send(), senders) for item in part])
+
+    procs = [context.Process(target=run, args=(k,)) for k in range(GENERATOR_PROCESSES)]
     for proc in procs:
         proc.start()
     out = [item for _ in procs for item in results.get()]
@@ -125,29 +135,17 @@ def throughput(port: int, seconds: float, concurrency: int, start_n: int) -> dic
     senders = per_process * GENERATOR_PROCESSES
     begin = time.time() + 0.5
 
-    def run(k: int, results) -> None:
-        out: list[tuple[int, int]] = []
-        lock = threading.Lock()
+    def sender(s: int) -> list[tuple[int, int]]:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        n, out = start_n + s, []
+        time.sleep(max(0.0, begin - time.time()))
+        while time.time() < begin + seconds:
+            status, _ = post(conn, *body(n))
+            out.append((status, n))
+            n += senders
+        return out
 
-        def sender(s: int) -> None:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-            n, local = start_n + s, []
-            time.sleep(max(0.0, begin - time.time()))
-            while time.time() < begin + seconds:
-                status, _ = post(conn, *body(n))
-                local.append((status, n))
-                n += senders
-            with lock:
-                out.extend(local)
-
-        threads = [threading.Thread(target=sender, args=(k * per_process + t,)) for t in range(per_process)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        results.put(out)
-
-    results = _run_processes(run, lambda k: (k,))
+    results = _generate(lambda k: [partial(sender, k * per_process + t) for t in range(per_process)])
     ok = sum(1 for status, _ in results if status == 200)
     return {"requests": len(results), "ok": ok, "per_second": ok / seconds,
             "next_n": max(n for _, n in results) + 1}
@@ -160,31 +158,21 @@ def fixed_rate(port: int, seconds: float, rate: float, start_n: int) -> dict:
     threads_per_process = 16
     begin = time.time() + 1.0
 
-    def run(k: int, results) -> None:
+    def senders_of(k: int) -> list[Callable[[], list]]:
         mine = list(range(k, total, GENERATOR_PROCESSES))
         bodies = {i: body(start_n + i) for i in mine}
-        out: list[tuple[int, float]] = []
-        lock = threading.Lock()
 
-        def sender(share: list[int]) -> None:
+        def sender(share: list[int]) -> list[tuple[int, float]]:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            out = []
             for i in share:
-                delay = begin + i / rate - time.time()
-                if delay > 0:
-                    time.sleep(delay)
-                result = post(conn, *bodies[i])
-                with lock:
-                    out.append(result)
+                time.sleep(max(0.0, begin + i / rate - time.time()))
+                out.append(post(conn, *bodies[i]))
+            return out
 
-        threads = [threading.Thread(target=sender, args=(mine[t::threads_per_process],))
-                   for t in range(threads_per_process)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        results.put(out)
+        return [partial(sender, mine[t::threads_per_process]) for t in range(threads_per_process)]
 
-    results = _run_processes(run, lambda k: (k,))
+    results = _generate(senders_of)
     latencies = sorted(latency for _, latency in results)
     return {"sent": total, "ok": sum(1 for status, _ in results if status == 200),
             "median_ms": statistics.median(latencies) * 1000,

@@ -6,15 +6,17 @@ SQLite runs in WAL mode with a busy timeout so the web and worker processes can 
 The webhook inbox on SQLite lives in a file of its own beside the main one (``inbox_url``): SQLite has one write
 lock per file, and an acknowledgement to LINE must not wait for a processing transaction to finish with it. On
 PostgreSQL (row locks) the inbox is a table of the main database; ``inbox_unit_of_work`` then is ``unit_of_work``.
+
 Bound parameters are left out of SQLAlchemy's error messages (``hide_parameters``): they are personal data (a name,
 a phone number, a LINE user id) and error messages end up in logs.
 """
 from __future__ import annotations
 
 from contextlib import contextmanager
+from pathlib import PurePath
 from typing import Iterator
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
 _engine: Engine | None = None
@@ -70,17 +72,13 @@ def make_engine(url: str) -> Engine:
 def inbox_url(url: str) -> str | None:
     """Where the inbox lives when it has a database of its own: for a SQLite file ``x.sqlite3``, the file
     ``x-inbox.sqlite3`` beside it. None (the main database) for PostgreSQL and in-memory SQLite."""
-    url = normalize_url(url)
-    if not is_sqlite(url):
+    parsed = make_url(normalize_url(url))
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:") \
+            or parsed.query.get("mode") == "memory":
         return None
-    prefix, _, path = url.partition(":///")
-    if not path or path.startswith(":memory:") or "mode=memory" in path:
-        return None
-    path, query_sep, query = path.partition("?")
-    stem, dot, suffix = path.rpartition(".")
-    if not dot or "/" in suffix:
-        stem, suffix = path, ""
-    return f"{prefix}:///{stem}-inbox{'.' + suffix if suffix else ''}{query_sep}{query}"
+    path = PurePath(parsed.database)
+    return parsed.set(database=str(path.with_name(f"{path.stem}-inbox{path.suffix}"))).render_as_string(
+        hide_password=False)
 
 
 def init_engine(url: str) -> Engine:

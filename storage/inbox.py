@@ -7,8 +7,9 @@ leaves the row pending, and the next attempt finds the claim and only marks it.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -20,6 +21,14 @@ from storage.db import inbox_separate, inbox_unit_of_work
 from storage.models import InboxEvent, InboxProcessed
 
 MAX_ATTEMPTS = 3
+# What the inbox's own database holds (SQLite, ``storage.db.inbox_url``; its history: storage/inbox_migrations).
+INBOX_TABLES = frozenset({"inbox_events"})
+
+
+def include_object(obj, name, type_, reflected, compare_to) -> bool:
+    """Alembic's filter for the inbox's own database: only the inbox's tables and what belongs to them."""
+    table = obj if type_ == "table" else getattr(obj, "table", None)
+    return table is None or table.name in INBOX_TABLES
 
 
 def source_key(event: dict[str, Any]) -> str:
@@ -108,35 +117,36 @@ def mark_processed(session: Session, event: InboxEvent) -> None:
     )
 
 
+@contextmanager
+def _beside(session: Session) -> Iterator[Session]:
+    """The inbox, for a caller in a main-database transaction: that same transaction where the inbox is a table of
+    the main database; where it has a database of its own, a transaction there, committed first (for deletions:
+    gone a moment early is harmless)."""
+    if not inbox_separate():
+        yield session
+        return
+    with inbox_unit_of_work() as inbox_session:
+        yield inbox_session
+
+
 def forget_source(session: Session, key: str) -> None:
-    """Delete every inbox event of a source (erasure). ``session`` is the caller's main-database transaction; a
-    separate inbox is cleared in a transaction of its own, committed first (gone a moment early is harmless)."""
-    if inbox_separate():
-        with inbox_unit_of_work() as inbox_session:
-            inbox_session.execute(delete(InboxEvent).where(InboxEvent.source_key == key))
-    else:
-        session.execute(delete(InboxEvent).where(InboxEvent.source_key == key))
+    """Delete every inbox event of a source (erasure)."""
+    with _beside(session) as inbox_session:
+        inbox_session.execute(delete(InboxEvent).where(InboxEvent.source_key == key))
 
 
 def purge(session: Session, before: datetime, batch: int) -> int:
     """Retention: up to ``batch`` processed events (and claims) older than ``before``; how many went."""
-    def old_events(inbox_session: Session) -> int:
+    with _beside(session) as inbox_session:
         ids = list(inbox_session.scalars(select(InboxEvent.id).where(
             InboxEvent.status.in_(("done", "failed")), InboxEvent.processed_at < before).limit(batch)))
         if ids:
             inbox_session.execute(delete(InboxEvent).where(InboxEvent.id.in_(ids)))
-        return len(ids)
-
-    if inbox_separate():
-        with inbox_unit_of_work() as inbox_session:
-            removed = old_events(inbox_session)
-    else:
-        removed = old_events(session)
     claims = list(session.scalars(select(InboxProcessed.webhook_event_id)
                                   .where(InboxProcessed.processed_at < before).limit(batch)))
     if claims:
         session.execute(delete(InboxProcessed).where(InboxProcessed.webhook_event_id.in_(claims)))
-    return removed + len(claims)
+    return len(ids) + len(claims)
 
 
 def mark_done(session: Session, event: InboxEvent) -> None:

@@ -13,7 +13,7 @@ from sqlalchemy import func, insert, select
 
 from storage import migrate
 from storage.db import get_engine, inbox_separate, inbox_unit_of_work, inbox_url, make_engine
-from storage.inbox_schema import include_object
+from storage.inbox import include_object
 from storage.models import Base, InboxEvent
 from tests.conftest import SECRET
 from tests.support import body_of, event, new_user_id, sign

@@ -12,6 +12,7 @@ import signal
 import threading
 from pathlib import Path
 
+from sqlalchemy import make_url
 from werkzeug.serving import make_server
 
 from bot import create_app
@@ -87,7 +88,7 @@ class Demo:
 
     def _prepare_database(self) -> None:
         if self.fresh:
-            inbox = Path(inbox_url(self.database_url).partition(":///")[2])  # the inbox's own file beside it
+            inbox = make_url(inbox_url(self.database_url)).database  # the inbox's own file beside it
             for path in (self.database, inbox):
                 for suffix in ("", "-wal", "-shm"):
                     Path(f"{path}{suffix}").unlink(missing_ok=True)

@@ -3,7 +3,7 @@
 from alembic import context
 
 from storage.db import make_engine
-from storage.inbox_schema import include_object
+from storage.inbox import include_object
 from storage.models import Base
 
 config = context.config
