@@ -48,7 +48,7 @@ from bench.chaos_checks import Evidence, check_all, print_table  # noqa: E402
 from bot.demo.line_double import LineDouble, RandomFaults  # noqa: E402
 from tests.support import ChatUser, body_of, event, sign  # noqa: E402
 
-SECRET = "chaos-channel-secret"
+SECRET = "c4a05c4a05c4a05c4a05c4a05c4a05ab"  # 32 hex characters, as LINE issues them
 CONFERENCE = {"conference_service": "Zoom", "join_url": "https://zoom.example.test/j/81234567890?pwd=ChAoSpWd",
               "meeting_id": "812 3456 7890", "passcode": "chaos-4242"}
 FAMILIES = [("船橋", "ふなばし"), ("高根", "たかね"), ("習志野", "ならしの"), ("市川", "いちかわ"), ("松戸", "まつど"),
@@ -505,7 +505,7 @@ def main() -> None:
     webs = [free_port(), free_port()]
     line = Line(plan.faults, webs, rng)
     env = {**os.environ, "APP_MODE": "production", "LINE_CHANNEL_SECRET": SECRET,
-           "LINE_CHANNEL_ACCESS_TOKEN": "chaos-token", "SECRET_KEY": "chaos-secret", "DATA_ENCRYPTION_KEY": key,
+           "LINE_CHANNEL_ACCESS_TOKEN": "chaos-token", "SECRET_KEY": "9c1f2a8b3d7e4605" * 4, "DATA_ENCRYPTION_KEY": key,
            "LINE_API_BASE_URL": line.double.base_url, "DATABASE_URL": postgres.url,
            "PUBLIC_BASE_URL": "https://bot.example.jp", "LINE_TIMEOUT_SECONDS": "2", "REMINDER_OFFSETS": plan.offsets,
            "QUIET_HOURS": "off", "LOG_FORMAT": "json", "LOG_LEVEL": "INFO", "PYTHONPATH": str(ROOT),

@@ -39,7 +39,7 @@ import httpx
 from cryptography.fernet import Fernet
 
 ROOT = Path(__file__).resolve().parent.parent
-SECRET = "bench-channel-secret"
+SECRET = "b3c4d5e6f708192a3b4c5d6e7f809102"  # 32 hex characters, as LINE issues them
 TOKEN = "bench-access-token"
 sys.path.insert(0, str(ROOT))
 
@@ -209,7 +209,8 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="kosodate-bench-"))
     db_url = args.database_url or f"sqlite:///{tmp / 'bench.sqlite3'}"
     double_port, echo_port, bot_port = free_port(), free_port(), free_port()
-    env = {**os.environ, "LINE_CHANNEL_SECRET": SECRET, "LINE_CHANNEL_ACCESS_TOKEN": TOKEN, "SECRET_KEY": "bench",
+    env = {**os.environ, "LINE_CHANNEL_SECRET": SECRET, "LINE_CHANNEL_ACCESS_TOKEN": TOKEN,
+           "SECRET_KEY": "5b3e0c7a91d24f68" * 4,
            "LINE_API_BASE_URL": f"http://127.0.0.1:{double_port}", "DATABASE_URL": db_url, "APP_MODE": "production",
            "DATA_ENCRYPTION_KEY": Fernet.generate_key().decode(),
            "LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT)}

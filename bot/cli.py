@@ -9,6 +9,7 @@ from flask.cli import FlaskGroup
 
 from bot import create_app
 from bot.cli_events import events as event_commands
+from bot.cli_keys import keys_group
 from bot.cli_staff import staff_group
 
 
@@ -23,6 +24,7 @@ def cli() -> None:
 
 cli.add_command(event_commands)
 cli.add_command(staff_group)
+cli.add_command(keys_group)
 
 
 @cli.group()
@@ -41,6 +43,34 @@ def db_upgrade() -> None:
     with unit_of_work() as session:
         version = people.ensure_policy(session, POLICY_TEXT)
     click.echo(f"database upgraded; policy version {version.content_hash[:12]}")
+
+
+@db.command("backup")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+def db_backup(path: Path) -> None:
+    """Write a consistent copy of the database while the bot runs (SQLite: PATH and its inbox file beside it;
+    PostgreSQL: a pg_dump custom-format file)."""
+    from storage import backup
+
+    try:
+        written = backup.backup(_runtime().config.database_url, path)
+    except backup.BackupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo("backup written: " + ", ".join(str(p) for p in written))
+
+
+@db.command("restore")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Overwrite a database that already holds data.")
+def db_restore(path: Path, force: bool) -> None:
+    """Put a backup made by `kosodate db backup` into the database (stop the bot first)."""
+    from storage import backup
+
+    try:
+        read = backup.restore(_runtime().config.database_url, path, force=force)
+    except backup.BackupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo("restored from: " + ", ".join(str(p) for p in read))
 
 
 @cli.command()

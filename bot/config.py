@@ -4,7 +4,9 @@ The variable names are a contract with deployments (README, "Configuration"): ke
 """
 from __future__ import annotations
 
+import math
 import os
+import re
 import secrets
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -23,6 +25,8 @@ class Config:
     line_channel_secret: str = ""
     line_channel_access_token: str = ""
     line_api_base_url: str = LINE_API_DEFAULT
+    # This channel's bot user id, the destination of its webhooks; empty: learned from LINE (bot/bot_identity.py).
+    line_bot_user_id: str = ""
     database_url: str = ""
     public_base_url: str = "http://127.0.0.1:8000"
     secret_key: str = ""
@@ -58,6 +62,11 @@ class Config:
     escalation_reopen_hours: int = 24
     # How long each kind of data is kept, in days (storage/retention.py, RETENTION_<KIND>_DAYS; docs/privacy.md).
     retention_days: dict = field(default_factory=dict)
+    # The worker's nightly backup (scheduler/backups.py): where, and for how many days copies are kept; off if empty.
+    backup_dir: str = ""
+    backup_keep_days: int = 14
+    # Bearer token for GET /metrics (bot/metrics.py); without one, /metrics answers only on loopback.
+    metrics_token: str = ""
     extra: dict = field(default_factory=dict)
 
     @property
@@ -86,27 +95,73 @@ def from_environ(environ: os._Environ | dict | None = None, instance_path: str |
         line_channel_secret=env.get("LINE_CHANNEL_SECRET", ""),
         line_channel_access_token=env.get("LINE_CHANNEL_ACCESS_TOKEN", ""),
         line_api_base_url=env.get("LINE_API_BASE_URL", LINE_API_DEFAULT).rstrip("/"),
+        line_bot_user_id=env.get("LINE_BOT_USER_ID", "").strip(),
         database_url=env.get("DATABASE_URL") or default_db,
         public_base_url=env.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
         secret_key=env.get("SECRET_KEY", ""),
         contact_phone=env.get("CONTACT_PHONE", ""),
-        webhook_max_bytes=int(env.get("WEBHOOK_MAX_BYTES", "1000000")),
-        line_timeout_seconds=float(env.get("LINE_TIMEOUT_SECONDS", "5")),
-        inline_processing=env.get("INLINE_PROCESSING", "1") not in ("0", "false", "no"),
+        webhook_max_bytes=_integer(env, "WEBHOOK_MAX_BYTES", Config.webhook_max_bytes, 1_000, 100_000_000),
+        line_timeout_seconds=_number(env, "LINE_TIMEOUT_SECONDS", Config.line_timeout_seconds, 0.1, 120),
+        inline_processing=_flag(env, "INLINE_PROCESSING", Config.inline_processing),
         data_encryption_key=env.get("DATA_ENCRYPTION_KEY", ""),
-        trusted_proxies=int(env.get("TRUSTED_PROXIES", "0")),
+        trusted_proxies=_integer(env, "TRUSTED_PROXIES", Config.trusted_proxies, 0, 5),
         reminder_offsets=env.get("REMINDER_OFFSETS", "1d@10:00,30m"),
         quiet_hours=env.get("QUIET_HOURS", "21:00-08:00"),
-        delivery_threads=int(env.get("DELIVERY_THREADS", "8")),
+        delivery_threads=_integer(env, "DELIVERY_THREADS", Config.delivery_threads, 1, 32),
         smtp_url=env.get("SMTP_URL", ""),
         escalation_email_to=env.get("ESCALATION_EMAIL_TO", ""),
         escalation_email_from=env.get("ESCALATION_EMAIL_FROM", "kosodate-bot@localhost"),
         escalation_webhook_url=env.get("ESCALATION_WEBHOOK_URL", ""),
-        escalation_ack_minutes=int(env.get("ESCALATION_ACK_MINUTES", "15")),
-        escalation_reopen_hours=int(env.get("ESCALATION_REOPEN_HOURS", "24")),
+        escalation_ack_minutes=_integer(env, "ESCALATION_ACK_MINUTES", Config.escalation_ack_minutes),
+        escalation_reopen_hours=_integer(env, "ESCALATION_REOPEN_HOURS", Config.escalation_reopen_hours),
         retention_days=_retention_days(env),
+        backup_dir=env.get("BACKUP_DIR", "").strip(),
+        backup_keep_days=_integer(env, "BACKUP_KEEP", Config.backup_keep_days, 1, 3650),
+        metrics_token=env.get("METRICS_TOKEN", ""),
     )
     return check(config.with_(**(overrides or {})))
+
+
+def _integer(env, name: str, default: int, low: int | None = None, high: int | None = None) -> int:
+    """A whole number from the environment; a bad value stops the start with one line naming the variable."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number (got {raw[:20]!r})") from None
+    return _within(name, value, low, high)
+
+
+def _number(env, name: str, default: float, low: float, high: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds (got {raw[:20]!r})") from None
+    if not math.isfinite(value):
+        raise ConfigError(f"{name} must be a number of seconds (got {raw[:20]!r})")
+    return _within(name, value, low, high)
+
+
+def _within(name: str, value, low, high):
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise ConfigError(f"{name} must be between {low} and {high} (got {value})")
+    return value
+
+
+def _flag(env, name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be 1 or 0 (got {raw[:20]!r})")
 
 
 def _retention_days(env) -> dict:
@@ -119,21 +174,23 @@ def _retention_days(env) -> dict:
 
 
 def check(config: Config) -> Config:
-    """Refuse to run in production without secrets; elsewhere fill in throwaway ones."""
-    if config.data_encryption_key:
-        from cryptography.fernet import Fernet
+    """Refuse a configuration that cannot run safely; outside production fill in throwaway secrets.
 
-        try:
-            Fernet(config.data_encryption_key.encode())
-        except ValueError as exc:
-            raise ConfigError("DATA_ENCRYPTION_KEY must be a Fernet key (32 url-safe base64-encoded bytes)") from exc
+    Every refusal is one line naming the variable and what it expects."""
+    from storage.crypto import data_keys_problem
+
+    if config.data_encryption_key:
+        problem = data_keys_problem(config.data_encryption_key)
+        if problem:
+            raise ConfigError(f"DATA_ENCRYPTION_KEY {problem}")
     from handlers.reminders import parse_offsets, parse_quiet_hours
 
-    try:
-        parse_offsets(config.reminder_offsets)
-        parse_quiet_hours(config.quiet_hours)
-    except ValueError as exc:
-        raise ConfigError(f"REMINDER_OFFSETS / QUIET_HOURS: {exc}") from exc
+    for name, parse, value in (("REMINDER_OFFSETS", parse_offsets, config.reminder_offsets),
+                               ("QUIET_HOURS", parse_quiet_hours, config.quiet_hours)):
+        try:
+            parse(value)
+        except ValueError as exc:
+            raise ConfigError(f"{name}: {exc}") from exc
     if not 1 <= config.delivery_threads <= 32:
         raise ConfigError("DELIVERY_THREADS must be between 1 and 32")
     from bot.notify import config_problem
@@ -141,6 +198,13 @@ def check(config: Config) -> Config:
     problem = config_problem(config)
     if problem:
         raise ConfigError(problem)
+    if config.line_bot_user_id and not re.fullmatch(r"U[0-9a-f]{32}", config.line_bot_user_id):
+        raise ConfigError("LINE_BOT_USER_ID must be the bot's user id (U and 32 hexadecimal characters, "
+                          "from GET /v2/bot/info), or unset to learn it from LINE")
+    if config.mode in ("development", "demo") and not _loopback(config.public_base_url):
+        # These modes serve the CSRF-exempt simulator and insecure cookies: never on a reachable address.
+        raise ConfigError(f"APP_MODE={config.mode} runs only on this machine: PUBLIC_BASE_URL must be a loopback "
+                          "address such as http://127.0.0.1:8000")
     if config.production:
         missing = [
             name
@@ -153,17 +217,59 @@ def check(config: Config) -> Config:
             if not value
         ]
         if missing:
-            raise ConfigError(
-                f"Refusing to start in production: set {', '.join(missing)} (or APP_MODE=development for local work)."
-            )
+            raise ConfigError(f"Refusing to start in production: set {', '.join(missing)}.")
+        _check_channel_secret(config)
+        if secret_bits(config.secret_key) < SECRET_KEY_BITS:
+            raise ConfigError(f"SECRET_KEY is too weak: use at least {SECRET_KEY_BITS // 8} random bytes, e.g. "
+                              "the output of: python -c \"import secrets; print(secrets.token_hex(32))\"")
         return config
+    if config.mode == "development" and not config.line_channel_secret:
+        raise ConfigError("APP_MODE=development needs LINE_CHANNEL_SECRET (a throwaway channel secret is only "
+                          "filled in for APP_MODE=test and demo)")
+    if config.mode == "development":
+        _check_channel_secret(config)
     from storage.crypto import dev_key
 
     secret_key = config.secret_key or secrets.token_hex(32)
     return config.with_(
-        line_channel_secret=config.line_channel_secret or "development-channel-secret",
+        line_channel_secret=config.line_channel_secret or secrets.token_hex(16),
         line_channel_access_token=config.line_channel_access_token or "development-access-token",
         secret_key=secret_key,
         # Outside production the data key follows SECRET_KEY: keep SECRET_KEY to keep a database readable.
         data_encryption_key=config.data_encryption_key or dev_key(secret_key),
     )
+
+
+# What LINE issues as a channel secret.
+CHANNEL_SECRET = re.compile(r"[0-9a-f]{32}")
+SECRET_KEY_BITS = 256
+_ALPHABETS = ((re.compile(r"[0-9a-fA-F]+"), 16), (re.compile(r"[A-Za-z0-9_\-+/=]+"), 64))
+
+
+def _check_channel_secret(config: Config) -> None:
+    if not CHANNEL_SECRET.fullmatch(config.line_channel_secret):
+        raise ConfigError("LINE_CHANNEL_SECRET must be the channel secret from the LINE Developers console "
+                          "(32 hexadecimal characters)")
+
+
+def secret_bits(value: str) -> float:
+    """An upper estimate of the randomness in a secret, in bits: its length times the bits per character of the
+    smallest alphabet it is written in (hex 4, base64 6, other printable text 6.5). A value made of a few
+    repeated characters counts as nothing, so "aaaa…" or "kkkk…" never passes for a long random key."""
+    if len(set(value)) < min(10, len(value) // 4):
+        return 0.0
+    size = next((n for pattern, n in _ALPHABETS if pattern.fullmatch(value)), 94)
+    return len(value) * math.log2(size)
+
+
+def _loopback(url: str) -> bool:
+    from ipaddress import ip_address
+    from urllib.parse import urlsplit
+
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -49,9 +49,15 @@ def parse_smtp_url(url: str) -> SmtpServer:
     if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
         raise ValueError("SMTP_URL must look like smtp://host:port or smtps://user:password@host:port")
     tls = parts.scheme == "smtps"
-    starttls = parse_qs(parts.query).get("starttls", ["0"])[0] in ("1", "true", "yes")
-    return SmtpServer(parts.hostname, parts.port or (465 if tls else 25), tls, starttls,
-                      unquote(parts.username or ""), unquote(parts.password or ""))
+    query = parse_qs(parts.query)
+    starttls = query.get("starttls", ["0"])[0] in ("1", "true", "yes")
+    insecure = query.get("insecure", ["0"])[0] in ("1", "true", "yes")
+    username, password = unquote(parts.username or ""), unquote(parts.password or "")
+    if (username or password) and not (tls or starttls or insecure):
+        # The password would cross the network in clear.
+        raise ValueError("SMTP_URL sends its password without TLS: use smtps://, add ?starttls=1, or ?insecure=1 "
+                         "if the server is on this machine")
+    return SmtpServer(parts.hostname, parts.port or (465 if tls else 25), tls, starttls, username, password)
 
 
 class EmailSender:

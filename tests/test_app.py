@@ -31,8 +31,8 @@ def test_unknown_mode_is_refused():
         from_environ({"APP_MODE": "staging"})
 
 
-def test_development_mode_fills_throwaway_secrets():
-    config = from_environ({"APP_MODE": "development"})
+def test_test_mode_fills_throwaway_secrets():
+    config = from_environ({"APP_MODE": "test"})
     assert config.line_channel_secret and config.secret_key and config.database_url.startswith("sqlite:///")
 
 

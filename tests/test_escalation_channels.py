@@ -218,11 +218,11 @@ def test_a_webhook_that_cannot_be_reached_is_a_notify_error():
 ])
 def test_unworkable_escalation_settings_stop_the_start(env, problem):
     with pytest.raises(ConfigError, match=problem):
-        from_environ({"APP_MODE": "development", **env})
+        from_environ({"APP_MODE": "test", **env})
 
 
 def test_escalation_settings_are_read_from_the_environment():
-    config = from_environ({"APP_MODE": "development", "SMTP_URL": "smtp://mail.example:25",
+    config = from_environ({"APP_MODE": "test", "SMTP_URL": "smtp://mail.example:25",
                            "ESCALATION_EMAIL_TO": "a@city.example,b@city.example",
                            "ESCALATION_WEBHOOK_URL": "https://hooks.example/x", "ESCALATION_ACK_MINUTES": "5",
                            "ESCALATION_REOPEN_HOURS": "12"})

@@ -192,12 +192,13 @@ def test_links_shows_staff_which_link_was_opened_on_many_devices(runner, client)
 
 
 def test_production_refuses_to_start_without_a_data_key():
-    env = {"APP_MODE": "production", "LINE_CHANNEL_SECRET": "s", "LINE_CHANNEL_ACCESS_TOKEN": "t", "SECRET_KEY": "k"}
+    env = {"APP_MODE": "production", "LINE_CHANNEL_SECRET": "0123456789abcdef" * 2, "LINE_CHANNEL_ACCESS_TOKEN": "t",
+           "SECRET_KEY": "f1e2d3c4b5a69788" * 4}
     with pytest.raises(ConfigError, match="DATA_ENCRYPTION_KEY"):
         from_environ(env)
-    development = from_environ({"APP_MODE": "development", "SECRET_KEY": "same"})
-    again = from_environ({"APP_MODE": "development", "SECRET_KEY": "same"})
-    other = from_environ({"APP_MODE": "development", "SECRET_KEY": "other"})
+    development = from_environ({"APP_MODE": "test", "SECRET_KEY": "same"})
+    again = from_environ({"APP_MODE": "test", "SECRET_KEY": "same"})
+    other = from_environ({"APP_MODE": "test", "SECRET_KEY": "other"})
     assert development.data_encryption_key == again.data_encryption_key != other.data_encryption_key
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import sys
 import types
 import uuid
@@ -236,7 +237,8 @@ def test_the_rich_menu_definition_is_shown_when_there_is_one(sim, monkeypatch):
 def test_the_simulator_is_not_served_in_production(database_url, line):
     app = create_app({
         "mode": "production", "database_url": database_url, "line_api_base_url": line.base_url,
-        "line_channel_secret": "s", "line_channel_access_token": "t", "secret_key": "k" * 32,
+        "line_channel_secret": "0123456789abcdef" * 2, "line_channel_access_token": "t",
+        "secret_key": secrets.token_hex(32),
         "data_encryption_key": Fernet.generate_key().decode(),
     })
     try:

@@ -71,6 +71,7 @@ ACTION_LABELS = {
     "staff.totp_enabled": "二段階認証 有効化",
     "staff.totp_disabled": "二段階認証 無効化",
     "staff.invite": "LINE連携コード発行",
+    "keys.rotate": "暗号鍵の切り替え",
     "parent.search": "保護者検索",
     "parent.view": "保護者情報の閲覧",
     "parent.correct": "保護者情報の訂正",
