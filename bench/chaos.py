@@ -98,12 +98,12 @@ def listening(port: int) -> bool:
 class Postgres:
     """A throwaway cluster of our own, on a free port, run as the postgres user."""
 
-    def __init__(self, workdir: Path):
+    def __init__(self, workdir: Path, port: int | None = None):
         found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
         if not found:
             raise SystemExit("chaos: PostgreSQL server binaries not found (/usr/lib/postgresql/*/bin)")
         self.bin = Path(found[-1]).parent
-        self.port = free_port()
+        self.port = port or free_port()
         self.data = workdir / "pg"
         self.data.mkdir()
         self.as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
@@ -289,6 +289,8 @@ class Parent:
     stuck: list[str] = field(default_factory=list)
     # (reply token, when sent) of the events whose answer did not come in time: the checks look for it afterwards.
     unanswered: list[tuple[str, float]] = field(default_factory=list)
+    # (reply token, when sent) of every event that expects an answer: how long each answer took (chaos_checks).
+    asked: list[tuple[str, float]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.user_id = "U" + f"{self.n:08x}" + os.urandom(12).hex()
@@ -306,6 +308,7 @@ class Parent:
             return []
         if kind == "unfollow":
             return []
+        self.asked.append((token, sent))
         wanted = want or (lambda messages: bool(messages))
         messages = self.line.wait(self.user_id, self.seen, wanted, timeout)
         self.seen += len(messages)
@@ -492,6 +495,7 @@ def main() -> None:
     parser.add_argument("--parents", type=int, help="how many simulated parents (default 1,000; 100 with --short)")
     parser.add_argument("--seed", type=int, default=8)
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, database) afterwards")
+    parser.add_argument("--pg-port", type=int, help="port of the run's own PostgreSQL cluster (default: a free one)")
     args = parser.parse_args()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the double's request lines
     plan = SHORT if args.short else FULL
@@ -499,7 +503,7 @@ def main() -> None:
         plan = Plan(args.parents, plan.threads, plan.soon_minutes, plan.offsets, plan.kill_every, plan.faults)
     rng = random.Random(args.seed)
     workdir = Path(tempfile.mkdtemp(prefix="kosodate-chaos-"))
-    postgres = Postgres(workdir)
+    postgres = Postgres(workdir, args.pg_port)
     postgres.start()
     key = Fernet.generate_key().decode()
     webs = [free_port(), free_port()]

@@ -43,6 +43,7 @@ SECRET = "b3c4d5e6f708192a3b4c5d6e7f809102"  # 32 hex characters, as LINE issues
 TOKEN = "bench-access-token"
 sys.path.insert(0, str(ROOT))
 
+from bot.demo.line_double import BOT_USER_ID  # noqa: E402 (the destination the bot learns from the double)
 from tests.support import sign  # noqa: E402
 
 
@@ -87,7 +88,7 @@ def body(n: int) -> tuple[bytes, str]:
              "source": {"type": "user", "userId": user}, "webhookEventId": f"01BENCH{n:010d}{secrets.token_hex(4)}",
              "replyToken": secrets.token_hex(16), "deliveryContext": {"isRedelivery": False},
              "message": {"type": "text", "id": str(n), "text": words, "quoteToken": "q"}}
-    raw = json.dumps({"destination": "U" + "0" * 32, "events": [event]}, ensure_ascii=False).encode()
+    raw = json.dumps({"destination": BOT_USER_ID, "events": [event]}, ensure_ascii=False).encode()
     return raw, sign(raw, SECRET)
 
 

@@ -181,7 +181,11 @@ def richmenu_render(out: Path | None) -> None:
     from bot import richmenu as menu
 
     target = out or menu.IMAGE_PATH
-    target.write_bytes(menu.render_image())
+    try:
+        image = menu.render_image()
+    except menu.PillowMissing as exc:
+        raise click.ClickException(str(exc)) from exc
+    target.write_bytes(image)
     click.echo(f"{target} written (Japanese font: {menu.japanese_font() or 'none, English labels'})")
 
 

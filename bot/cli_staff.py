@@ -1,21 +1,28 @@
 """``kosodate staff ...``: staff accounts from the command line — the first administrator, LINE-link invitations,
-a list, and the way back in when the last administrator is locked out. Passwords are always prompted, never
-arguments (they would stay in the shell history)."""
+a list, and the way back in when the last administrator is locked out. Passwords are prompted, or read from
+standard input with ``--password-stdin`` (for scripts), never arguments (they would stay in the shell history).
+
+The group is a Flask ``AppGroup``: its commands run inside the app, whose creation opens the database
+(``storage.db.init_engine``). A plain ``click.group`` here ran them without it, and every one failed in a real shell."""
 from __future__ import annotations
 
 import click
+from flask.cli import AppGroup
 
 from storage import audit, staff
 from storage.db import unit_of_work
 from storage.models.staff import CENTRES, ROLES
 
 
-def _password() -> str:
-    password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    problem = staff.password_problem(password)
+def _password(from_stdin: bool, login: str) -> str:
+    if from_stdin:
+        password = click.get_text_stream("stdin").readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    problem = staff.password_problem(password, login=login)
     if problem:
         raise click.ClickException(f"password refused ({staff.PASSWORD_MIN}-{staff.PASSWORD_MAX} characters, "
-                                   "not one character repeated)")
+                                   "not one character repeated, not a common password, not containing the login)")
     return password
 
 
@@ -26,7 +33,11 @@ def _member(session, login: str):
     return found
 
 
-@click.group("staff")
+PASSWORD_STDIN = click.option("--password-stdin", "password_stdin", is_flag=True,
+                              help="Read the password from the first line of standard input (for scripts).")
+
+
+@click.group("staff", cls=AppGroup)
 def staff_group() -> None:
     """Staff accounts of the web console (/staff)."""
 
@@ -36,9 +47,10 @@ def staff_group() -> None:
 @click.option("--login", required=True, help="Sign-in name (a work e-mail address)")
 @click.option("--centre", type=click.Choice(CENTRES), default="division", show_default=True)
 @click.option("--role", type=click.Choice(ROLES), default="admin", show_default=True)
-def create(name: str, login: str, centre: str, role: str) -> None:
+@PASSWORD_STDIN
+def create(name: str, login: str, centre: str, role: str, password_stdin: bool) -> None:
     """Create a staff account (by default the division's administrator); the password is prompted."""
-    password = _password()
+    password = _password(password_stdin, login)
     with unit_of_work() as session:
         if staff.login_taken(session, login):
             raise click.ClickException("that login is already used")
@@ -74,9 +86,10 @@ def list_members() -> None:
 
 @staff_group.command("password")
 @click.argument("login")
-def set_password(login: str) -> None:
+@PASSWORD_STDIN
+def set_password(login: str, password_stdin: bool) -> None:
     """Set a new password (prompted), re-enable the account and end its sessions."""
-    password = _password()
+    password = _password(password_stdin, login)
     with unit_of_work() as session:
         member = _member(session, login)
         staff.set_password(member, password)
@@ -85,3 +98,18 @@ def set_password(login: str) -> None:
         audit.record(session, action="staff.password_reset", actor_label="cli", subject_type="staff",
                      subject_id=member.id)
     click.echo("password set")
+
+
+@staff_group.command("unlock")
+@click.argument("login")
+def unlock(login: str) -> None:
+    """Lift the sign-in delays of an account from every address (audited), e.g. after a colleague's typos."""
+    from bot.staff.auth import account_key
+    from storage import login_throttle
+
+    with unit_of_work() as session:
+        member = _member(session, login)
+        lifted = login_throttle.clear(session, account_key(member.login))
+        audit.record(session, action="staff.unlock", actor_label="cli", subject_type="staff", subject_id=member.id,
+                     details={"addresses": lifted})
+    click.echo(f"sign-in delays lifted (failures from {lifted} address(es) forgotten)")

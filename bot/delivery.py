@@ -8,11 +8,18 @@ Exactly once, in effect:
   repeat after a crash, a timeout or a lost lease is answered 409 by LINE and recorded as sent.
 - Whether the message is still right to send is checked when it is claimed, just before sending (``_refusals``):
   ``not_after``, a blocked recipient, and the purpose's own ``eligibility_checks``. What fails is expired, unsent.
+- Personal links are written into a message only here, at claim time (``storage.join_links.fill``): the row holds
+  a reference (``/j/{join_link:12}``), the tokens exist in this process's memory while the batch is sent, and a row
+  naming a link that is gone or erased expires unsent. What is recorded afterwards (``keep_only``) is the referenced
+  form again; a sent, expired or failed row loses its body (``storage.outbox``).
 - A join link (``/j/<token>``) is checked once more right before its batch is sent, with the applications behind
   the links locked ``FOR SHARE`` until the batch is done (PostgreSQL): a withdrawal or removal waits for the send,
   so no link leaves after its holder stopped being a participant (``hold_join_links``). On SQLite, which has no row
   locks, the check is as fresh as the moment before sending.
-- A sender never starts a push when its lease is about to run out: another sender may have the row by then.
+- A claim is a short lease, renewed by the process's heartbeat while it lives (``bot.leases``): a dead sender's
+  rows are free within seconds, a live one never loses a row it is sending, and no send starts on a lease the
+  heartbeat could not keep fresh. A graceful stop (``Runtime.stop``) finishes the batch being sent and hands
+  back the rest.
 - The reply token is tried on a row's first attempt only, for its first batch; when LINE refuses it (expired,
   used) or the call fails, the batch goes by push at once. A reply has no retry key, so a reply that LINE took but
   whose answer was lost (a timeout, a crash before recording) can be followed by the same text by push: for a
@@ -23,17 +30,21 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 import time
 import uuid
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any, Callable, Iterable, Protocol
+from datetime import datetime
+from typing import Any, Callable, Iterable, Iterator, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot import metrics
+from bot.leases import Leases
 from bot.line_gateway import Gateway, Outcome
 from bot.messages import batches
 from storage import join_links, outbox
@@ -70,15 +81,15 @@ class Job:
     line_user_id: str | None
     recipients: list[str] | None
     reply_token: str | None
-    messages: list[dict[str, Any]]
+    messages: list[dict[str, Any]]  # as sent: personal links filled in
     retry_key: str
     subject: str | None
-    lease_until: datetime
+    planned: list[dict[str, Any]]  # as stored: personal links by reference
 
     @classmethod
-    def of(cls, row: OutboxMessage, recipients: list[str] | None) -> Job:
-        return cls(row.id, row.purpose, row.line_user_id, recipients, _usable_reply_token(row), list(row.messages),
-                   row.retry_key, row.subject, row.claimed_until)
+    def of(cls, row: OutboxMessage, recipients: list[str] | None, messages: list[dict[str, Any]]) -> Job:
+        return cls(row.id, row.purpose, row.line_user_id, recipients, _usable_reply_token(row), messages,
+                   row.retry_key, row.subject, list(row.messages))
 
 
 @dataclass(frozen=True)
@@ -104,13 +115,16 @@ def _usable_reply_token(row: OutboxMessage) -> str | None:
 class Dispatcher:
     """Claims due rows in batches, sends them (in parallel when ``threads`` > 1), records the outcomes."""
 
-    def __init__(self, gateway: Gateway, *, threads: int = 1, batch: int = 100, quiet: QuietWindow | None = None):
+    def __init__(self, gateway: Gateway, *, threads: int = 1, batch: int = 100, quiet: QuietWindow | None = None,
+                 leases: Leases | None = None, stopping: threading.Event | None = None):
         self.gateway = gateway
         self.batch = batch
         self.quiet = quiet
+        self.leases = leases if leases is not None else Leases()
+        # Set when the process stops gracefully (``Runtime.stop``): the batch being sent is finished, nothing more
+        # is claimed, and what was claimed but not started is handed back.
+        self._stopping = stopping if stopping is not None else threading.Event()
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="outbox-send") if threads > 1 else None
-        # Do not start a send that could outlive the lease: the gateway's attempts, timeouts and backoff at worst.
-        self.margin = timedelta(seconds=gateway.attempts * (sum(gateway.timeout) + gateway.max_backoff))
 
     def close(self) -> None:
         if self._pool is not None:
@@ -119,7 +133,8 @@ class Dispatcher:
     def deliver(self, ids: list[int] | None = None) -> int:
         """Send one batch of due rows (or the given ids). Returns how many rows were claimed."""
         claimed, jobs = self._claim(ids)
-        self._record(claimed, jobs, self._start(jobs)())
+        with self._forgotten_on_error(jobs):
+            self._record(claimed, jobs, self._start(jobs)())
         return claimed
 
     def drain(self, budget: float) -> int:
@@ -133,24 +148,54 @@ class Dispatcher:
         claimed, jobs = self._claim()
         while claimed:
             total += claimed
-            finish = self._start(jobs)
-            more = claimed == self.batch and time.monotonic() < deadline
-            following = self._claim() if more else (0, [])
-            self._record(claimed, jobs, finish())
+            ahead: list[Job] = []
+            with self._forgotten_on_error(jobs, ahead):
+                finish = self._start(jobs)
+                more = claimed == self.batch and time.monotonic() < deadline
+                following = self._claim() if more else (0, [])
+                ahead += following[1]
+                self._record(claimed, jobs, finish())
             claimed, jobs = following
+            if self._stopping.is_set():
+                self.leases.release([job.id for job in jobs])
+                break
         return total
 
+    @contextmanager
+    def _forgotten_on_error(self, jobs: list[Job], ahead: list[Job] | None = None) -> Iterator[None]:
+        """If sending or recording fails (the database restarting), stop renewing what this run claimed: its leases
+        run out and the next claim takes it, instead of a living process holding rows it will never send."""
+        try:
+            yield
+        except BaseException:
+            self.leases.drop(job.id for job in [*jobs, *(ahead or [])])
+            raise
+
     def _claim(self, ids: list[int] | None = None) -> tuple[int, list[Job]]:
+        if self._stopping.is_set():
+            return 0, []
         with unit_of_work() as session:
             rows = outbox.claim(session, ids, self.batch, held=self._held())
-            return len(rows), _eligible(session, rows)
+            claims = {row.id: (row.attempts, row.claimed_until) for row in rows}
+            jobs = _eligible(session, rows)
+        self.leases.hold({job.id: claims[job.id] for job in jobs})
+        return len(rows), jobs
 
     def _record(self, claimed: int, jobs: list[Job], results: list[Result]) -> None:
-        with unit_of_work() as session:
-            record(session, results)
-        if claimed:
+        done = {r.job_id for r in results}
+        try:
+            with unit_of_work() as session:
+                record(session, results)
+                # Not started (the lease was not fresh, or the process is stopping): free for the next claim now.
+                outbox.release(session, self.leases.take(job.id for job in jobs if job.id not in done))
+        finally:
+            self.leases.drop(job.id for job in jobs)  # if recording failed, the leases run out and it is sent again
+        purposes = {job.id: job.purpose for job in jobs}
+        metrics.outbox_results((purposes.get(r.job_id, "unknown"), "sent" if r.outcome.delivered else r.outcome.status)
+                               for r in results)
+        if claimed:  # per batch, so debug: the worker logs a summary once a minute (scheduler/worker.py)
             counts = Counter("sent" if r.outcome.delivered else r.outcome.status for r in results)
-            log.info("outbox: %d claimed, %d expired, %s", claimed, claimed - len(jobs), dict(counts))
+            log.debug("outbox: %d claimed, %d expired, %s", claimed, claimed - len(jobs), dict(counts))
 
     def _held(self) -> tuple[str, ...]:
         if self.quiet is not None and self.quiet.contains(now()):
@@ -184,10 +229,8 @@ class Dispatcher:
     def _send_lane(self, jobs: list[Job]) -> list[Result]:
         results = []
         for job in jobs:
-            if now() + self.margin >= job.lease_until:
-                # Too late to start: another sender may claim the row before this send could end. Left claimed,
-                # it is picked up again when the lease runs out.
-                continue
+            if self._stopping.is_set() or not self.leases.fresh(job.id):
+                continue  # not started: handed back when the batch is recorded
             try:
                 results.append(send(self.gateway, job))
             except Exception as exc:  # a bug must not strand the other rows of the batch; retried, then failed
@@ -196,22 +239,26 @@ class Dispatcher:
         return results
 
 
-def deliver(gateway: Gateway, ids: list[int] | None = None, limit: int = 100) -> int:
+def deliver(gateway: Gateway, ids: list[int] | None = None, limit: int = 100, leases: Leases | None = None) -> int:
     """Send the due rows (or the given ids) on this thread: the web process's replies, tests, the demo."""
-    return Dispatcher(gateway, batch=limit).deliver(ids)
+    return Dispatcher(gateway, batch=limit, leases=leases).deliver(ids)
 
 
 # --- before sending: is it still right? --------------------------------------------------------------------------
 def _eligible(session: Session, rows: list[OutboxMessage]) -> list[Job]:
     reasons, recipients = _refusals(session, rows)
+    filled = join_links.fill(session, {row.id: row.messages for row in rows if row.id not in reasons})
+    reasons.update((row_id, "the personal link no longer exists")
+                   for row_id, messages in filled.items() if messages is None)
     jobs = []
     for row in rows:
         reason = reasons.get(row.id)
         if reason:
             outbox.mark_expired(session, row.id, reason)
             log.info("outbox %s (%s) expired: %s", row.id, row.purpose, reason)
+            metrics.outbox_results([(row.purpose, "expired")])
         else:
-            jobs.append(Job.of(row, recipients.get(row.id)))
+            jobs.append(Job.of(row, recipients.get(row.id), filled[row.id]))
     return jobs
 
 
@@ -312,7 +359,8 @@ def send(gateway: Gateway, job: Job) -> Result:
     remaining = None
     if not outcome.delivered and done > 0:
         # Keep only what LINE has not taken; batch ``done`` may have reached LINE (no answer), so it keeps its key.
-        remaining = ([m for part in parts[done:] for m in part], batch_retry_key(job.retry_key, done))
+        # What is kept is the stored form (links by reference): the batches of both forms match message for message.
+        remaining = ([m for part in batches(job.planned)[done:] for m in part], batch_retry_key(job.retry_key, done))
     return Result(job.id, outcome, remaining)
 
 

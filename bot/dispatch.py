@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from bot import metrics
 from bot.messages import render_all
 from handlers import context as contexts
 from handlers import effects as effect_appliers
@@ -47,6 +48,7 @@ def process_source(key: str, settings: Settings) -> list[int]:
             result = _process_next(key, settings)
         except Exception as exc:  # caught once, here: the event stays pending and is retried, then given up
             log.exception("processing an event failed (%s)", type(exc).__name__)
+            metrics.event_failed()
             planned += _count_failure(key, type(exc).__name__)
             continue
         if result is None:
@@ -84,7 +86,9 @@ def _process_next(key: str, settings: Settings) -> tuple[list[int], bool] | None
         # Usually the source's only event: then no second transaction is needed to find that out. Where writers
         # are not serialised (PostgreSQL: the source lock is only tried), an event stored after the query above
         # may have been passed over by a process that found the lock taken, so look again after the commit.
-        return planned, len(oldest) > 1 or not inbox.writers_serialised(session)
+        more = len(oldest) > 1 or not inbox.writers_serialised(session)
+    metrics.event_processed(oldest[0].received_at)
+    return planned, more
 
 
 def _process_next_separate(key: str, settings: Settings) -> tuple[list[int], bool] | None:
@@ -100,6 +104,7 @@ def _process_next_separate(key: str, settings: Settings) -> tuple[list[int], boo
         planned = handle(session, event, settings) if inbox.claim(session, event.webhook_event_id) else []
     with inbox_unit_of_work() as inbox_session:
         inbox.mark_processed(inbox_session, event)
+    metrics.event_processed(event.received_at)
     return planned, len(oldest) > 1
 
 

@@ -4,6 +4,11 @@ Each request hands its events to the writer thread and waits; the writer takes w
 ``MAX_BATCH`` requests), stores it all in one transaction, commits, and only then releases the waiting requests,
 which answer 200. Durability is unchanged — no 200 before the commit — but under load there are far fewer
 transactions, and on SQLite far fewer writers queueing for the database lock.
+
+A request should never make its neighbours fail: the webhook checks each event's shape before it is queued
+(bot/webhook_shape.py), and if a batch fails anyway, each of its requests is tried again alone, so only a request
+that fails by itself answers an error (and is redelivered by LINE). When the database is down every one of them
+fails, as it should.
 """
 from __future__ import annotations
 
@@ -14,12 +19,17 @@ import threading
 from concurrent.futures import Future
 from typing import Any, Callable
 
+from sqlalchemy import exc as sa_exc
+
 from storage import inbox
 from storage.db import inbox_unit_of_work
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 64
 WAIT_SECONDS = 20.0
+# The database is not there (down, restarting, every connection busy): trying each request alone would only wait
+# for it again, request by request. The webhook answers these with 503 and Retry-After.
+UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError, TimeoutError)
 
 
 class InboxWriter:
@@ -30,7 +40,8 @@ class InboxWriter:
         self._lock = threading.Lock()
 
     def store(self, events: list[dict[str, Any]]) -> None:
-        """Return once ``events`` are committed; raise if they could not be (the request then answers 500)."""
+        """Return once ``events`` are committed; raise if they could not be (``UNAVAILABLE``: the request answers
+        503, anything else 500; LINE redelivers either)."""
         self._ensure_thread()
         done: Future = Future()
         self._queue.put((events, done))
@@ -51,18 +62,31 @@ class InboxWriter:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            events = [event for request_events, _ in batch for event in request_events]
-            try:
-                with inbox_unit_of_work() as session:
-                    sources = inbox.store(session, events)
-            except Exception as exc:  # every waiting request answers 500; LINE redelivers
-                log.warning("inbox batch of %d request(s) not stored: %s", len(batch), type(exc).__name__)
-                for _, done in batch:
-                    done.set_exception(exc)
-                continue
-            for _, done in batch:
-                done.set_result(None)
+            sources = self.store_batch(batch)
             try:
                 self.on_stored(sources)
             except Exception as exc:  # waking is an optimisation; the worker's sweep finds the events anyway
                 log.warning("waking the inbox lanes failed: %s", type(exc).__name__)
+
+    def store_batch(self, batch: list[tuple[list[dict[str, Any]], Future]]) -> list[str]:
+        """Store the batch in one transaction and release its requests; if that fails, store each request alone.
+        Returns the sources with new events."""
+        try:
+            sources = _store([event for request_events, _ in batch for event in request_events])
+        except Exception as exc:  # noqa: BLE001 - whatever it was, find out which requests it concerns
+            if len(batch) == 1 or isinstance(exc, UNAVAILABLE):
+                for _, done in batch:
+                    done.set_exception(exc)
+                log.warning("inbox: %d request(s) not stored: %s", len(batch), type(exc).__name__)
+                return []
+            log.warning("inbox batch of %d requests not stored (%s): storing each alone", len(batch),
+                        type(exc).__name__)
+            return sorted({key for one in batch for key in self.store_batch([one])})
+        for _, done in batch:
+            done.set_result(None)
+        return sources
+
+
+def _store(events: list[dict[str, Any]]) -> list[str]:
+    with inbox_unit_of_work() as session:
+        return inbox.store(session, events)

@@ -1,9 +1,11 @@
 """The personal join page ``/j/<token>`` (policy 5: the meeting's IDs must not reach third parties).
 
-GET shows the event, the two rules and a button; only the POST behind that button shows how to join — and only
+A dead link (unknown, revoked, erased, or of a cancelled event) gets one page, the same for all of them: a short
+message and the contact phone, nothing of the event. Otherwise GET shows the event, the two rules and a button; only the POST behind that button shows how to join — and only
 inside the event's window, for a confirmed participant who consents and is not barred (the decision is
 ``handlers.event_service.open_join_link``). Link previews and crawlers, which only GET, never see the details.
-Every opening is recorded with a keyed fingerprint of the browser and address, never the token or the address.
+Every opening of a live link is recorded with a keyed fingerprint of the browser and address, never the token or
+the address.
 """
 from __future__ import annotations
 
@@ -39,13 +41,11 @@ PAGE = Catalog(
             "state.too_early": "参加方法は、開始{minutes}分前（{opens}）から表示します。その頃に、もう一度このページを開いてください。",
             "state.ended": "このイベントは終了しました。ご参加ありがとうございました。",
             "state.finished": "このイベントは終了しました。ご参加ありがとうございました。",
-            "state.cancelled": "申し訳ありません。このイベントは中止になりました。",
-            "state.not_published": "このイベントは、いまは公開されていません。",
             "state.not_confirmed": "このお申し込みは、いまは参加が確定していません。LINEの「申込状況」でご確認ください。",
             "state.no_consent": "参加には、WEB会議サービスの利用のきまり（ポリシー）への同意が必要です。LINEのメニューの「ポリシー」から同意いただくと、このページに参加方法を表示できます。",
             "state.barred": "申し訳ありません。いまはこのイベントにご参加いただけません。くわしくは地域子育て支援課へお問い合わせください：{phone}",
-            "state.revoked": "このリンクは使えなくなりました。新しいリンクをLINEでお送りしている場合は、そちらをお使いください。お心あたりがないときは、地域子育て支援課へお問い合わせください：{phone}",
-            "state.unknown": "このリンクは見つかりませんでした。LINEで届いたリンクを、もう一度お確かめください。",
+            "state.not_ready": "参加方法（ミーティングIDなど）の準備が、まだ整っていません。申し訳ありませんが、少し時間をおいて、このページをもう一度開いてください。お急ぎのときは、地域子育て支援課へお問い合わせください：{phone}",
+            "state.gone": "このリンクでは、ご案内できません。LINEで届いた、いちばん新しいお知らせをご確認ください。ご不明な点は、地域子育て支援課へお問い合わせください：{phone}",
             "reload": "ページを読み込み直す",
         },
         "en": {
@@ -63,13 +63,11 @@ PAGE = Catalog(
             "state.too_early": "How to join is shown from {minutes} minutes before the start ({opens}). Please open this page again then.",
             "state.ended": "This event has ended. Thank you for taking part.",
             "state.finished": "This event has ended. Thank you for taking part.",
-            "state.cancelled": "We are sorry: this event has been cancelled.",
-            "state.not_published": "This event is not published at the moment.",
             "state.not_confirmed": "Your place for this event is not confirmed at the moment. Please check “My applications” in LINE.",
             "state.no_consent": "To take part, please agree to the rules for using the web-conference service: choose “Policy” in the LINE menu, and this page will then show how to join.",
             "state.barred": "We are sorry, but you cannot take part in this event at the moment. Please contact the Community Child-rearing Support Division: {phone}",
-            "state.revoked": "This link no longer works. If we have sent you a new link in LINE, please use that one. Otherwise, please contact the Community Child-rearing Support Division: {phone}",
-            "state.unknown": "We could not find this link. Please check the link you received in LINE.",
+            "state.not_ready": "The details for joining (meeting ID and so on) are not ready yet. We are sorry: please open this page again a little later. If it is urgent, please contact the Community Child-rearing Support Division: {phone}",
+            "state.gone": "This link cannot be used. Please check the latest message we sent you in LINE. If you have any questions, please contact the Community Child-rearing Support Division: {phone}",
             "reload": "Reload this page",
         },
     }
@@ -95,20 +93,20 @@ def join_page(token: str):
     def t(key: str, **values) -> str:
         return PAGE.t(lang, key, **values)
 
-    state = page.state if page else "unknown"
-    event = page.event if page else None
-    context = {"lang": lang, "t": t, "state": state, "event": event, "conference": page.conference if page else None,
-               "other_lang": "en" if lang == "ja" else "ja", "message": ""}
-    if event is not None:
-        context |= {
-            "when": views.when(lang, event.starts_at, event.ends_at),
-            "where": f"{views.centre(lang, event.centre)}・{views.kind(lang, event.kind)}",
-        }
-        if state != "open":
-            opens = views.clock(event.starts_at - timedelta(minutes=event.join_opens_minutes))
-            context["message"] = t(f"state.{state}", phone=phone, minutes=event.join_opens_minutes, opens=opens)
+    context = {"lang": lang, "t": t, "other_lang": "en" if lang == "ja" else "ja", "event": None,
+               "conference": None, "message": ""}
+    if page is None:
+        # One page for every dead link (unknown, revoked, erased, event cancelled): nothing of the event, nothing
+        # of why, and only the language asked for in the address, so the page cannot tell the cases apart.
+        context |= {"state": "gone", "message": t("state.gone", phone=phone)}
     else:
-        context["message"] = t("state.unknown")
+        event = page.event
+        context |= {"state": page.state, "event": event, "conference": page.conference,
+                    "when": views.when(lang, event.starts_at, event.ends_at),
+                    "where": f"{views.centre(lang, event.centre)}・{views.kind(lang, event.kind)}"}
+        if page.state != "open":
+            opens = views.clock(event.starts_at - timedelta(minutes=event.join_opens_minutes))
+            context["message"] = t(f"state.{page.state}", phone=phone, minutes=event.join_opens_minutes, opens=opens)
     html = render_template("join.html", **context)
     response = Response(html, status=404 if page is None else 200, mimetype="text/html")
     # Personal and changing with time: never cached, never indexed.

@@ -33,6 +33,7 @@ from linebot.v3.messaging import (
     RichMenuRequest,
 )
 
+from bot import metrics
 from bot.config import LINE_API_DEFAULT, Config
 
 log = logging.getLogger(__name__)
@@ -102,6 +103,17 @@ class Gateway:
             return self._call("leave", lambda: self.api.leave_group_with_http_info(chat_id, _request_timeout=self.timeout))
         return self._call("leave", lambda: self.api.leave_room_with_http_info(chat_id, _request_timeout=self.timeout))
 
+    def bot_user_id(self) -> str | None:
+        """This channel's bot user id (the ``destination`` of its webhooks), or None if LINE did not say: one
+        attempt, the caller tries again later (bot/bot_identity.py)."""
+        try:
+            return self.api.get_bot_info(_request_timeout=self.timeout).user_id
+        except ApiException as exc:
+            log.warning("line bot info: HTTP %s", exc.status)
+        except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
+            log.warning("line bot info: %s", type(exc).__name__)
+        return None
+
     # --- rich menu -----------------------------------------------------------------------------------------
     def deploy_rich_menu(self, definition: dict[str, Any], image_png: bytes) -> str:
         """Create the rich menu, upload its image and make it the default. Returns the rich menu id."""
@@ -136,6 +148,7 @@ class Gateway:
         try:
             response = call()
         except ApiException as exc:
+            metrics.line_call(op, exc.status)
             request_id = (exc.headers or {}).get("x-line-request-id") if exc.headers else None
             if exc.status == 409:
                 log.info("line %s: retry key already accepted (409), counted as delivered", op)
@@ -145,8 +158,10 @@ class Gateway:
             log.warning("line %s: HTTP %s (%s)", op, exc.status, status)
             return Outcome(status, exc.status, detail, request_id)
         except (urllib3.exceptions.HTTPError, OSError) as exc:
+            metrics.line_call(op, None)
             log.warning("line %s: transport error %s", op, type(exc).__name__)
             return Outcome("retry", None, type(exc).__name__)
+        metrics.line_call(op, response.status_code)
         request_id = (response.headers or {}).get("x-line-request-id")
         return Outcome("sent", response.status_code, None, request_id)
 

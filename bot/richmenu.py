@@ -4,7 +4,7 @@
 them); ``render_image()`` draws the 2500x1686 PNG. The shipped picture is ``bot/static/richmenu.png``, rendered
 with a Japanese font (``kosodate richmenu render``); where no Japanese font is installed the image still renders,
 with pictograms and English labels. ``kosodate richmenu deploy`` creates the menu through the gateway and makes it
-every user's default.
+every user's default. Drawing needs Pillow, an optional extra (``richmenu``): a deployment uploads the shipped picture.
 """
 from __future__ import annotations
 
@@ -21,6 +21,12 @@ COLUMNS, ROWS = 3, 2
 IMAGE_PATH = Path(__file__).parent / "static" / "richmenu.png"
 MAX_IMAGE_BYTES = 1024 * 1024  # LINE accepts rich-menu images up to 1 MB
 MENU_NAME = "kosodate-main-v1"
+PILLOW_HINT = ("drawing the rich-menu image needs Pillow, which this installation lacks: "
+               "pip install 'kosodate-line-bot[richmenu]' (in a checkout: pip install -e '.[richmenu]')")
+
+
+class PillowMissing(RuntimeError):
+    """Pillow (the ``richmenu`` extra) is not installed; the message says how to install it."""
 
 
 @dataclass(frozen=True)
@@ -110,7 +116,10 @@ def japanese_font() -> str | None:
 def render_image(font_path: str | None = "auto") -> bytes:
     """Draw the menu: one coloured tile per area, a pictogram, the Japanese label and the English one beneath.
     ``font_path``: a font with Japanese glyphs, "auto" to look for one, None for pictograms and English only."""
-    from PIL import Image, ImageDraw, ImageFont
+    try:
+        from PIL import Image, ImageDraw, ImageFont
+    except ImportError as exc:
+        raise PillowMissing(PILLOW_HINT) from exc
 
     if font_path == "auto":
         font_path = japanese_font()

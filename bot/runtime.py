@@ -9,9 +9,15 @@ A web process processes inline only while it is quiet: during a burst (new event
 worker's sweep processes what it stored. Processing beside the acknowledgements would take the CPU, the interpreter
 lock and (on SQLite) the database's one write lock from them; the worker has its own process and, on PostgreSQL, a
 lower CPU priority (``PROCESSING_NICENESS``).
+
+A graceful stop (SIGTERM: a deploy, ``systemctl restart``; gunicorn lets the requests in flight finish, then the
+process exits and ``close`` runs) loses and delays nothing: the lanes finish the event they are on and send its
+answer, the events still queued stay pending for the worker's sweep, and the outbox rows this process claimed but
+did not send are handed back at once (``bot.leases``) instead of waiting for their leases to run out.
 """
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import queue
@@ -26,6 +32,7 @@ from bot import delivery
 from bot.config import Config
 from bot.dispatch import Settings, process_pending, process_source
 from bot.inbox_writer import InboxWriter
+from bot.leases import Leases
 from bot.line_gateway import Gateway
 from handlers import event_notices
 from storage import crypto
@@ -41,6 +48,9 @@ PROCESSING_NICENESS = 10
 # keeps going while sources are pending, for at most SWEEP_BUDGET_SECONDS per run.
 SWEEP_BATCH = 20
 SWEEP_BUDGET_SECONDS = 1.8  # then the next tick of the worker's sweep carries on (a tick meanwhile returns at once)
+# On a graceful stop, how long the lanes may take to finish the event they are on (gunicorn's graceful timeout is
+# 30 s; a lane's answer normally takes well under a second, LINE's timeouts and retries at worst about this long).
+STOP_SECONDS = 20
 
 
 def lower_priority(engine) -> None:
@@ -67,19 +77,24 @@ class Runtime:
         self.gateway = Gateway(config)
         self.settings = Settings(config.public_base_url, config.contact_phone)
         self.inbox_writer = InboxWriter(on_stored=self.wake)
+        self.leases = Leases()  # the outbox rows this process holds, renewed while it lives
+        self.stopping = threading.Event()
+        self._closed = False
         self._lanes: list[queue.Queue] = []
+        self._lane_threads: list[threading.Thread] = []
         self._pid = 0
         self._lock = threading.Lock()
         self._sweeper: ThreadPoolExecutor | None = None
         # (when, how many sources had new events) for the last second's inbox commits, and their sum.
         self._recent: deque[tuple[float, int]] = deque()
         self._recent_total = 0
+        atexit.register(self.close)  # a gunicorn worker exits through the interpreter's shutdown after SIGTERM
 
     # --- web process: wake the lanes after the inbox commit ---------------------------------------------------
     def wake(self, sources: list[str]) -> None:
         """Called by the inbox writer after each commit, with the sources that have new events."""
-        if not self.config.inline_processing or not sources:
-            return
+        if not self.config.inline_processing or not sources or self.stopping.is_set():
+            return  # (when stopping, the worker's sweep processes them)
         if self._in_burst(len(sources)):
             return  # only acknowledge now; the worker's sweep processes these events
         lanes = self._ensure_lanes()
@@ -99,18 +114,22 @@ class Runtime:
             if self._pid != os.getpid():  # first use, or we are a freshly forked gunicorn worker
                 self._pid = os.getpid()
                 self._lanes = [queue.Queue() for _ in range(LANES)]
-                for i, lane in enumerate(self._lanes):
-                    threading.Thread(target=self._run_lane, args=(lane,), name=f"inbox-lane-{i}", daemon=True).start()
+                self._lane_threads = [threading.Thread(target=self._run_lane, args=(lane,), name=f"inbox-lane-{i}",
+                                                       daemon=True) for i, lane in enumerate(self._lanes)]
+                for thread in self._lane_threads:
+                    thread.start()
             return self._lanes
 
     def _run_lane(self, lane: queue.Queue) -> None:
         lower_priority(self.engine)
-        while True:
+        while not self.stopping.is_set():
             key = lane.get()
+            if key is None:
+                return  # stopping: what is still queued stays pending for the worker's sweep
             try:
                 planned = process_source(key, self.settings)
                 if planned:
-                    delivery.deliver(self.gateway, planned)
+                    delivery.deliver(self.gateway, planned, leases=self.leases)
             except Exception as exc:  # the worker's sweep picks the event up again
                 log.exception("inbox lane failed (%s)", type(exc).__name__)
 
@@ -132,20 +151,39 @@ class Runtime:
         while True:
             found, planned = process_pending(self.settings, SWEEP_BATCH)
             if planned:
-                delivery.deliver(self.gateway, planned)
+                delivery.deliver(self.gateway, planned, leases=self.leases)
             total += len(planned)
-            if found < SWEEP_BATCH or time.monotonic() > deadline:
+            if found < SWEEP_BATCH or time.monotonic() > deadline or self.stopping.is_set():
                 return total
 
     def deliver_outbox(self) -> int:
-        return delivery.deliver(self.gateway)
+        return delivery.deliver(self.gateway, leases=self.leases)
 
     def drain(self) -> None:
         """Process everything pending and send everything due, synchronously."""
         self.process_inbox()
         self.deliver_outbox()
 
+    def stop(self, timeout: float = STOP_SECONDS) -> None:
+        """Start a graceful stop: take no new work; let the lanes finish the event they are on (at most
+        ``timeout`` seconds). A worker's delivery stops after the batch it is sending (``Dispatcher``)."""
+        self.stopping.set()
+        with self._lock:
+            lanes, threads = (self._lanes, self._lane_threads) if self._pid == os.getpid() else ([], [])
+        for lane in lanes:
+            lane.put(None)
+        deadline = time.monotonic() + timeout
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
     def close(self) -> None:
+        """Stop (if not yet), then hand back every outbox row still claimed here; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        atexit.unregister(self.close)
+        self.stop()
         if self._sweeper is not None:
             self._sweeper.shutdown()
+        self.leases.close()
         self.gateway.close()

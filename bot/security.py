@@ -5,6 +5,9 @@ simulator is not registered in production). Everything else that accepts POST mu
 """
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+
 from flask import Flask, Response, render_template, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -12,6 +15,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from bot.config import Config
 
 csrf = CSRFProtect()
+log = logging.getLogger(__name__)
 
 # 'self' only: no inline script or style anywhere, no framing, no plugins, no <base> tricks.
 CONTENT_SECURITY_POLICY = "default-src 'self'; base-uri 'self'; object-src 'none'; frame-ancestors 'none'"
@@ -25,6 +29,8 @@ def init_app(app: Flask, config: Config, *, csrf_exempt: list) -> None:
     if config.trusted_proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxies, x_proto=config.trusted_proxies,
                                 x_host=config.trusted_proxies)
+    elif config.production:
+        app.before_request(forwarded_for_warning())
     app.config.update(
         SESSION_COOKIE_NAME="__Host-kosodate" if config.https else "kosodate",
         SESSION_COOKIE_SECURE=config.https,
@@ -57,3 +63,19 @@ def init_app(app: Flask, config: Config, *, csrf_exempt: list) -> None:
             # Pages with personal data stay out of shared caches and the browser's back-forward history on disk.
             response.headers["Cache-Control"] = "no-store"
         return response
+
+
+def forwarded_for_warning() -> Callable[[], None]:
+    """A request hook that warns once when requests arrive through a proxy (X-Forwarded-For) while TRUSTED_PROXIES
+    is 0: every client then has the proxy's address, and the sign-in throttle's per-address delay is shared by all
+    staff. The line names no address."""
+    warned = False
+
+    def check() -> None:
+        nonlocal warned
+        if not warned and "X-Forwarded-For" in request.headers:
+            warned = True
+            log.warning("requests arrive through a proxy (X-Forwarded-For) but TRUSTED_PROXIES=0: every client "
+                        "looks like the proxy to the sign-in throttle; set TRUSTED_PROXIES to the number of proxies")
+
+    return check

@@ -247,7 +247,9 @@ class Engine:
                     return flow
         return None
 
-    def _enter(self, flow: Flow, step_name: str, data: dict, version: int, ctx: Context, before: list[Reply]):
+    def _enter(
+        self, flow: Flow, step_name: str, data: dict[str, Any], version: int, ctx: Context, before: list[Reply]
+    ) -> Transition:
         new_version = version + 1
         state = State(flow.name, step_name, data, new_version, ctx.now + STATE_TTL)
         prompt = flow.steps[step_name].prompt(in_language(ctx, data), data, new_version)
@@ -258,7 +260,7 @@ class Engine:
 
     def _accept(self, state: State, inp: Input, ctx: Context) -> Transition:
         flow = self._current(state)
-        if flow is None:  # a state from an older release: start over kindly
+        if flow is None or state.step is None:  # a state from an older release: start over kindly
             return Transition(self._idle_state(state), [texts.menu(ctx)])
         step = flow.steps[state.step]
         if inp.kind not in step.accepts:
@@ -282,6 +284,7 @@ class Engine:
         return nxt
 
     def _reprompt(self, flow: Flow, state: State, ctx: Context, before: list[Reply]) -> Transition:
+        assert state.step is not None, "a state inside a flow names its step"
         return self._enter(flow, state.step, dict(state.data), state.version, ctx, before)
 
     def _back(self, state: State, ctx: Context) -> Transition:
@@ -302,7 +305,7 @@ class Engine:
         if state.idle:
             return Transition(state, [texts.help_idle(ctx)])
         flow = self._current(state)
-        if flow is None:
+        if flow is None or state.step is None:
             return Transition(self._idle_state(state), [texts.help_idle(ctx)])
         step = flow.steps[state.step]
         lines = [texts.t(ctx, step.help_key, where=flow.title(ctx))]

@@ -1,8 +1,9 @@
 """Loads what the events flows may know (``EventFacts``) for the context: upcoming events with their seats, the
 parent's applications with their personal links, sanctions in force, announcement wishes.
 
-Join and calendar links are included only for a confirmed participant in good standing; they live in the context
-of one step and are never written into the conversation state.
+Join and calendar links are included only for a confirmed participant in good standing, as references
+(``storage.join_links.join_url``): a reply carries them so to the outbox, and the sender fills the tokens in. They
+live in the context of one step and are never written into the conversation state.
 """
 from __future__ import annotations
 
@@ -44,10 +45,10 @@ def load(session: Session, parent: Parent | None, *, moment: datetime, consent_c
         in_good_standing = consent_current and not bars.covers(enrollment.event_id)
         join_url = calendar_url = None
         if enrollment.status == "confirmed" and enrollment.event.status == "published":
-            calendar_url = f"{public_base_url}/c/{join_links.calendar_token(enrollment)}.ics"
+            calendar_url = join_links.calendar_url(public_base_url, enrollment)
             link = links.get(enrollment.id) if in_good_standing else None
             if link is not None:
-                join_url = f"{public_base_url}/j/{join_links.token_of(link)}"
+                join_url = join_links.join_url(public_base_url, link.id)
         applications.append(ApplicationInfo(
             id=enrollment.id, event=infos[enrollment.event_id], status=enrollment.status,
             position=positions.get(enrollment.id), join_url=join_url, calendar_url=calendar_url,

@@ -119,8 +119,8 @@ def plan_join_link(session: Session, enrollment: Enrollment, base_url: str, reas
     if link is None:
         return None
     user = _user(session, enrollment)
-    join_url = f"{base_url}/j/{join_links.token_of(link)}"
-    calendar_url = f"{base_url}/c/{join_links.calendar_token(enrollment)}.ics"
+    # By reference: the sender fills the tokens in (storage.join_links.fill), the outbox never holds them.
+    join_url, calendar_url = join_links.join_url(base_url, link.id), join_links.calendar_url(base_url, enrollment)
     card = join_link_card(user.language, info(enrollment.event), join_url, calendar_url, reason=reason,
                           opens_minutes=enrollment.event.join_opens_minutes)
     return _push(session, user, "join_link", [card], f"join-link:{link.id}", subject=f"join_link:{link.id}")

@@ -196,24 +196,43 @@ def reissue_link(session: Session, enrollment: Enrollment, *, reason: str, base_
 class JoinPage:
     """What one opening of a join page may show. ``conference`` is set only in state "open" when asked for."""
 
-    state: str  # open | too_early | ended | revoked | cancelled | finished | not_confirmed | no_consent | barred
+    state: str  # open | not_ready | too_early | ended | finished | not_confirmed | no_consent | barred
     lang: str
     event: EventInfo
     conference: Conference | None = None
 
 
+# A link in one of these states is no way in any more: its page is the one for an unknown link (``None``), which
+# says nothing of the event (a pregnancy class's title is health information) nor of why.
+DEAD_STATES = frozenset({"revoked", "cancelled", "not_published"})
+
+
 def open_join_link(session: Session, token: str, *, fingerprint: str, reveal: bool) -> JoinPage | None:
-    """Decide what the page of this link shows right now, and record the opening. None for an unknown token."""
+    """Decide what the page of this link shows right now, and record the opening. None for a dead link — unknown,
+    revoked, erased (its sealed token cleared), or of an event cancelled or withdrawn — and then nothing is
+    recorded: an erased parent leaves no new trace, and a dead link's page is the same whoever opens it."""
     link = join_links.resolve(session, token)
-    if link is None:
+    if link is None or link.token_sealed is None:
         return None
     enrollment = link.enrollment
     event = enrollment.event
     state = join_state(moment=now(), starts_at=event.starts_at, ends_at=event.ends_at,
                        opens_minutes=event.join_opens_minutes, revoked=link.revoked_at is not None,
                        refusal=enrollments.refusal(session, enrollment))
-    conference = events.conference(event) if state == "open" and reveal else None
-    join_links.record_opening(session, link, fingerprint=fingerprint, outcome=state,
-                              details_shown=conference is not None)
+    if state in DEAD_STATES:
+        return None
+    conference = _ready_conference(event) if state == "open" else None
+    if state == "open" and conference is None:
+        state = "not_ready"
+    shown = conference if state == "open" and reveal else None
+    join_links.record_opening(session, link, fingerprint=fingerprint, outcome=state, details_shown=shown is not None)
     user = session.get(LineUser, enrollment.parent.line_user_pk)
-    return JoinPage(state, user.language, info(event), conference)
+    return JoinPage(state, user.language, info(event), shown)
+
+
+def _ready_conference(event: Event) -> Conference | None:
+    """How to join, or None while staff have not entered the meeting ID yet (the page then says so, kindly)."""
+    if not event.meeting_id_sealed:
+        return None
+    conference = events.conference(event)
+    return conference if conference.meeting_id.strip() else None

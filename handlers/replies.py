@@ -14,7 +14,7 @@ class Choice:
     uri: str | None = None
     display: str | None = None  # what appears in the chat as the parent's message when tapped
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if sum(x is not None for x in (self.data, self.text, self.uri)) != 1:
             raise ValueError("a Choice is exactly one of data, text, uri")
 

@@ -324,11 +324,17 @@ def rotate_event_credentials(session: Session, event_id: int, new_url: str, new_
     the old ones are never shown again; every confirmed participant's personal link is replaced and the new one
     sent once (its dedupe key names the new link). Participants whose link a loss report still holds back get
     theirs when that report is resolved. Returns how many new links were planned; None when the event may not be
-    changed (unknown, not the actor's centre, cancelled or over) or nothing changed."""
+    changed (unknown, not the actor's centre, cancelled or over) or nothing changed — and, when it is done from a
+    report (``escalation_id``), when that report is not one the actor may act on or not about this event: the
+    rotation is then written into no report's history, not into somebody else's."""
     if not URL.match(new_url) or not new_passcode.strip():
         raise ValueError("a join URL (http/https) and a passcode are needed")
     event = events.lock(session, event_id)
     if event is None or not sees(actor.centre, actor.role, event.centre) or actor.role not in ("admin", "staff"):
+        return None
+    escalation = reports.get(session, escalation_id) if escalation_id is not None else None
+    if escalation_id is not None and not (escalation is not None and sees(actor.centre, actor.role, escalation.centre)
+                                          and concerns_event(session, escalation, event.id)):
         return None
     if event.status != "published" or event.ends_at <= now():
         return None
@@ -347,11 +353,17 @@ def rotate_event_credentials(session: Session, event_id: int, new_url: str, new_
             planned += 1
     audit.record(session, action="event.rotate_credentials", actor=actor, subject_type="event", subject_id=event.id,
                  details={"links": planned, "held": waiting})
-    escalation = reports.get(session, escalation_id) if escalation_id is not None else None
     if escalation is not None:
         reports.record(session, escalation, "credentials_rotated", actor=actor,
                        details={"event": event.id, "links": planned})
     return planned
+
+
+def concerns_event(session: Session, escalation: Escalation, event_id: int) -> bool:
+    """Whether this is a loss report about that event: the only report a change of the event's join details may be
+    recorded in."""
+    report = reports.report_of(session, escalation.id) if escalation.kind == REPORT else None
+    return report is not None and event_id in report.event_ids
 
 
 def _parent_user(session: Session, escalation: Escalation) -> LineUser:

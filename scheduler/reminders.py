@@ -31,7 +31,7 @@ from bot.config import Config
 from bot.messages import render_all
 from handlers.engine import DEFAULT_CONTACT_PHONE
 from handlers.reminders import Offset, ReminderFacts, Schedule, parse_offsets, parse_quiet_hours, reminder, thanks
-from storage import outbox
+from storage import join_links, outbox
 from storage import reminders as participants
 from storage.clock import now
 from storage.db import unit_of_work
@@ -139,7 +139,8 @@ class Planner:
 
     def _messages(self, who: participants.Participant, offset: Offset) -> list[dict]:
         facts = ReminderFacts(who.lang, who.title, who.starts_at, who.ends_at,
-                              f"{self.public_base_url}/j/{who.token}", who.opens_minutes, self.contact_phone)
+                              join_links.join_url(self.public_base_url, who.link_id), who.opens_minutes,
+                              self.contact_phone)
         return render_all(reminder(facts, offset))
 
     def _plan_thanks(self, session: Session, moment: datetime) -> int:

@@ -15,7 +15,7 @@ from typing import Mapping
 
 from sqlalchemy import text
 
-from storage import retention
+from storage import retention, statistics
 from storage.clock import now
 from storage.db import unit_of_work
 
@@ -41,6 +41,9 @@ class Purge:
         """One purge pass. Returns how many rows (accounts, for "unfollowed") each kind lost."""
         deadline = time.monotonic() + self.budget_seconds
         before = retention.cutoffs(self.days, now())
+        with unit_of_work() as session:
+            # The programme statistics of a month are kept before any of its rows can go.
+            statistics.snapshot_months(session, self.days)
         removed = {}
         for kind in ORDER:
             removed[kind] = 0

@@ -17,21 +17,33 @@ How the jobs are scheduled, deliberately:
   second.
 - A failing run (the database restarting, LINE unreachable) is logged and the next tick tries again: the engine
   checks connections before use (``pool_pre_ping``), so the worker recovers when the database is back, unrestarted.
+- Every job's id is also its name, so APScheduler's own log lines say ``"outbox-deliver (trigger: …)"``.
+
+Two housekeeping jobs run in every worker process, whatever ``--job`` selects: the heartbeat (a row per worker
+role in ``worker_heartbeats``, every ``HEARTBEAT_SECONDS``: /healthz?full=1 answers 503 when it stops) and, once a
+minute, one summary line of what the process did (events processed, messages sent, failures; ``bot.metrics``
+counts them), instead of a line per tick.
 """
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import socket
 import threading
-from typing import Collection
+from collections.abc import Collection
 
 from apscheduler.events import EVENT_SCHEDULER_SHUTDOWN
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
+from bot import metrics
 from bot.delivery import Dispatcher
 from bot.runtime import Runtime
-from scheduler import escalation, reminders
-from scheduler import retention
+from scheduler import backups, escalation, reminders, retention
+from storage import health
+from storage.clock import now
+from storage.db import unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +55,8 @@ ESCALATION_NOTICE_SECONDS = 5
 # A delivery run keeps draining a backlog this long before it lets the next tick take over.
 DELIVERY_BUDGET_SECONDS = 50
 DELIVERY_BATCH = 500
+HEARTBEAT_SECONDS = 10  # /healthz?full=1 reports a worker silent for 60 s
+SUMMARY_SECONDS = 60
 
 
 def _guarded(name: str, fn):
@@ -51,8 +65,9 @@ def _guarded(name: str, fn):
             fn()
         except Exception as exc:  # keep the worker alive; the tables still hold the work
             log.warning("job %s failed this tick: %s", name, type(exc).__name__)
+            metrics.summary.add("job_failures")
 
-    run.__name__ = name
+    run.__name__ = run.__qualname__ = name
     return run
 
 
@@ -64,11 +79,14 @@ class Worker:
         self.runtime = runtime
         self.planner = reminders.Planner.from_config(runtime.config)
         self.dispatcher = Dispatcher(runtime.gateway, threads=runtime.config.delivery_threads, batch=DELIVERY_BATCH,
-                                     quiet=self.planner.schedule.quiet)
+                                     quiet=self.planner.schedule.quiet, leases=runtime.leases,
+                                     stopping=runtime.stopping)
         self._draining = threading.Lock()
         self._sweeping = threading.Lock()
         self.escalation = escalation.Jobs(runtime.config)
         self.retention = retention.Purge(runtime.config.retention_days)
+        self.backups = backups.Nightly(runtime.config.database_url, runtime.config.backup_dir,
+                                       runtime.config.backup_keep_days) if runtime.config.backup_dir else None
 
     def sweep_inbox(self) -> int:
         if not self._sweeping.acquire(blocking=False):
@@ -87,7 +105,24 @@ class Worker:
             self._draining.release()
 
     def plan(self) -> reminders.Planned:
-        return self.planner.run()
+        planned = self.planner.run()
+        metrics.reminders_planned(planned.added + planned.replanned, planned.expired)
+        return planned
+
+    def beat(self, name: str, jobs: list[str]) -> None:
+        """The heartbeat: this worker role is alive now."""
+        with unit_of_work() as session:
+            health.beat(session, name, jobs, socket.gethostname(), os.getpid())
+
+    def summarise(self) -> dict[str, int]:
+        """One log line for what this process did since the last one (once a minute); returns the counts."""
+        done = metrics.summary.take()
+        log.info("worker, last minute: %d events processed, %d messages sent, %d to retry, %d failed, %d expired, "
+                 "%d reminders planned; failures: %d events, %d job runs, %d rate-limited by LINE",
+                 done.get("events", 0), done.get("sent", 0), done.get("retry", 0), done.get("failed", 0),
+                 done.get("expired", 0), done.get("reminders_planned", 0), done.get("event_failures", 0),
+                 done.get("job_failures", 0), done.get("rate_limited", 0))
+        return done
 
     def jobs(self) -> list[tuple[str, object, int, int]]:
         """(id, function, interval seconds, max instances): every periodic job of the worker."""
@@ -101,7 +136,10 @@ class Worker:
 
     def daily_jobs(self) -> list[tuple[str, object, tuple[int, int]]]:
         """(id, function, (hour, minute) in Tokyo): the jobs that run once a day at a fixed time."""
-        return [("retention-purge", _guarded("retention-purge", self.retention.run), retention.RUN_AT)]
+        daily = [("retention-purge", _guarded("retention-purge", self.retention.run), retention.RUN_AT)]
+        if self.backups is not None:  # BACKUP_DIR set
+            daily.append(("database-backup", _guarded("database-backup", self.backups.run), backups.RUN_AT))
+        return daily
 
     def close(self) -> None:
         self.dispatcher.close()
@@ -119,22 +157,36 @@ def build(runtime: Runtime, blocking: bool = True, only: Collection[str] = ()):
     scheduler = (BlockingScheduler if blocking else BackgroundScheduler)(timezone="Asia/Tokyo")
     for job_id, fn, seconds, instances in worker.jobs():
         if not only or job_id in only:
-            scheduler.add_job(fn, "interval", seconds=seconds, id=job_id, replace_existing=True,
+            scheduler.add_job(fn, "interval", seconds=seconds, id=job_id, name=job_id, replace_existing=True,
                               max_instances=instances, coalesce=True, misfire_grace_time=None)
     for job_id, fn, (hour, minute) in worker.daily_jobs():
         if not only or job_id in only:
-            scheduler.add_job(fn, "cron", hour=hour, minute=minute, id=job_id, replace_existing=True, max_instances=1,
-                              coalesce=True, misfire_grace_time=None)
+            scheduler.add_job(fn, "cron", hour=hour, minute=minute, id=job_id, name=job_id, replace_existing=True,
+                              max_instances=1, coalesce=True, misfire_grace_time=None)
+    running = [job.id for job in scheduler.get_jobs()]
+    role = "worker:" + ",".join(only) if only else "worker"
+    every = dict(replace_existing=True, max_instances=1, coalesce=True, misfire_grace_time=None)
+    scheduler.add_job(_guarded("heartbeat", lambda: worker.beat(role, running)), "interval", seconds=HEARTBEAT_SECONDS,
+                      id="heartbeat", name="heartbeat", next_run_time=now(), **every)
+    scheduler.add_job(_guarded("summary", worker.summarise), "interval", seconds=SUMMARY_SECONDS, id="summary",
+                      name="summary", **every)
     scheduler.add_listener(lambda _event: worker.close(), EVENT_SCHEDULER_SHUTDOWN)
     return scheduler
 
 
 def run(runtime: Runtime, stop: threading.Event | None = None, only: Collection[str] = ()) -> None:
+    """Run until ``stop`` is set — by default until SIGTERM (a platform stopping the process) or Ctrl-C. The jobs
+    running then finish (a delivery its batch) before the process exits, with status 0."""
     log.info("worker starting%s", f" ({', '.join(only)} only)" if only else "")
     if stop is None:
-        build(runtime, only=only).start()
-        return
+        stop = threading.Event()
+        for number in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(number, lambda *_: stop.set())
     scheduler = build(runtime, blocking=False, only=only)
     scheduler.start()
     stop.wait()
+    log.info("worker stopping: letting running jobs finish")
+    runtime.stop()  # a delivery finishes the batch it is sending and claims no more
     scheduler.shutdown()
+    runtime.close()  # what was claimed but not sent is handed back at once
+    log.info("worker stopped")

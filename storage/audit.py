@@ -58,7 +58,7 @@ class Filter:
     until: datetime | None = None
 
 
-def _query(flt: Filter) -> Select:
+def _query(flt: Filter) -> Select[AuditEvent]:
     query = select(AuditEvent)
     if flt.actor_staff_id is not None:
         query = query.where(AuditEvent.actor_staff_id == flt.actor_staff_id)
@@ -83,7 +83,7 @@ def search(session: Session, flt: Filter, *, limit: int | None = 100, offset: in
 
 
 def count(session: Session, flt: Filter) -> int:
-    return session.scalar(select(func.count()).select_from(_query(flt).subquery()))
+    return session.scalars(select(func.count()).select_from(_query(flt).subquery())).one()
 
 
 def actions(session: Session) -> list[str]:

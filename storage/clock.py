@@ -4,7 +4,7 @@ Times are stored in UTC (naive UTC in the database, see ``storage.types.UTCDateT
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from zoneinfo import ZoneInfo
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -19,5 +19,5 @@ def to_tokyo(moment: datetime) -> datetime:
     return moment.astimezone(TOKYO)
 
 
-def today_tokyo():
+def today_tokyo() -> date:
     return to_tokyo(now()).date()

@@ -1,6 +1,7 @@
 """Conversation state per user (flow, step, data, version, expiry)."""
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -14,7 +15,7 @@ def load(session: Session, user_pk: int) -> ConversationState | None:
 
 
 def save(session: Session, user_pk: int, flow: str | None, step: str | None, data: dict[str, Any],
-         version: int, expires_at) -> None:
+         version: int, expires_at: datetime | None) -> None:
     row = session.get(ConversationState, user_pk)
     if row is None:
         row = ConversationState(line_user_pk=user_pk)

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from pathlib import PurePath
-from typing import Iterator
+from typing import Any, Iterator, Unpack, cast
 
-from sqlalchemy import Engine, create_engine, event, make_url, text
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import URL, Connection, CursorResult, Engine, Result, Table, create_engine, event, make_url, text
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 _engine: Engine | None = None
 _sessions: sessionmaker[Session] | None = None
@@ -26,7 +26,7 @@ _inbox_sessions: sessionmaker[Session] | None = None
 _inbox_readers: sessionmaker[Session] | None = None
 
 
-def is_sqlite(url_or_engine) -> bool:
+def is_sqlite(url_or_engine: Engine | URL | str) -> bool:
     url = url_or_engine.url if isinstance(url_or_engine, Engine) else url_or_engine
     return str(url).startswith("sqlite")
 
@@ -45,7 +45,7 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, hide_parameters=True)
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record):
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
             # Let SQLAlchemy issue BEGIN itself (below) so write transactions take the lock up front.
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
@@ -60,7 +60,7 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         @event.listens_for(engine, "begin")
-        def _sqlite_begin(conn):
+        def _sqlite_begin(conn: Connection) -> None:
             # BEGIN IMMEDIATE: one writer at a time, decided at the start, so no transaction fails half-way on upgrade.
             # A session that only reads (``read_only``) begins a plain snapshot and never takes the write lock.
             conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("read_only") else "BEGIN IMMEDIATE")
@@ -84,7 +84,7 @@ def inbox_url(url: str) -> str | None:
 def init_engine(url: str) -> Engine:
     """Create (or replace) this process's engines and session factories."""
     global _engine, _sessions, _inbox_engine, _inbox_sessions, _inbox_readers
-    for old in {_engine, _inbox_engine} - {None}:
+    for old in {engine for engine in (_engine, _inbox_engine) if engine is not None}:
         old.dispose()
     _engine = make_engine(url)
     _sessions = sessionmaker(_engine, expire_on_commit=False)
@@ -149,3 +149,23 @@ def ping() -> bool:
         return True
     except Exception:  # any failure means "not reachable" for the health check
         return False
+
+
+def dialect_name(session: Session) -> str:
+    """``"postgresql"`` or ``"sqlite"``: the few statements that differ (ON CONFLICT, locking) ask here."""
+    return session.get_bind().dialect.name
+
+
+def table_of(model: type[DeclarativeBase]) -> Table:
+    """The Core table behind a mapped class, for bulk statements. Declarative types ``__table__`` as any FromClause;
+    every model here is mapped to a Table."""
+    table = model.__table__
+    if not isinstance(table, Table):
+        raise TypeError(f"{model.__name__} is not mapped to a table")
+    return table
+
+
+def affected_rows(result: Result[Unpack[tuple[Any, ...]]]) -> int:
+    """How many rows a bulk UPDATE or DELETE changed. ``Session.execute`` is typed to return a plain ``Result``;
+    for those statements it is a ``CursorResult``, which has the count."""
+    return cast("CursorResult[Unpack[tuple[Any, ...]]]", result).rowcount

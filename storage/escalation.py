@@ -9,15 +9,19 @@ configured.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, or_, select
+from sqlalchemy.dialects.postgresql import Insert as PgInsert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from storage import staff
 from storage.clock import now
+from storage.db import dialect_name
 from storage.models import Escalation, EscalationNotification, LineUser, LoginAttempt, StaffMember
 
 LEASE = timedelta(seconds=120)
@@ -74,8 +78,8 @@ def unresolved(session: Session, limit: int = 200) -> list[Escalation]:
 
 
 # --- e-mail and webhook notices -----------------------------------------------------------------------------------
-def _insert(session: Session):
-    return pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+def _insert(session: Session) -> Callable[..., PgInsert | SqliteInsert]:
+    return pg_insert if dialect_name(session) == "postgresql" else sqlite_insert
 
 
 def plan_notice(session: Session, *, escalation_id: int, channel: str, dedupe_key: str, subject: str,
@@ -160,9 +164,9 @@ def _link_address_key(line_user_pk: int) -> str:
 def link_refused(session: Session, line_user_pk: int, moment: datetime | None = None) -> bool:
     """Too many wrong codes from this LINE account in the last day: the next code is not even checked."""
     since = (moment or now()) - timedelta(days=1)
-    failures = session.scalar(select(func.count()).select_from(LoginAttempt).where(
+    failures = session.scalars(select(func.count()).select_from(LoginAttempt).where(
         LoginAttempt.address_key == _link_address_key(line_user_pk), LoginAttempt.succeeded.is_(False),
-        LoginAttempt.at > since))
+        LoginAttempt.at > since)).one()
     return failures >= LINK_FAILURES_PER_DAY
 
 

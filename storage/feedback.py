@@ -48,7 +48,7 @@ class Summary:
     answers: int
     mean: float | None
     by_score: dict[int, int]
-    comments: list[tuple[datetime, str]] = field(default_factory=list)
+    comments: list[tuple[datetime | None, str]] = field(default_factory=list)
 
 
 def summary(session: Session, event_id: int) -> Summary:

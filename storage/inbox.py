@@ -32,7 +32,10 @@ def include_object(obj, name, type_, reflected, compare_to) -> bool:
 
 
 def source_key(event: dict[str, Any]) -> str:
-    source = event.get("source") or {}
+    """Whose event this is (the per-source order of processing); "-" for an event without one."""
+    source = event.get("source")
+    if not isinstance(source, dict):
+        return "-"
     for key in ("userId", "groupId", "roomId"):
         value = source.get(key)
         if isinstance(value, str) and value:
@@ -43,6 +46,11 @@ def source_key(event: dict[str, Any]) -> str:
 def _timestamp(value: Any) -> int:
     """LINE's millisecond timestamp; anything else (a forged or odd event) sorts first instead of failing."""
     return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**62 else 0
+
+
+def _redelivery(event: dict[str, Any]) -> bool:
+    context = event.get("deliveryContext")
+    return isinstance(context, dict) and context.get("isRedelivery") is True
 
 
 def store(session: Session, events: Iterable[dict[str, Any]]) -> list[str]:
@@ -56,7 +64,7 @@ def store(session: Session, events: Iterable[dict[str, Any]]) -> list[str]:
                 "event_type": str(event.get("type", "unknown"))[:40],
                 "mode": str(event.get("mode", "active"))[:16],
                 "event_timestamp": _timestamp(event.get("timestamp")),
-                "redelivery": bool((event.get("deliveryContext") or {}).get("isRedelivery")),
+                "redelivery": _redelivery(event),
                 "payload": event,
                 "received_at": now(),
                 "status": "pending",

@@ -2,12 +2,17 @@
 them by token, and the record of openings that shows staff a link used from many devices (policy 5).
 
 Only a hash of each token finds it; the token itself is kept sealed so the bot can send the same link again.
+A planned message never holds a token: it names the link by reference (``join_url``, ``calendar_url``: e.g.
+``https://…/j/{join_link:12}``) and the sender fills the tokens in just before the message goes (``fill``), so the
+outbox, which keeps messages for days before and after, has nothing a reader of the database could use.
 """
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Iterable
+from typing import Any, Iterable
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -65,6 +70,52 @@ def live_for(session: Session, enrollment_ids: list[int]) -> dict[int, JoinLink]
 
 def token_of(link: JoinLink) -> str:
     return crypto.unseal(link.token_sealed)
+
+
+# --- references in planned messages ---------------------------------------------------------------------------
+# Braces cannot occur in a token (URL-safe base64) nor in a URL we write, so a reference is never mistaken for one.
+REFERENCE = re.compile(r"\{(join_link|calendar):(\d+)\}")
+
+
+def join_url(base_url: str, link_id: int) -> str:
+    """The address of a join page as a planned message holds it: the link's id, not its token."""
+    return f"{base_url}/j/{{join_link:{link_id}}}"
+
+
+def calendar_url(base_url: str, enrollment: Enrollment) -> str:
+    """The address of the enrollment's .ics as a planned message holds it (the calendar token is made if needed)."""
+    calendar_token(enrollment)
+    return f"{base_url}/c/{{calendar:{enrollment.id}}}.ics"
+
+
+def fill(session: Session, bodies: dict[int, list[Any]]) -> dict[int, list[Any] | None]:
+    """The messages of each outbox row with the tokens of its references filled in, for sending now; None for a row
+    naming a link that no longer exists or whose token was erased (it must not go)."""
+    texts = {row_id: json.dumps(body, ensure_ascii=False) for row_id, body in bodies.items()}
+    wanted: dict[str, set[int]] = {"join_link": set(), "calendar": set()}
+    for text in texts.values():
+        for kind, number in REFERENCE.findall(text):
+            wanted[kind].add(int(number))
+    if not wanted["join_link"] and not wanted["calendar"]:
+        return dict(bodies)
+    sealed: dict[tuple[str, int], str | None] = {}
+    for kind, column, key in (("join_link", JoinLink.token_sealed, JoinLink.id),
+                              ("calendar", Enrollment.calendar_token_sealed, Enrollment.id)):
+        ids = sorted(wanted[kind])
+        for start in range(0, len(ids), CHUNK):
+            sealed.update(((kind, i), value) for i, value in session.execute(
+                select(key, column).where(key.in_(ids[start:start + CHUNK]))))
+    tokens = {ref: crypto.unseal(value) for ref, value in sealed.items() if value}
+    filled: dict[int, list[Any] | None] = {}
+    for row_id, text in texts.items():
+        refs = {(kind, int(number)) for kind, number in REFERENCE.findall(text)}
+        if not refs:
+            filled[row_id] = bodies[row_id]
+        elif refs - tokens.keys():
+            filled[row_id] = None
+        else:
+            filled[row_id] = json.loads(REFERENCE.sub(lambda m: tokens[(m[1], int(m[2]))], text))
+    return filled
 
 
 def lock_enrollment(session: Session, enrollment_id: int) -> None:

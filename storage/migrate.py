@@ -8,7 +8,7 @@ from alembic.config import Config
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from storage.db import inbox_url, make_engine
+from storage.db import inbox_url, make_engine, table_of
 from storage.models import InboxEvent
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -35,7 +35,7 @@ def upgrade(url: str, revision: str = "heads") -> None:
 def _move_pending_inbox(url: str, separate: str) -> None:
     """Events a version before the separate inbox stored but did not process yet move to the new inbox file, so an
     upgrade loses none. Idempotent: an event already there is not stored twice."""
-    table = InboxEvent.__table__
+    table = table_of(InboxEvent)
     main, inbox = make_engine(url), make_engine(separate)
     try:
         with main.begin() as source:

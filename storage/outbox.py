@@ -1,11 +1,15 @@
 """The outbox: every message the bot sends is a row first, written with the change that causes it.
 
 A row is ``planned`` until it ends ``sent``, ``failed`` (LINE refused it for good, or we gave up) or ``expired`` (no
-longer right to send: past ``not_after``, the participant withdrew, the event moved ...). ``dedupe_key`` =
+longer right to send: past ``not_after``, the participant withdrew, the event moved ...). Its body (``messages``)
+is dropped when it ends: what is kept for staff and operators (``Delivery``) is only what it was for and what
+became of it. A personal link is never in a body, only a reference to it (``storage.join_links.fill``). ``dedupe_key`` =
 (purpose, recipient, subject) makes planning idempotent; ``retry_key`` is fixed at creation and goes with every push
 of the row, so LINE itself refuses a second delivery (409).
 
-Rows are claimed with a lease (``claimed_until``) so a crashed sender's rows are picked up again, and with
+Rows are claimed with a short lease (``claimed_until``, ``LEASE``) that the holder renews while it lives
+(``renew``, by ``bot.leases``), so a crashed sender's rows are free again within seconds; a sender that stops
+gracefully hands back what it has not started (``release``). Rows are claimed with
 ``FOR UPDATE SKIP LOCKED`` on PostgreSQL so several senders never take the same row: a second sender skips the rows
 the first has locked instead of waiting for them, and once the first commits, its lease keeps them out of reach.
 SQLite has no row locks; there every write transaction begins IMMEDIATE (``storage.db``), which serialises claims.
@@ -15,26 +19,32 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import ColumnElement, func, or_, select, tuple_, update
+from sqlalchemy.dialects.postgresql import Insert as PgInsert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from storage.clock import now
+from storage.db import affected_rows, dialect_name
 from storage.models import Enrollment, JoinLink, OutboxMessage
 
-# Long enough for one batch of sends even when LINE is slow; a crashed sender's rows wait this long to be retried.
-LEASE = timedelta(seconds=120)
+# How long a claim holds without renewal: a crashed sender's rows are free this long after its last heartbeat
+# (bot.leases renews every RENEW_EVERY while the process lives). Leases are the app's clock (storage.clock), so
+# hosts sharing a database need synchronised clocks (NTP keeps them within milliseconds).
+LEASE = timedelta(seconds=5)
+RENEW_EVERY = timedelta(seconds=1)
 MAX_ATTEMPTS = 8
 REPLY_TOKEN_LIFETIME = timedelta(seconds=50)
 MULTICAST_MAX = 500
 STATUSES = ("planned", "sent", "failed", "expired")
 
 
-def _insert(session: Session):
-    return pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+def _insert(session: Session) -> Callable[..., PgInsert | SqliteInsert]:
+    return pg_insert if dialect_name(session) == "postgresql" else sqlite_insert
 
 
 def add(
@@ -154,8 +164,40 @@ def claim(session: Session, ids: list[int] | None = None, limit: int = 100,
     return sorted(rows, key=lambda row: (row.next_attempt_at, row.id))
 
 
+# The body of a row that has ended: nothing (``replan`` gives an expired row a new one).
+NO_BODY: list[dict[str, Any]] = []
+
+
+def _held_as_claimed(held: dict[int, int]) -> tuple[ColumnElement[bool], ...]:
+    """The rows still as this holder claimed them: planned, leased, and not claimed since (a claim counts an attempt,
+    so another sender's claim changes ``attempts``)."""
+    return (OutboxMessage.status == "planned", OutboxMessage.claimed_until.is_not(None),
+            tuple_(OutboxMessage.id, OutboxMessage.attempts).in_(sorted(held.items())))
+
+
+def renew(session: Session, held: dict[int, int]) -> set[int]:
+    """Extend the leases of the rows this holder still holds ({row id: attempts when claimed}). Returns their ids:
+    a row missing from the answer was finished, handed back, or claimed by another sender, and must not be sent."""
+    if not held:
+        return set()
+    return set(session.scalars(
+        update(OutboxMessage).where(*_held_as_claimed(held)).values(claimed_until=now() + LEASE)
+        .returning(OutboxMessage.id), execution_options={"synchronize_session": False}))
+
+
+def release(session: Session, held: dict[int, int]) -> int:
+    """Hand back claimed rows whose sending never started (a graceful stop): free at once for the next claim, the
+    attempt not counted (so a reply token still fresh is still used). Returns how many."""
+    if not held:
+        return 0
+    return affected_rows(session.execute(
+        update(OutboxMessage).where(*_held_as_claimed(held))
+        .values(claimed_until=None, attempts=OutboxMessage.attempts - 1)
+        .execution_options(synchronize_session=False)))
+
+
 def _close(row: OutboxMessage, status: str, error: str | None) -> None:
-    row.status, row.claimed_until, row.finished_at = status, None, now()
+    row.status, row.claimed_until, row.finished_at, row.messages = status, None, now(), NO_BODY
     row.last_error = error[:1000] if error else None
 
 
@@ -167,7 +209,8 @@ def mark_sent(session: Session, row_ids: list[int]) -> None:
     session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.id.in_(row_ids))
-        .values(status="sent", sent_at=moment, finished_at=moment, claimed_until=None, last_error=None)
+        .values(status="sent", sent_at=moment, finished_at=moment, claimed_until=None, last_error=None,
+                messages=NO_BODY)
         .execution_options(synchronize_session=False)
     )
 
@@ -193,10 +236,11 @@ def expire(session: Session, row_ids: list[int], reason: str) -> int:
         update(OutboxMessage)
         .where(OutboxMessage.id.in_(row_ids), OutboxMessage.status == "planned",
                or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < moment))
-        .values(status="expired", finished_at=moment, claimed_until=None, last_error=reason[:1000])
+        .values(status="expired", finished_at=moment, claimed_until=None, last_error=reason[:1000],
+                messages=NO_BODY)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount
+    return affected_rows(result)
 
 
 def schedule_retry(session: Session, row_id: int, error: str) -> None:
@@ -215,7 +259,7 @@ def schedule_retry(session: Session, row_id: int, error: str) -> None:
 def keep_only(session: Session, row_id: int, remaining: list[dict[str, Any]], retry_key: str) -> None:
     """The first messages went out (by reply or push); what remains goes by push next time, under the key the first
     remaining batch was pushed with (``bot.delivery.batch_retry_key`` keeps the later keys in step)."""
-    row = session.get(OutboxMessage, row_id)
+    row = session.get_one(OutboxMessage, row_id)
     row.messages = remaining
     row.reply_token = None
     row.retry_key = retry_key
@@ -240,11 +284,11 @@ def still_relevant(session: Session, purpose: str, after: datetime) -> list[Outb
 
 
 def due_about(session: Session, purpose: str, subjects: Iterable[str],
-              due_by: datetime) -> list[tuple[int, str, datetime, datetime | None]]:
+              due_by: datetime) -> list[tuple[int, str | None, datetime | None, datetime | None]]:
     """(id, subject, not_before, not_after) of the planned or sent rows of ``purpose`` about these subjects that are
     due by ``due_by``."""
     wanted = sorted(set(subjects))
-    out = []
+    out: list[tuple[int, str | None, datetime | None, datetime | None]] = []
     for start in range(0, len(wanted), 500):
         out += session.execute(
             select(OutboxMessage.id, OutboxMessage.subject, OutboxMessage.not_before, OutboxMessage.not_after)

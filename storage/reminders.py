@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterable
 
-from sqlalchemy import exists, or_, select
+from sqlalchemy import ColumnElement, exists, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from storage import crypto, people
+from storage import people
 from storage.clock import today_tokyo
 from storage.models import (ConsentRecord, Enrollment, Event, JoinLink, JoinLinkOpening, LineUser, Parent,
                             Sanction)
@@ -34,14 +34,9 @@ class Participant:
     ends_at: datetime
     opens_minutes: int
     link_id: int | None
-    link_sealed: str | None
     # Why no reminder may go to them now ("cancelled", "not_confirmed", "no_consent", "barred", "blocked",
     # "no_link", …), or None.
     refusal: str | None
-
-    @property
-    def token(self) -> str:
-        return crypto.unseal(self.link_sealed)
 
 
 def upcoming(session: Session, after: datetime, until: datetime) -> list[Participant]:
@@ -74,7 +69,7 @@ def attended(session: Session, ended_after: datetime, ended_until: datetime) -> 
     return [p for p in found if p.refusal in (None, "finished")]
 
 
-def _participants(session: Session, where: list, require_link: bool = True) -> list[Participant]:
+def _participants(session: Session, where: list[ColumnElement[bool]], require_link: bool = True) -> list[Participant]:
     rows = session.execute(
         select(Enrollment.id, Enrollment.status, Enrollment.parent_id, Event.id, Event.status, Event.title,
                Event.starts_at, Event.ends_at, Event.join_opens_minutes, Parent.line_user_pk, LineUser.line_user_id,
@@ -93,7 +88,7 @@ def _participants(session: Session, where: list, require_link: bool = True) -> l
     out = []
     for (enrollment_id, enrollment_status, parent_id, event_id, event_status, title, starts_at, ends_at,
          opens_minutes, user_pk, line_user_id, lang, user_status) in rows:
-        link_id, link_sealed = links.get(enrollment_id, (None, None))
+        link_id = links.get(enrollment_id)
         refusal = None
         if event_status != "published":
             refusal = event_status if event_status in ("cancelled", "finished") else "not_published"
@@ -108,7 +103,7 @@ def _participants(session: Session, where: list, require_link: bool = True) -> l
         elif require_link and link_id is None:
             refusal = "no_link"
         out.append(Participant(enrollment_id, event_id, line_user_id, lang, title, starts_at, ends_at, opens_minutes,
-                               link_id, link_sealed, refusal))
+                               link_id, refusal))
     return out
 
 
@@ -143,14 +138,15 @@ def _bars(session: Session, parent_ids: set[int]) -> dict[int, set[int | None]]:
     return out
 
 
-def _live_links(session: Session, enrollment_ids: list[int]) -> dict[int, tuple[int, str]]:
-    """{enrollment id: (link id, sealed token)} of the live links (the newest, as ``join_links.live``)."""
-    found: dict[int, tuple[int, str]] = {}
+def _live_links(session: Session, enrollment_ids: list[int]) -> dict[int, int]:
+    """{enrollment id: link id} of the live links (the newest, as ``join_links.live``). A reminder names its link by
+    id; the sender fills the token in (``storage.join_links.fill``)."""
+    found: dict[int, int] = {}
     for start in range(0, len(enrollment_ids), CHUNK):
-        for enrollment_id, link_id, sealed in session.execute(
-            select(JoinLink.enrollment_id, JoinLink.id, JoinLink.token_sealed)
+        for enrollment_id, link_id in session.execute(
+            select(JoinLink.enrollment_id, JoinLink.id)
             .where(JoinLink.enrollment_id.in_(enrollment_ids[start:start + CHUNK]), JoinLink.revoked_at.is_(None))
             .order_by(JoinLink.id)
         ):
-            found[enrollment_id] = (link_id, sealed)
+            found[enrollment_id] = link_id
     return found

@@ -6,7 +6,8 @@ docs/privacy.md). The daily job (``scheduler/retention.py``) calls the ``purge_*
 kind is done. Every function is idempotent: run again, it finds nothing more.
 
 What "removed" means, by kind:
-- conversation state, webhook events, outbox messages, join-page openings, staff sessions: deleted.
+- conversation state, webhook events, outbox messages, join-page openings, staff sessions: deleted (an outbox
+  message's content already went when it was sent, expired or failed).
 - participants of events that ended long ago: the applications are deleted (with their join links, openings and
   attendance marks); the event's anonymous counts are kept in the audit trail (``retention.event_archived``).
 - feedback: the answers are deleted; the event's score counts are kept in the audit trail
@@ -19,21 +20,24 @@ What "removed" means, by kind:
 """
 from __future__ import annotations
 
+import json
 import secrets
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Mapping
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Text, cast, delete, func, select, update
 from sqlalchemy.orm import Session
 
-from storage import audit, inbox, staff_parents
-from storage.models import (AttendanceMark, AuditEvent, ConversationState, Enrollment, Escalation, Event, Feedback,
-                            JoinLinkOpening, LineUser, OutboxMessage, Parent, StaffInvite, StaffMember,
+from storage import audit, inbox, login_throttle, outbox, staff, staff_parents
+from storage.db import affected_rows, dialect_name, table_of
+from storage.models import (AttendanceMark, AuditEvent, Base, ConversationState, Enrollment, Escalation, Event,
+                            Feedback, JoinLinkOpening, LineUser, OutboxMessage, Parent, StaffInvite, StaffMember,
                             StaffSession)
 
 SYSTEM = "system:retention"
+ENDED = ("sent", "expired", "failed")
 
 
 @dataclass(frozen=True)
@@ -50,7 +54,8 @@ class Period:
 PERIODS: tuple[Period, ...] = (
     Period("conversations", 30, "conversation state (where a user is in a flow), after the last step"),
     Period("inbox", 14, "webhook events after processing (already reduced to their type when processed)"),
-    Period("outbox", 90, "messages sent, expired or failed, after they ended (content and recipients)"),
+    Period("outbox", 90, "messages sent, expired or failed, after they ended (recipients, purpose, outcome; "
+                         "their content is dropped when they end)"),
     Period("link_openings", 365, "join-page openings (device fingerprint, time, what was shown)"),
     Period("participants", 365, "applications, join links and attendance of an event, after it ended; "
                                 "the event's counts are kept"),
@@ -84,10 +89,11 @@ def cutoffs(days: Mapping[str, int], moment: datetime) -> dict[str, datetime]:
 
 
 # --- deleted outright --------------------------------------------------------------------------------------------
-def _delete_ids(session: Session, model, ids: list[int]) -> int:
+def _delete_ids(session: Session, model: type[Base], ids: list[int]) -> int:
     if not ids:
         return 0
-    session.execute(delete(model.__table__).where(model.__table__.c.id.in_(ids)))
+    table = table_of(model)
+    session.execute(delete(table).where(table.c.id.in_(ids)))
     return len(ids)
 
 
@@ -104,9 +110,17 @@ def purge_inbox(session: Session, before: datetime, batch: int) -> int:
 
 
 def purge_outbox(session: Session, before: datetime, batch: int) -> int:
-    return _delete_ids(session, OutboxMessage, list(session.scalars(
-        select(OutboxMessage.id).where(OutboxMessage.status.in_(("sent", "expired", "failed")),
-                                       OutboxMessage.finished_at < before).limit(batch))))
+    """Rows that ended before ``before``; and the body of any ended row that still has one (a row ended by older
+    code, or given up while claimed), whatever its age: a body is dropped when its row ends (``storage.outbox``)."""
+    ended = OutboxMessage.status.in_(ENDED)
+    deleted = _delete_ids(session, OutboxMessage, list(session.scalars(
+        select(OutboxMessage.id).where(ended, OutboxMessage.finished_at < before).limit(batch))))
+    with_body = list(session.scalars(select(OutboxMessage.id).where(
+        ended, cast(OutboxMessage.messages, Text) != json.dumps(outbox.NO_BODY)).limit(batch)))
+    if with_body:
+        session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(with_body))
+                        .values(messages=outbox.NO_BODY).execution_options(synchronize_session=False))
+    return deleted + len(with_body)
 
 
 def purge_link_openings(session: Session, before: datetime, batch: int) -> int:
@@ -118,8 +132,11 @@ def purge_staff_sessions(session: Session, before: datetime, batch: int) -> int:
     done = _delete_ids(session, StaffSession, list(session.scalars(
         select(StaffSession.id).where(StaffSession.ended_at < before).limit(batch))))
     closed = func.coalesce(StaffInvite.used_at, StaffInvite.expires_at)
-    return done + _delete_ids(session, StaffInvite, list(session.scalars(
+    done += _delete_ids(session, StaffInvite, list(session.scalars(
         select(StaffInvite.id).where(closed < before).limit(batch))))
+    # Whatever the period: second-factor challenges past their 5 minutes, sign-in throttle counters quiet for a day
+    # (their unreported failures written to the audit trail first).
+    return done + staff.purge_challenges(session, batch) + login_throttle.purge(session, batch)
 
 
 def purge_reports(session: Session, before: datetime, batch: int) -> int:
@@ -145,7 +162,7 @@ def purge_participants(session: Session, before: datetime, batch: int) -> int:
         .group_by(Enrollment.event_id).order_by(Enrollment.event_id).limit(max(1, batch // 100))))
     if not event_ids:
         return 0
-    statuses: dict[int, Counter] = {event_id: Counter() for event_id in event_ids}
+    statuses: dict[int, Counter[str]] = {event_id: Counter() for event_id in event_ids}
     for event_id, status, count in session.execute(
         select(Enrollment.event_id, Enrollment.status, func.count()).where(Enrollment.event_id.in_(event_ids))
         .group_by(Enrollment.event_id, Enrollment.status)
@@ -160,15 +177,15 @@ def purge_participants(session: Session, before: datetime, batch: int) -> int:
                      subject_id=event_id,
                      details={**{f"applications_{s}": n for s, n in sorted(statuses[event_id].items())},
                               "attended": attended.get(event_id, 0)})
-    result = session.execute(delete(Enrollment.__table__).where(Enrollment.__table__.c.event_id.in_(event_ids)))
-    return result.rowcount
+    table = table_of(Enrollment)
+    return affected_rows(session.execute(delete(table).where(table.c.event_id.in_(event_ids))))
 
 
 def purge_feedback(session: Session, before: datetime, batch: int) -> int:
     """Feedback answered before ``before``: each event's score counts are recorded, then the answers deleted."""
     rows = session.execute(select(Feedback.id, Feedback.event_id, Feedback.score, Feedback.comment)
                            .where(Feedback.answered_at < before).order_by(Feedback.id).limit(batch)).all()
-    by_event: dict[int, Counter] = {}
+    by_event: dict[int, Counter[str]] = {}
     for _id, event_id, score, comment in rows:
         counts = by_event.setdefault(event_id, Counter())
         counts[f"score_{score}"] += 1
@@ -187,7 +204,7 @@ def erase_unfollowed(session: Session, before: datetime, batch: int) -> int:
     query = (select(LineUser).where(LineUser.status == "blocked", LineUser.unfollowed_at < before,
                                     LineUser.id.not_in(staff_accounts))
              .order_by(LineUser.id).limit(batch))
-    if session.bind.dialect.name == "postgresql":
+    if dialect_name(session) == "postgresql":
         query = query.with_for_update(skip_locked=True)  # two workers never erase the same account at once
     users = list(session.scalars(query))
     parents = {p.line_user_pk: p for p in session.scalars(

@@ -1,5 +1,7 @@
-"""Staff accounts: passwords (argon2id), server-side sessions with idle and absolute limits, login throttling,
-the optional TOTP second factor, and one-time invitations for linking a staff member's LINE account.
+"""Staff accounts: passwords (argon2id; 12+ characters, not a common one, not containing the login), server-side
+sessions with idle and absolute limits, the half-finished sign-in awaiting a TOTP code (kept here, not in the cookie),
+the optional TOTP second factor, and one-time invitations for linking a staff member's LINE account. Sign-in
+throttling is ``storage.login_throttle``.
 
 Refusals are values (``None``, ``False``, a reason string); nothing here commits.
 """
@@ -9,16 +11,18 @@ import hashlib
 import secrets
 import unicodedata
 from datetime import timedelta
+from functools import cache
 
 import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from storage import crypto
 from storage.clock import now
-from storage.models import LoginAttempt, StaffInvite, StaffMember, StaffSession
+from storage.db import affected_rows
+from storage.models import LoginAttempt, LoginChallenge, StaffInvite, StaffMember, StaffSession
 from storage.models.staff import CENTRES, ROLES
 
 # argon2-cffi's defaults are argon2id with RFC 9106's low-memory profile.
@@ -30,10 +34,11 @@ ABSOLUTE_LIMIT = timedelta(hours=8)
 # Sessions are touched at most this often, so reading pages does not write on every request.
 TOUCH_EVERY = timedelta(seconds=30)
 
-ACCOUNT_FAILURES_PER_HOUR = 100
-ADDRESS_FAILURES_LIMIT = 30
-ADDRESS_WINDOW = timedelta(minutes=15)
+# A password accepted, a TOTP code still due: how long the server keeps that half-finished sign-in.
+CHALLENGE_LIFETIME = timedelta(minutes=5)
 ATTEMPTS_KEPT = timedelta(days=2)
+# A login's local part shorter than this is not looked for inside passwords (it would refuse too much).
+LOGIN_PART_MIN = 3
 
 INVITE_LIFETIME = timedelta(hours=24)
 TOTP_ISSUER = "船橋市子育て支援 スタッフ"
@@ -49,14 +54,30 @@ def normalize_login(login: str) -> str:
 
 # --- accounts ------------------------------------------------------------------------------------------------------
 
-def password_problem(password: str) -> str | None:
-    """Why this password cannot be used, or None. (Length is what matters; no composition rules.)"""
+@cache
+def common_passwords() -> frozenset[str]:
+    """The 30,000 most common passwords, as zxcvbn ships them (its ``passwords`` frequency list), lower-case."""
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS  # type: ignore[import-untyped]
+
+    return frozenset(word.lower() for word in FREQUENCY_LISTS["passwords"])
+
+
+def password_problem(password: str, *, login: str | None = None) -> str | None:
+    """Why this password cannot be used, or None (NIST SP 800-63B: length, a blocklist of common passwords, no
+    context words such as the login; no composition rules). ``login`` is the account's, when it is known."""
     if len(password) < PASSWORD_MIN:
         return f"パスワードは{PASSWORD_MIN}文字以上にしてください。"
     if len(password) > PASSWORD_MAX:
         return f"パスワードは{PASSWORD_MAX}文字以内にしてください。"
     if len(set(password)) < 4:
         return "同じ文字の繰り返しは使えません。"
+    folded = unicodedata.normalize("NFKC", password).lower()
+    if folded in common_passwords():
+        return "よく使われているパスワードのため使えません。ほかの人が思いつかない言葉を組み合わせてください。"
+    if login:
+        name = normalize_login(login)
+        if any(len(part) >= LOGIN_PART_MIN and part in folded for part in (name, name.split("@")[0])):
+            return "ログインIDを含むパスワードは使えません。"
     return None
 
 
@@ -100,7 +121,8 @@ def on_duty(session: Session, centre: str | None = None) -> list[StaffMember]:
 
 
 def set_password(member: StaffMember, password: str) -> None:
-    problem = password_problem(password)
+    """Every way a password is set ends here, so the rules hold everywhere (the forms check first, to explain)."""
+    problem = password_problem(password, login=member.login)
     if problem:
         raise ValueError(problem)
     member.password_hash = HASHER.hash(password)
@@ -188,7 +210,7 @@ def end_all_sessions(session: Session, staff_id: int, reason: str, *, keep_token
     query = update(StaffSession).where(StaffSession.staff_id == staff_id, StaffSession.ended_at.is_(None))
     if keep_token is not None:
         query = query.where(StaffSession.token_hash != digest(keep_token))
-    return session.execute(query.values(ended_at=now(), end_reason=reason)).rowcount
+    return affected_rows(session.execute(query.values(ended_at=now(), end_reason=reason)))
 
 
 def open_sessions(session: Session, staff_id: int) -> list[StaffSession]:
@@ -201,25 +223,44 @@ def open_sessions(session: Session, staff_id: int) -> list[StaffSession]:
     return [r for r in rows if moment - r.last_seen_at <= IDLE_LIMIT and moment - r.created_at <= ABSOLUTE_LIMIT]
 
 
-# --- login throttling ----------------------------------------------------------------------------------------------
+# --- the second-factor step of signing in --------------------------------------------------------------------------
 
-def login_refused(session: Session, *, account_key: str, address_key: str) -> bool:
-    """Too many recent failures for this account (100 an hour) or from this address (30 in 15 minutes)."""
+def open_challenge(session: Session, member: StaffMember, account_key: str) -> str:
+    """The password was right and a TOTP code is due: a one-time challenge; returns its nonce for the browser's
+    cookie (only the nonce's SHA-256 is stored). Expired challenges of anyone are removed on the way."""
     moment = now()
-    for_account = session.scalar(
-        select(func.count()).select_from(LoginAttempt).where(
-            LoginAttempt.account_key == account_key, LoginAttempt.succeeded.is_(False),
-            LoginAttempt.at > moment - timedelta(hours=1))
-    )
-    if for_account >= ACCOUNT_FAILURES_PER_HOUR:
-        return True
-    from_address = session.scalar(
-        select(func.count()).select_from(LoginAttempt).where(
-            LoginAttempt.address_key == address_key, LoginAttempt.succeeded.is_(False),
-            LoginAttempt.at > moment - ADDRESS_WINDOW)
-    )
-    return from_address >= ADDRESS_FAILURES_LIMIT
+    session.execute(delete(LoginChallenge).where(LoginChallenge.created_at < moment - CHALLENGE_LIFETIME))
+    nonce = secrets.token_urlsafe(32)
+    session.add(LoginChallenge(nonce_hash=digest(nonce), staff_id=member.id, account_key=account_key,
+                               created_at=moment))
+    session.flush()
+    return nonce
 
+
+def challenge(session: Session, nonce: str) -> LoginChallenge | None:
+    """The open challenge for this nonce, or None (unknown, used, or older than 5 minutes: then it is deleted)."""
+    row = session.scalars(select(LoginChallenge).where(LoginChallenge.nonce_hash == digest(nonce))).first()
+    if row is not None and now() - row.created_at > CHALLENGE_LIFETIME:
+        session.delete(row)
+        return None
+    return row
+
+
+def close_challenge(session: Session, row: LoginChallenge) -> None:
+    """Used: the nonce can never be replayed."""
+    session.delete(row)
+
+
+def purge_challenges(session: Session, batch: int) -> int:
+    """Retention: challenges past their 5 minutes (normally already gone), at most ``batch``."""
+    ids = list(session.scalars(select(LoginChallenge.id)
+                               .where(LoginChallenge.created_at < now() - CHALLENGE_LIFETIME).limit(batch)))
+    if ids:
+        session.execute(delete(LoginChallenge).where(LoginChallenge.id.in_(ids)))
+    return len(ids)
+
+
+# --- attempts at LINE-link codes (storage.escalation counts them) ---------------------------------------------------
 
 def record_attempt(session: Session, *, account_key: str, address_key: str, succeeded: bool) -> None:
     moment = now()

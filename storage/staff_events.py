@@ -3,7 +3,7 @@ decision, participant lists with their parents, direct changes of details, and a
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVarTuple, Unpack
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
@@ -12,8 +12,10 @@ from storage import crypto
 from storage.clock import now
 from storage.models import AttendanceMark, Enrollment, Event, JoinLink, Parent
 
+_Row = TypeVarTuple("_Row")
 
-def _scoped(query: Select, centres: tuple[str, ...] | None) -> Select:
+
+def _scoped(query: Select[Unpack[_Row]], centres: tuple[str, ...] | None) -> Select[Unpack[_Row]]:
     return query if centres is None else query.where(Event.centre.in_(centres))
 
 

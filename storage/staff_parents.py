@@ -59,7 +59,7 @@ def search(session: Session, *, name: str, reading: str, digits: str,
 
 
 def line_user(session: Session, parent: Parent) -> LineUser:
-    return session.get(LineUser, parent.line_user_pk)
+    return session.get_one(LineUser, parent.line_user_pk)
 
 
 def is_erased(session: Session, parent: Parent) -> bool:
@@ -200,6 +200,8 @@ def erase(session: Session, parent: Parent) -> None:
     session.execute(delete(JoinLinkOpening).where(JoinLinkOpening.join_link_id.in_(link_ids)))
     session.execute(update(JoinLink).where(JoinLink.enrollment_id.in_(enrollment_ids), JoinLink.revoked_at.is_(None))
                     .values(revoked_at=moment, revoke_reason="erased"))
+    # No link of theirs can be sent or rendered again: only the hash stays, which finds nothing but a dead page.
+    session.execute(update(JoinLink).where(JoinLink.enrollment_id.in_(enrollment_ids)).values(token_sealed=None))
     session.execute(update(Enrollment).where(Enrollment.parent_id == parent.id)
                     .values(calendar_token_hash=None, calendar_token_sealed=None))
     for sanction in sanctions.history(session, parent.id):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import Subquery, func, select
 from sqlalchemy.orm import Session
 
 from storage.models import ConsentRecord, LineUser, Parent, PolicyVersion
@@ -17,7 +17,7 @@ class VersionStats:
     answers: dict[str, int]
 
 
-def _latest_answers():
+def _latest_answers() -> Subquery:
     """The id of each person's latest consent record."""
     return select(func.max(ConsentRecord.id).label("id")).group_by(ConsentRecord.line_user_pk).subquery()
 
@@ -40,20 +40,20 @@ def versions(session: Session) -> list[VersionStats]:
 
 def registered_parents(session: Session) -> int:
     """Registered parents whose records still exist (erased ones are statistics only)."""
-    return session.scalar(
+    return session.scalars(
         select(func.count()).select_from(Parent).join(LineUser, LineUser.id == Parent.line_user_pk)
         .where(LineUser.status != ERASED_STATUS)
-    )
+    ).one()
 
 
 def parents_agreed_to(session: Session, version: PolicyVersion) -> int:
     """Registered parents whose latest answer is 同意 to this version."""
     latest = _latest_answers()
-    return session.scalar(
+    return session.scalars(
         select(func.count()).select_from(Parent)
         .join(LineUser, LineUser.id == Parent.line_user_pk)
         .join(ConsentRecord, ConsentRecord.line_user_pk == Parent.line_user_pk)
         .join(latest, latest.c.id == ConsentRecord.id)
         .where(ConsentRecord.policy_version_id == version.id, ConsentRecord.answer == "agreed",
                LineUser.status != ERASED_STATUS)
-    )
+    ).one()

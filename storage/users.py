@@ -7,6 +7,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from storage.clock import now
+from storage.db import dialect_name
 from storage.models import LineUser
 
 
@@ -14,7 +15,7 @@ def get_or_create(session: Session, line_user_id: str) -> LineUser:
     user = session.scalars(select(LineUser).where(LineUser.line_user_id == line_user_id)).first()
     if user is not None:
         return user
-    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    insert = pg_insert if dialect_name(session) == "postgresql" else sqlite_insert
     session.execute(
         insert(LineUser)
         .values(line_user_id=line_user_id, language="ja", status="active", created_at=now())

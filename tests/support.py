@@ -11,6 +11,7 @@ import time
 from datetime import date, datetime
 from typing import Any
 
+from bot.demo.line_double import BOT_USER_ID
 from handlers.postback import decode
 
 
@@ -38,7 +39,8 @@ def event(kind: str, user_id: str, reply_token: str | None = None, **extra: Any)
 
 
 def body_of(*events: dict[str, Any]) -> bytes:
-    return json.dumps({"destination": "U" + "0" * 32, "events": list(events)}, ensure_ascii=False).encode()
+    """A webhook body for this channel (the double's bot user id is its destination)."""
+    return json.dumps({"destination": BOT_USER_ID, "events": list(events)}, ensure_ascii=False).encode()
 
 
 class ChatUser:

@@ -8,6 +8,7 @@ import pytest
 
 from bot import delivery
 from bot.delivery import Dispatcher, batch_retry_key
+from bot.leases import Leases
 from bot.line_gateway import Outcome
 from bot.messages import render_all
 from handlers.reminders import parse_quiet_hours
@@ -179,17 +180,22 @@ def test_quiet_hours_hold_what_can_wait_and_never_an_answer_or_a_place_a_parent_
     assert "planned" not in {row(i).status for i in sent}
 
 
-def test_a_send_that_could_outlive_its_lease_is_left_for_the_next_claim(clock, runtime, line):
-    runtime.gateway.attempts = 100  # worst case far longer than the lease
+def test_no_send_starts_on_a_lease_nobody_renewed_and_the_row_is_handed_back_at_once(clock, runtime, line,
+                                                                                      monkeypatch):
     row_id = plan_text(new_user_id())
+    check = delivery._eligible
+
+    def slow_check(session, rows):  # meanwhile no heartbeat could renew the lease (the database was unreachable)
+        clock.shift(outbox.LEASE - timedelta(seconds=1))
+        return check(session, rows)
+
+    monkeypatch.setattr(delivery, "_eligible", slow_check)
+    Dispatcher(runtime.gateway, leases=Leases(heartbeat=False)).deliver()
+    assert line.requests("/message/push") == []
+    assert (row(row_id).claimed_until, row(row_id).attempts) == (None, 0)  # free now; the attempt is not counted
+    monkeypatch.setattr(delivery, "_eligible", check)
     Dispatcher(runtime.gateway).deliver()
-    assert line.requests("/message/push") == [] and row(row_id).claimed_until is not None
-    runtime.gateway.attempts = 3
-    Dispatcher(runtime.gateway).deliver()
-    assert line.requests("/message/push") == []  # still leased
-    clock.shift(outbox.LEASE + timedelta(seconds=1))
-    Dispatcher(runtime.gateway).deliver()
-    assert row(row_id).status == "sent" and row(row_id).attempts == 2
+    assert row(row_id).status == "sent" and row(row_id).attempts == 1
 
 
 def test_one_parents_messages_keep_their_order_when_sent_by_many_threads(runtime, line):

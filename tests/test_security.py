@@ -40,6 +40,7 @@ ACCESS = {
     "staff.parents_search": "read", "staff.policy": "read", "staff.account": "read", "staff.logout": "read",
     "staff.change_password": "read", "staff.end_other_sessions": "read", "staff.totp_begin": "read",
     "staff.totp_setup": "read", "staff.totp_disable": "read",
+    "staff.statistics_page": "read", "staff.statistics_csv": "read", "staff.statistics_xlsx": "read",
     "staff.event": "read_record", "staff.event_participants": "read_record",
     "staff.event_participants_csv": "read_record", "staff.parent": "read_record",
     "staff.event_new": "write",
@@ -56,7 +57,7 @@ ACCESS = {
     "staff.policy_publish": "admin", "staff.audit_log": "admin", "staff.audit_export": "admin",
     "staff.members": "admin", "staff.member_new": "admin", "staff.member_edit": "admin",
     "staff.member_disable": "admin", "staff.member_enable": "admin", "staff.member_end_sessions": "admin",
-    "staff.member_password": "admin", "staff.member_totp_reset": "admin", "staff.member_invite": "admin",
+    "staff.member_password": "admin", "staff.member_totp_reset": "admin", "staff.member_unlock": "admin", "staff.member_invite": "admin",
 }
 MAY_GET_2XX = {
     "anonymous": {"public"},
@@ -81,7 +82,8 @@ def records(app, staff_factory, parent_factory, event_factory):
         reports.add_report(s, escalation, lost="join_link", lost_when="today", misuse="no", event_ids=[event_id],
                            note="", held=[])
         return {"event_id": event_id, "parent_id": parent_id, "enrollment_id": applied.enrollment.id,
-                "sanction_id": sanction.id, "member_id": target.id, "escalation_id": escalation.id}
+                "sanction_id": sanction.id, "member_id": target.id, "escalation_id": escalation.id,
+                "table": "events"}
 
 
 def identities(app, staff_factory, sign_in):

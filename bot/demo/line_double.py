@@ -1,6 +1,6 @@
 """The project's own stand-in for the LINE Messaging API, for the offline demo and the end-to-end tests.
 
-It serves the endpoints the bot uses (reply, push, multicast, leave, profile, rich menu), checks each request
+It serves the endpoints the bot uses (reply, push, multicast, leave, profile, bot info, rich menu), checks each request
 against LINE's documented rules independently of ``bot.messages`` (so a builder bug shows up as a 400), and
 behaves like LINE where it matters: reply tokens are single-use and expire, a repeated ``X-Line-Retry-Key``
 gets 409, faults (429/500/slow answers) can be injected one by one or at random (``random_faults``), LINE's rate
@@ -27,6 +27,9 @@ from werkzeug.wrappers import Request, Response
 
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 USER_RE = re.compile(r"^U[0-9a-f]{32}$")
+# The bot user id of the channel this double plays: ``GET /v2/bot/info`` answers it, and webhooks the demo and the
+# tests send carry it as their ``destination``.
+BOT_USER_ID = "U" + "b07" * 10 + "00"
 RETRY_KEY_PATHS = ("/v2/bot/message/push", "/v2/bot/message/multicast")
 # LINE's documented rate limits (requests per second, per channel and endpoint), enforced with ``rate_limits=True``.
 LINE_RATE_LIMITS = {"/v2/bot/message/push": 2000, "/v2/bot/message/multicast": 200, "/v2/bot/message/reply": 2000}
@@ -310,6 +313,9 @@ class LineDouble:
             with self.lock:
                 self.left.append(m.group(2))
             return self._json(200, {})
+        if path == "/v2/bot/info" and req.method == "GET":
+            return self._json(200, {"userId": BOT_USER_ID, "basicId": "@000kosodate", "displayName": "ふなばし子育て",
+                                    "chatMode": "bot", "markAsReadMode": "auto"})
         m = re.match(r"^/v2/bot/profile/([^/]+)$", path)
         if m and req.method == "GET":
             return self._json(200, {"userId": m.group(1), "displayName": "デモ利用者", "language": "ja"})

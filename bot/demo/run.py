@@ -17,7 +17,7 @@ from werkzeug.serving import make_server
 
 from bot import create_app
 from bot.demo.line_double import LineDouble
-from bot.demo.seed import seed
+from bot.demo.seed import close_console, open_console, seed
 from handlers.policy_text import POLICY_TEXT
 from scheduler import worker
 from storage import migrate, people
@@ -25,6 +25,8 @@ from storage.db import inbox_url, unit_of_work
 
 DEMO_CHANNEL_SECRET = "demo-channel-secret"
 DEMO_ACCESS_TOKEN = "demo-access-token"
+# No quiet hours in the demo: someone trying it at 22:00 in Japan still sees the "starting soon" event's reminder.
+DEMO_QUIET_HOURS = "off"
 
 
 class Demo:
@@ -35,6 +37,7 @@ class Demo:
         self.host, self.port, self.fresh = host, port, fresh
         self.created = False
         self.seeded: list[str] = []
+        self.console: tuple[str, str] | None = None  # (login, password) of the demo administrator, this run only
         self._thread: threading.Thread | None = None
 
     @property
@@ -55,7 +58,23 @@ class Demo:
         self.server = make_server(self.host, self.port, self._wsgi, threaded=True)
         self._prepare_database()
         self.double = LineDouble().start()
-        self.app = create_app({
+        self.app = create_app(self.settings())
+        self.app.extensions["line_double"] = self.double
+        self.runtime = self.app.extensions["kosodate"]
+        with unit_of_work() as session:
+            people.ensure_policy(session, POLICY_TEXT)
+            if self.created:
+                self.seeded = seed(session)
+            self.console = open_console(session)
+        # The console is for the person trying the demo: job bookkeeping stays out of it.
+        logging.getLogger("apscheduler.scheduler").setLevel(logging.WARNING)
+        self.scheduler = worker.build(self.runtime, blocking=False)
+        self.scheduler.start()
+        return self
+
+    def settings(self) -> dict:
+        """The demo app's configuration (nothing from the shell's environment reaches LINE)."""
+        return {
             "mode": "demo",
             "database_url": self.database_url,
             "line_api_base_url": self.double.base_url,
@@ -66,18 +85,8 @@ class Demo:
             "inline_processing": True,
             # Stable across restarts, so what the demo encrypted (join URLs, passcodes) stays readable.
             "secret_key": self._secret_key(),
-        })
-        self.app.extensions["line_double"] = self.double
-        self.runtime = self.app.extensions["kosodate"]
-        with unit_of_work() as session:
-            people.ensure_policy(session, POLICY_TEXT)
-            if self.created:
-                self.seeded = seed(session)
-        # The console is for the person trying the demo: job bookkeeping stays out of it.
-        logging.getLogger("apscheduler.scheduler").setLevel(logging.WARNING)
-        self.scheduler = worker.build(self.runtime, blocking=False)
-        self.scheduler.start()
-        return self
+            "quiet_hours": DEMO_QUIET_HOURS,
+        }
 
     def _secret_key(self) -> str:
         path = Path(self.database).with_name(Path(self.database).stem + ".secret")
@@ -122,6 +131,8 @@ class Demo:
         self.server.server_close()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
+        with unit_of_work() as session:
+            close_console(session)
         self.runtime.close()
         self.double.stop()
 
@@ -135,6 +146,11 @@ class Demo:
         ]
         if self.seeded:
             lines.append(f"  デモデータ / Demo data:      {', '.join(self.seeded)}")
+        if self.console:
+            login, password = self.console
+            lines += [f"  スタッフ画面 / Staff console: {self.base_url}/staff/login",
+                      f"    ログインID / Login:        {login}",
+                      f"    パスワード / Password:     {password}  (このデモの間だけ有効 / valid while this demo runs)"]
         lines.append("Ctrl-C で終了 / Ctrl-C to stop")
         return lines
 

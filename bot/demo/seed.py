@@ -102,3 +102,38 @@ def seed_staff(session: Session, now: datetime | None = None) -> int:
         session, name="市職員 田中", login="tanaka@demo.example", centre="division", role="staff")
     member.line_user_pk, member.on_duty = user.id, True
     return member.id
+
+
+# --- the staff console's way in (issue #14) ----------------------------------------------------------------------
+DEMO_ADMIN_LOGIN = "admin@demo.example"
+
+
+def open_console(session: Session) -> tuple[str, str]:
+    """The demo administrator 「デモ 管理者」 with a new random password, for this run of the demo only: called at each
+    demo start (the banner prints the login and password); ``close_console`` disables the account when the demo
+    stops. Nothing outside ``kosodate demo`` creates it. Returns (login, password)."""
+    import secrets
+
+    from storage import staff
+
+    password = secrets.token_urlsafe(12)
+    while staff.password_problem(password):  # a 16-character random string passes; this only guards the rules
+        password = secrets.token_urlsafe(12)
+    member = staff.by_login(session, DEMO_ADMIN_LOGIN)
+    if member is None:
+        staff.create_member(session, name="デモ 管理者", login=DEMO_ADMIN_LOGIN, centre="division", role="admin",
+                            password=password)
+    else:
+        staff.set_password(member, password)
+        staff.set_active(session, member, True)
+        staff.end_all_sessions(session, member.id, "password")
+    return DEMO_ADMIN_LOGIN, password
+
+
+def close_console(session: Session) -> None:
+    """Disable the demo administrator: its printed password opens nothing once the demo has stopped."""
+    from storage import staff
+
+    member = staff.by_login(session, DEMO_ADMIN_LOGIN)
+    if member is not None:
+        staff.set_active(session, member, False)

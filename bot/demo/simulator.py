@@ -22,12 +22,11 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify, render_template, request, url_for
 
-from bot.demo.line_double import LineDouble
+from bot.demo.line_double import BOT_USER_ID, LineDouble
 
 bp = Blueprint("simulator", __name__, url_prefix="/simulator", template_folder="templates")
 
 MAX_TEXT = 5000  # LINE's own limit for a text message
-BOT_USER_ID = "U" + "b07" * 10 + "00"  # the "destination" of every webhook: our channel's bot user id
 
 
 @dataclass(frozen=True)

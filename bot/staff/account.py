@@ -5,7 +5,7 @@ from flask import flash, redirect, render_template, session, url_for
 
 from bot.staff import auth, bp
 from bot.staff.forms import ConfirmForm, PasswordChangeForm, TotpDisableForm, TotpForm
-from storage import audit, staff
+from storage import audit, login_throttle, staff
 from storage.db import unit_of_work
 
 
@@ -37,7 +37,10 @@ def change_password():
     with unit_of_work() as s:
         member = auth.current().member(s)
         if form.validate_on_submit():
-            if _password_confirmed(s, member, form.current.data):
+            problem = staff.password_problem(form.new.data, login=member.login)
+            if problem:
+                form.new.errors.append(problem)
+            elif _password_confirmed(s, member, form.current.data):
                 staff.set_password(member, form.new.data)
                 staff.end_all_sessions(s, member.id, "password", keep_token=session.get(auth.SESSION_TOKEN))
                 audit.record(s, action="staff.password_changed", actor=member, subject_type="staff",
@@ -50,11 +53,15 @@ def change_password():
 
 def _password_confirmed(s, member, password: str) -> bool:
     """Re-checking the password inside a session counts toward the same throttle as signing in."""
-    keys = {"account_key": auth.account_key(member.login), "address_key": auth.address_key()}
-    if staff.login_refused(s, **keys):
+    keys = auth.throttle_keys(member.login)
+    if login_throttle.wait(s, keys) is not None:
+        login_throttle.refused(s, keys, member.id)
         return False
     ok = staff.check_password(member, password)
-    staff.record_attempt(s, **keys, succeeded=ok)
+    if ok:
+        login_throttle.succeeded(s, keys, member.id)
+    else:
+        login_throttle.failed(s, keys, member.id)
     return ok
 
 

@@ -15,7 +15,7 @@ from typing import Callable, TypeVar
 from flask import abort, current_app, g, request, session
 
 from handlers import report_rules
-from storage import staff
+from storage import login_throttle, staff
 from storage.db import unit_of_work
 from storage.models import StaffMember
 
@@ -39,6 +39,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "reports.read": _READ,  # lost-credential reports and loan requests
     "reports.write": _WRITE,  # acknowledge, instruct, resolve, decide a loan
     "policy.read": _READ,
+    "statistics.read": _READ,  # programme statistics (事業報告): anonymous counts, exports suppress small numbers
     "policy.publish": _ADMIN,
     "audit.read": _ADMIN,
     "staff.manage": _ADMIN,
@@ -121,6 +122,7 @@ def load_actor() -> Actor | None:
 
 
 def _keyed(kind: str, value: str) -> str:
+    """A keyed hash: the throttle counts logins and addresses without storing either."""
     key = current_app.config["SECRET_KEY"].encode()
     return hmac.new(key, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
 
@@ -130,4 +132,11 @@ def account_key(login: str) -> str:
 
 
 def address_key() -> str:
+    """The client's address as ProxyFix leaves it: only ``TRUSTED_PROXIES`` hops of X-Forwarded-For are believed,
+    so a client cannot pick its own address by sending the header."""
     return _keyed("address", request.remote_addr or "")
+
+
+def throttle_keys(login: str) -> login_throttle.Keys:
+    """The keys of a sign-in attempt, from the login typed (or the account's) and this request's address."""
+    return login_throttle.Keys(account_key(login), address_key())

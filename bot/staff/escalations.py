@@ -4,9 +4,9 @@ parent (指示), resolve with or without new join links, decide a loan. The oper
 ``handlers.report_service``'s, the same the staff chat uses; each is recorded in the audit trail there."""
 from __future__ import annotations
 
-from flask import abort, current_app, flash, redirect, render_template, url_for
+from flask import current_app, flash, redirect, render_template, url_for
 
-from bot.staff import auth, bp
+from bot.staff import auth, bp, records
 from bot.staff.forms import InstructionForm, LoanDecisionForm, ResolveForm
 from handlers import report_facts, report_service
 from handlers.engine import DEFAULT_CONTACT_PHONE
@@ -25,11 +25,7 @@ REFUSALS = {
 
 
 def _escalation(s, escalation_id: int) -> Escalation:
-    found = reports.get(s, escalation_id)
-    if found is None:
-        abort(404)
-    auth.in_scope(found.centre)
-    return found
+    return records.load(s, "escalation", escalation_id)
 
 
 def _done(result: str, message: str, escalation_id: int):

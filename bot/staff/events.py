@@ -8,9 +8,9 @@ from __future__ import annotations
 import calendar
 from datetime import datetime, timedelta, timezone
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 
-from bot.staff import auth, bp
+from bot.staff import auth, bp, records
 from bot.staff.forms import ConfirmForm, EventForm, NewEventForm, RotateForm
 from handlers import event_service, report_service
 from storage import audit, crypto, events, feedback, staff_events
@@ -31,12 +31,8 @@ def actor_label() -> str:
     return f"staff:{auth.current().id}"
 
 
-def event_in_scope(s, event_id: int) -> Event:
-    event = events.get(s, event_id)
-    if event is None:
-        abort(404)
-    auth.in_scope(event.centre)
-    return event
+def event_in_scope(s, event_id: int | str) -> Event:
+    return records.load(s, "event", event_id)
 
 
 def _aware(local: datetime) -> datetime:
@@ -127,8 +123,9 @@ def event_new():
         return render_template("staff/event_form.html", form=form, event=None), 200 if request.method == "GET" else 400
     values = _values(form)
     with unit_of_work() as s:
-        if values["passcode"] is None and form.copy_of.data.isdigit():
-            values["passcode"] = crypto.unseal(event_in_scope(s, int(form.copy_of.data)).passcode_sealed)
+        source = records.from_form(s, form.copy_of)
+        if values["passcode"] is None and source is not None:
+            values["passcode"] = crypto.unseal(source.passcode_sealed)
         planned = series(values, form.repeat.data, form.repeat_count.data)
         if planned is None:
             form.repeat.errors.append("その日がない月があります（29〜31日）。毎週にするか、日付を見直してください。")
@@ -140,7 +137,7 @@ def event_new():
                 event_service.publish(s, event)
             audit.record(s, action="event.create", actor=auth.current(), subject_type="event", subject_id=event.id,
                          details={"series": len(planned), "published": bool(form.publish.data),
-                                  **({"copy_of": int(form.copy_of.data)} if form.copy_of.data else {})})
+                                  **({"copy_of": source.id} if source is not None else {})})
             created.append(event)
     flash(f"イベントを{len(created)}件作成しました。" + ("" if form.publish.data else "公開するまで保護者には表示されません。"))
     return redirect(url_for("staff.event", event_id=created[0].id))
@@ -164,11 +161,13 @@ def event(event_id: int):
     with unit_of_work() as s:
         found = event_in_scope(s, event_id)
         seated, waiting = events.seat_counts(s, [found.id])[found.id]
+        # Opened from a loss report about this event: the rotation below is recorded in that report's history.
+        report = records.find(s, "escalation", request.args.get("escalation"), within=found)
         return render_template(
             "staff/event.html", event=found, seated=seated, waiting=waiting, moment=now(),
             conference=events.conference(found) if auth.current().can("events.write") else None,
             feedback=feedback.summary(s, found.id),
-            rotate_form=RotateForm(formdata=None, escalation_id=request.args.get("escalation", "")),
+            rotate_form=RotateForm(formdata=None, escalation_id=str(report.id) if report else ""),
             confirm_form=ConfirmForm(formdata=None),
         )
 
@@ -215,11 +214,10 @@ def event_rotate(event_id: int):
         if not form.validate_on_submit():
             flash(" ".join(e for f in form for e in f.errors))
             return redirect(url_for("staff.event", event_id=event_id))
-        wanted = form.escalation_id.data or ""
-        escalation = int(wanted) if wanted.isdigit() else None
+        report = records.from_form(s, form.escalation_id, within=found)
         planned = report_service.rotate_event_credentials(
             s, found.id, form.join_url.data.strip(), form.passcode.data, auth.current().member(s),
-            base_url=base_url(), escalation_id=escalation)
+            base_url=base_url(), escalation_id=report.id if report else None)
     flash("変更できませんでした（公開中で終わっていないイベントだけ、前と違う内容に変更できます）。" if planned is None
           else f"参加URLとパスコードを変更し、{planned}人に新しい参加用リンクを送ります。")
     return redirect(url_for("staff.event", event_id=event_id))

@@ -51,6 +51,7 @@ NAV_ITEMS = [
     ("staff.parents", "保護者", "parents.read"),
     ("staff.escalations", "報告・相談", "reports.read"),
     ("staff.policy", "ポリシー", "policy.read"),
+    ("staff.statistics_page", "統計", "statistics.read"),
     ("staff.audit_log", "監査ログ", "audit.read"),
     ("staff.members", "職員", "staff.manage"),
 ]
@@ -60,6 +61,7 @@ ACTION_LABELS = {
     "staff.login": "ログイン",
     "staff.login_failed": "ログイン失敗",
     "staff.login_throttled": "ログイン制限",
+    "staff.unlock": "ログイン待ち時間の解除",
     "staff.logout": "ログアウト",
     "staff.create": "職員アカウント作成",
     "staff.update": "職員アカウント変更",
@@ -72,6 +74,7 @@ ACTION_LABELS = {
     "staff.totp_disabled": "二段階認証 無効化",
     "staff.invite": "LINE連携コード発行",
     "keys.rotate": "暗号鍵の切り替え",
+    "statistics.export": "統計の出力",
     "parent.search": "保護者検索",
     "parent.view": "保護者情報の閲覧",
     "parent.correct": "保護者情報の訂正",

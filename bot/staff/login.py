@@ -1,23 +1,27 @@
 """Signing in (password, then the TOTP code when the member has one) and signing out.
 
-A successful sign-in throws the old cookie session away and starts a new server-side session (no fixation); the
-throttle counts failures per account (100 an hour) and per address, and refuses before checking the password.
+A successful sign-in throws the old cookie session away and starts a new server-side session (no fixation). Between
+the password and the code, the server keeps a one-time challenge (``storage.staff.open_challenge``); the cookie holds
+only its random nonce. The throttle (``storage.login_throttle``) delays repeated failures per (account, address) pair
+and per address, refusing before the password is checked; its keys are always computed here, on the server.
 """
 from __future__ import annotations
+
+import math
+from datetime import timedelta
 
 from flask import g, redirect, render_template, session, url_for
 
 from bot.staff import auth, bp
 from bot.staff.forms import LoginForm, TotpForm
-from storage import audit, staff
-from storage.clock import now
+from storage import audit, login_throttle, staff
 from storage.db import unit_of_work
 from storage.models import StaffMember
 
-PENDING = "staff_totp_pending"
-PENDING_SECONDS = 300
+CHALLENGE = "staff_login_challenge"
 REFUSED = "ログインIDまたはパスワードが違います。"
-THROTTLED = "失敗が続いたため、しばらくログインできません。時間をおいてお試しいただくか、管理者にご連絡ください。"
+THROTTLED = ("失敗が続いたため、あと{seconds}秒ほどログインできません。時間をおいてお試しください。"
+             "お急ぎのときは管理者に制限の解除を頼んでください。")
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -28,53 +32,54 @@ def login():
     form = LoginForm()
     if not form.validate_on_submit():
         return render_template("staff/login.html", form=form)
-    account_key, address_key = auth.account_key(form.login.data), auth.address_key()
+    keys = auth.throttle_keys(form.login.data)
     with unit_of_work() as s:
         member = staff.by_login(s, form.login.data)
-        if staff.login_refused(s, account_key=account_key, address_key=address_key):
-            audit.record(s, action="staff.login_throttled", actor_label="anonymous",
-                         subject_type="staff" if member else None, subject_id=member.id if member else None)
-            return render_template("staff/login.html", form=form, error=THROTTLED), 429
-        ok = staff.check_password(member, form.password.data) and member.active
-        if not ok or member.totp_enabled:
-            staff.record_attempt(s, account_key=account_key, address_key=address_key, succeeded=False)
-        if not ok:
-            if member is not None:
-                audit.record(s, action="staff.login_failed", actor_label="anonymous", subject_type="staff",
-                             subject_id=member.id)
+        member_id = member.id if member is not None else None
+        wait = login_throttle.wait(s, keys)
+        if wait is not None:
+            login_throttle.refused(s, keys, member_id)
+            return _throttled(form, wait)
+        if not (staff.check_password(member, form.password.data) and member.active):
+            login_throttle.failed(s, keys, member_id)
             return render_template("staff/login.html", form=form, error=REFUSED), 401
         if member.totp_enabled:
-            # The password alone counts as a failure until the code is given, so guessing codes is throttled too.
-            session[PENDING] = {"id": member.id, "at": int(now().timestamp()), "account": account_key}
+            session[CHALLENGE] = staff.open_challenge(s, member, keys.account)
             return redirect(url_for("staff.login_totp"))
-        staff.record_attempt(s, account_key=account_key, address_key=address_key, succeeded=True)
+        login_throttle.succeeded(s, keys, member.id)
         return _signed_in(s, member)
 
 
 @bp.route("/login/code", methods=["GET", "POST"])
 @auth.requires(auth.PUBLIC)
 def login_totp():
-    pending = session.get(PENDING)
-    if not isinstance(pending, dict) or now().timestamp() - pending.get("at", 0) > PENDING_SECONDS:
-        session.pop(PENDING, None)
-        return redirect(url_for("staff.login"))
+    nonce = session.get(CHALLENGE)
     form = TotpForm()
-    if not form.validate_on_submit():
-        return render_template("staff/login_totp.html", form=form)
-    address_key = auth.address_key()
     with unit_of_work() as s:
-        if staff.login_refused(s, account_key=pending["account"], address_key=address_key):
-            session.pop(PENDING, None)
-            return render_template("staff/login.html", form=LoginForm(formdata=None), error=THROTTLED), 429
-        member = s.get(StaffMember, pending["id"])
+        pending = staff.challenge(s, nonce) if isinstance(nonce, str) else None
+        if pending is None:
+            session.pop(CHALLENGE, None)
+            return redirect(url_for("staff.login"))
+        if not form.validate_on_submit():
+            return render_template("staff/login_totp.html", form=form)
+        keys = login_throttle.Keys(pending.account_key, auth.address_key())
+        wait = login_throttle.wait(s, keys)
+        if wait is not None:
+            login_throttle.refused(s, keys, pending.staff_id)
+            return _throttled(LoginForm(formdata=None), wait)
+        member = s.get(StaffMember, pending.staff_id)
         if member is None or not member.active or not staff.check_totp(member, form.code.data):
-            staff.record_attempt(s, account_key=pending["account"], address_key=address_key, succeeded=False)
-            if member is not None:
-                audit.record(s, action="staff.login_failed", actor_label="anonymous", subject_type="staff",
-                             subject_id=member.id, details={"factor": "totp"})
+            login_throttle.failed(s, keys, pending.staff_id)
             return render_template("staff/login_totp.html", form=form, error="確認コードが違います。"), 401
-        staff.record_attempt(s, account_key=pending["account"], address_key=address_key, succeeded=True)
+        staff.close_challenge(s, pending)
+        login_throttle.succeeded(s, keys, member.id)
         return _signed_in(s, member)
+
+
+def _throttled(form: LoginForm, wait: timedelta):
+    seconds = max(1, math.ceil(wait.total_seconds()))
+    page = render_template("staff/login.html", form=form, error=THROTTLED.format(seconds=seconds))
+    return page, 429, {"Retry-After": str(seconds)}
 
 
 def _signed_in(s, member: StaffMember):

@@ -6,7 +6,7 @@ import json
 
 from flask import abort, flash, redirect, render_template, url_for
 
-from bot.staff import auth, bp
+from bot.staff import auth, bp, records
 from bot.staff.downloads import csv_response, json_response
 from bot.staff.forms import ConfirmForm, ParentCorrectionForm, ParentSearchForm, SanctionForm
 from handlers import normalize, registration_rules
@@ -23,11 +23,7 @@ EXPORT_SECTIONS = {
 
 
 def _parent(s, parent_id: int) -> Parent:
-    parent = s.get(Parent, parent_id)
-    if parent is None:
-        abort(404)
-    auth.in_scope(parent.centre)
-    return parent
+    return records.load(s, "parent", parent_id)
 
 
 def live_parent(s, parent_id: int) -> Parent:

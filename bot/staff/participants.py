@@ -2,28 +2,34 @@
 see what each participant was sent, export the list as CSV. Showing or exporting the list is audited."""
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 
-from bot.staff import auth, bp
+from bot.staff import auth, bp, records
 from bot.staff.downloads import csv_response
 from bot.staff.events import base_url, actor_label, event_in_scope
 from bot.staff.labels import ENROLLMENT_LABELS, tokyo
 from handlers import event_service
 from handlers.registration_rules import format_phone
-from storage import audit, enrollments, feedback, join_links, outbox, staff_events
+from storage import audit, feedback, join_links, outbox, staff_events
 from storage.clock import now
 from storage.db import unit_of_work
 from storage.models import Enrollment
 
 ATTENDANCE = {"present": True, "absent": False, "": None}
+# One radio group per participant, named by the enrollment: "attendance-<enrollment id>".
+ATTENDANCE_FIELD = "attendance-"
 
 
 def _enrollment(s, event_id: int, enrollment_id: int) -> Enrollment:
-    event_in_scope(s, event_id)
-    found = enrollments.get(s, enrollment_id)
-    if found is None or found.event_id != event_id:
-        abort(404)
-    return found
+    return records.load(s, "enrollment", enrollment_id, within=event_in_scope(s, event_id))
+
+
+def _attendance_marks(s, event) -> list[tuple[Enrollment, str]]:
+    """The enrollments the form names, each loaded like any other id (404 for one not of this event), and the
+    value chosen for it."""
+    marks = [(records.load(s, "enrollment", key.removeprefix(ATTENDANCE_FIELD), within=event), value)
+             for key, value in request.form.items() if key.startswith(ATTENDANCE_FIELD)]
+    return sorted(marks, key=lambda mark: mark[0].id)
 
 
 def _positions(roster) -> dict[int, int]:
@@ -120,8 +126,7 @@ def event_attendance(event_id: int):
             flash("出欠はイベントの開始後に記録できます。")
             return redirect(url_for("staff.event_participants", event_id=event_id))
         changed = 0
-        for enrollment, _parent in staff_events.roster(s, event.id):
-            value = request.form.get(f"attendance-{enrollment.id}")
+        for enrollment, value in _attendance_marks(s, event):
             if enrollment.status != "confirmed" or value not in ATTENDANCE:
                 continue
             changed += staff_events.mark_attendance(s, enrollment, ATTENDANCE[value], auth.current().id)

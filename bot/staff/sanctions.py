@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from flask import abort, current_app, flash, redirect, render_template, url_for
 
-from bot.staff import auth, bp, sanction_notices
+from bot.staff import auth, bp, records, sanction_notices
 from bot.staff.events import actor_label, event_in_scope
 from bot.staff.forms import RemovalForm, SanctionForm
 from bot.staff.parents import live_parent
 from handlers import event_service
 from handlers.engine import DEFAULT_CONTACT_PHONE
-from storage import audit, enrollments, events, join_links, sanctions, staff_parents
+from storage import audit, enrollments, join_links, sanctions, staff_parents
 from storage.db import unit_of_work
-from storage.models import Parent, Sanction
+from storage.models import Sanction
 
 
 def _phone() -> str:
@@ -31,9 +31,7 @@ def enrollment_remove(event_id: int, enrollment_id: int):
     form = RemovalForm()
     with unit_of_work() as s:
         event = event_in_scope(s, event_id)
-        enrollment = enrollments.get(s, enrollment_id)
-        if enrollment is None or enrollment.event_id != event.id:
-            abort(404)
+        enrollment = records.load(s, "enrollment", enrollment_id, within=event)
         # The event's centre decides here: a parent registered with another centre may take part in its events.
         parent = enrollment.parent
         if staff_parents.is_erased(s, parent):
@@ -77,12 +75,7 @@ def parent_bar(parent_id: int):
 @auth.requires("sanctions.write")
 def sanction_lift(sanction_id: int):
     with unit_of_work() as s:
-        sanction = s.get(Sanction, sanction_id)
-        if sanction is None:
-            abort(404)
-        event = events.get(s, sanction.event_id) if sanction.event_id else None
-        if not (event is not None and auth.current().sees(event.centre)):
-            auth.in_scope(s.get(Parent, sanction.parent_id).centre)
+        sanction = records.load(s, "sanction", sanction_id)
         if sanction.lifted_at is None:
             sanctions.lift(s, sanction.id, lifted_by=actor_label())
             audit.record(s, action="sanction.lift", actor=auth.current(), subject_type="parent",

@@ -4,11 +4,14 @@ from storage.models.base import Base
 from storage.models.core import ConversationState, InboxEvent, InboxProcessed, LineUser, OutboxMessage
 from storage.models.events import AnnouncementOptIn, Enrollment, Event, JoinLink, JoinLinkOpening
 from storage.models.feedback import Feedback
+from storage.models.health import WorkerHeartbeat
 from storage.models.people import Child, ConsentRecord, Parent, PolicyVersion
 from storage.models.reports import (Escalation, EscalationMessage, EscalationNotification, LoanRequest,
                                     LostCredentialReport, ReportEvent)
 from storage.models.sanctions import Sanction
-from storage.models.staff import AttendanceMark, LoginAttempt, StaffInvite, StaffMember, StaffSession
+from storage.models.statistics import StatisticsMonth
+from storage.models.staff import (AttendanceMark, LoginAttempt, LoginChallenge, LoginThrottle, StaffInvite, StaffMember,
+                                  StaffSession)
 
 __all__ = [
     "AnnouncementOptIn",
@@ -31,6 +34,8 @@ __all__ = [
     "LineUser",
     "LoanRequest",
     "LoginAttempt",
+    "LoginChallenge",
+    "LoginThrottle",
     "LostCredentialReport",
     "OutboxMessage",
     "Parent",
@@ -40,4 +45,6 @@ __all__ = [
     "StaffInvite",
     "StaffMember",
     "StaffSession",
+    "StatisticsMonth",
+    "WorkerHeartbeat",
 ]

@@ -41,5 +41,5 @@ class AuditTrailIsAppendOnly(RuntimeError):
 
 @event.listens_for(AuditEvent, "before_update")
 @event.listens_for(AuditEvent, "before_delete")
-def _refuse_changes(_mapper, _connection, _target) -> None:
+def _refuse_changes(_mapper: Any, _connection: Any, _target: Any) -> None:
     raise AuditTrailIsAppendOnly("audit events cannot be changed or deleted")

@@ -1,10 +1,11 @@
 """Staff of the division and the centres who use the web console, their server-side sessions, LINE-link invitations,
-the record of sign-in attempts that login throttling counts, and the attendance staff mark after an event."""
+the half-finished sign-ins awaiting a second factor, the sign-in throttle's counters, and the attendance staff mark
+after an event."""
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.clock import now
@@ -80,8 +81,8 @@ class StaffInvite(Base):
 
 
 class LoginAttempt(Base):
-    """One sign-in attempt, counted by the throttle. The login name and the address are stored as keyed hashes
-    only: enough to count, nothing to read."""
+    """One attempt at a LINE-link code sent to the bot (``storage.escalation``), counted to refuse guessing. The keys
+    are hashes only: enough to count, nothing to read. (The console's sign-in uses ``LoginThrottle``.)"""
 
     __tablename__ = "staff_login_attempts"
     __table_args__ = (
@@ -94,6 +95,42 @@ class LoginAttempt(Base):
     account_key: Mapped[str] = mapped_column(String(64))
     address_key: Mapped[str] = mapped_column(String(64))
     succeeded: Mapped[bool] = mapped_column(default=False)
+
+
+class LoginChallenge(Base):
+    """A sign-in waiting for its TOTP code: the password was right. It lives here, not in the cookie, which holds only
+    a random nonce (of which only the SHA-256 is stored): a forged or copied cookie cannot skip the password, choose
+    its own throttle key, or replay. Deleted when used, and after 5 minutes."""
+
+    __tablename__ = "staff_login_challenges"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    nonce_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff_members.id", ondelete="CASCADE"), index=True)
+    # The throttle's account key, computed on the server when the password was checked.
+    account_key: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now, index=True)
+
+
+class LoginThrottle(Base):
+    """The sign-in throttle's counter for one (account, address) pair, or for an address whatever the account
+    (``account_key == "*"``); see ``storage.login_throttle``. Keys are keyed hashes only: nothing to read."""
+
+    __tablename__ = "staff_login_throttles"
+    __table_args__ = (UniqueConstraint("account_key", "address_key", name="uq_staff_login_throttles_pair"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_key: Mapped[str] = mapped_column(String(64))
+    address_key: Mapped[str] = mapped_column(String(64))
+    # The account's member when the login exists (the audit summary's subject); None for an unknown login.
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_members.id", ondelete="CASCADE"), index=True)
+    # Failures since the pair last succeeded or was cleared (for an address: since it was last quiet for an hour).
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # Not yet in the audit trail: failures and refused attempts since the pair's last summary row.
+    unreported_failures: Mapped[int] = mapped_column(Integer, default=0)
+    unreported_refusals: Mapped[int] = mapped_column(Integer, default=0)
+    reported_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class AttendanceMark(Base):

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from bot import create_app
+from bot.demo.line_double import BOT_USER_ID
 from tests.conftest import SECRET
 from tests.support import ChatUser
 
@@ -81,9 +82,11 @@ def official(official_double):
 
 @pytest.fixture
 def contract_app(database_url, official, app):
-    """A second app (same database as ``app``, which cleans up) pointed at the official double."""
+    """A second app (same database as ``app``, which cleans up) pointed at the official double. Its bot user id is
+    configured (the one tests.support addresses): the official double's bot info is the spec's example."""
     contract = create_app({"mode": "test", "database_url": database_url, "line_api_base_url": official.base_url,
                            "line_channel_secret": SECRET, "line_channel_access_token": "contract-token",
+                           "line_bot_user_id": BOT_USER_ID,
                            "public_base_url": "https://bot.example.test", "inline_processing": False})
     contract.config.update(TESTING=True)
     contract.extensions["kosodate"].gateway.backoff = 0.01
