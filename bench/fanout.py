@@ -182,7 +182,7 @@ def fetch(base_url: str, what: str):
 
 
 def app_config(url: str, base_url: str, threads: int) -> dict:
-    return {"mode": "development", "database_url": url, "line_api_base_url": base_url,
+    return {"mode": "test", "database_url": url, "line_api_base_url": base_url,
             "line_channel_access_token": "bench-token", "public_base_url": "https://bot.example.jp",
             "inline_processing": False, "reminder_offsets": "30m", "quiet_hours": "off", "delivery_threads": threads}
 

@@ -124,7 +124,7 @@ def populate(parents: int, events: int, rng: random.Random) -> None:
                               "payload": {"type": "message", "mode": "active", "timestamp": n,
                                           "message": {"type": "text"}},
                               "received_at": moment, "processed_at": moment, "status": "done", "attempts": 0})
-            for n in range(3):
+            for _ in range(3):
                 outbox.append(_sent("reply", p, moment, None))
         _insert(session, Enrollment, enrollments)
         _insert(session, JoinLink, links)
@@ -269,7 +269,7 @@ def serve(pipe, url: str, parents: int, events: int, samples: int, seed: int) ->
     from storage import migrate
 
     migrate.upgrade(url)
-    app = create_app({"mode": "development", "database_url": url, "line_api_base_url": "http://127.0.0.1:9",
+    app = create_app({"mode": "test", "database_url": url, "line_api_base_url": "http://127.0.0.1:9",
                       "public_base_url": "https://bot.example.jp", "inline_processing": False,
                       "secret_key": "bench-scale"})
     logging.getLogger().setLevel(logging.WARNING)

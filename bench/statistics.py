@@ -21,7 +21,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,10 +37,9 @@ def populate(events_per_month: int, year: int, rng: random.Random) -> int:
     from sqlalchemy import insert
 
     from storage.db import unit_of_work
-    from storage.models import (AttendanceMark, Enrollment, Escalation, Event, Feedback, LineUser, Parent,
-                                StaffMember)
+    from storage.models import AttendanceMark, Enrollment, Escalation, Event, Feedback, LineUser, Parent, StaffMember
 
-    start = datetime(year, 4, 1, tzinfo=timezone.utc)
+    start = datetime(year, 4, 1, tzinfo=UTC)
     with unit_of_work() as s:
         s.add(StaffMember(id=1, name="職員", login="bench@city.example", centre="division", role="admin",
                           active=True, totp_enabled=False, on_duty=False))
@@ -129,7 +128,7 @@ def main() -> None:
     migrate.upgrade(url)
     staff.HASHER = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
     year = 2025
-    with time_machine.travel(datetime(year + 1, 4, 10, tzinfo=timezone.utc), tick=True):
+    with time_machine.travel(datetime(year + 1, 4, 10, tzinfo=UTC), tick=True):
         app = create_app({"mode": "test", "database_url": url, "line_api_base_url": "http://127.0.0.1:9"})
         with unit_of_work() as s:
             people.ensure_policy(s, POLICY_TEXT)

@@ -67,6 +67,8 @@ class Config:
     backup_keep_days: int = 14
     # Bearer token for GET /metrics (bot/metrics.py); without one, /metrics answers only on loopback.
     metrics_token: str = ""
+    # お知らせ (handlers/broadcast_notices.py) to more parents than this need a second staff member's approval.
+    broadcast_approval_threshold: int = 100
     extra: dict = field(default_factory=dict)
 
     @property
@@ -118,6 +120,8 @@ def from_environ(environ: os._Environ | dict | None = None, instance_path: str |
         backup_dir=env.get("BACKUP_DIR", "").strip(),
         backup_keep_days=_integer(env, "BACKUP_KEEP", Config.backup_keep_days, 1, 3650),
         metrics_token=env.get("METRICS_TOKEN", ""),
+        broadcast_approval_threshold=_integer(env, "BROADCAST_APPROVAL_THRESHOLD",
+                                              Config.broadcast_approval_threshold, 0, 1_000_000),
     )
     return check(config.with_(**(overrides or {})))
 

@@ -62,6 +62,10 @@ eligibility_checks: dict[str, EligibilityCheck] = {}
 # database a few times, not a few times per row. (session, rows) -> {row id: reason to expire it}.
 BatchEligibilityCheck = Callable[[Session, list[OutboxMessage]], dict[int, str]]
 batch_eligibility_checks: dict[str, BatchEligibilityCheck] = {}
+# For multicast purposes (お知らせ): which of a row's recipients must be left out now, the row still going to the
+# rest. (session, rows) -> {row id: LINE ids to leave out}.
+RecipientCheck = Callable[[Session, list[OutboxMessage]], dict[int, set[str]]]
+recipient_checks: dict[str, RecipientCheck] = {}
 # Purposes that are pushed on the bot's own initiative to parents: held back during quiet hours.
 quiet_purposes: set[str] = set()
 LEAVE_PURPOSES = ("leave_group", "leave_room")
@@ -289,6 +293,12 @@ def _refusals(session: Session, rows: list[OutboxMessage]) -> tuple[dict[int, st
         elif purpose in eligibility_checks:
             check = eligibility_checks[purpose]
             reasons.update((row.id, reason) for row in group if (reason := check(session, row)))
+        if purpose in recipient_checks:
+            left_out = recipient_checks[purpose](session, [row for row in group if row.id not in reasons])
+            for row_id, users in left_out.items():
+                recipients[row_id] = [u for u in recipients.get(row_id, []) if u not in users]
+                if not recipients[row_id]:
+                    reasons[row_id] = "no recipient may receive it now"
     return reasons, recipients
 
 

@@ -114,6 +114,19 @@ class Gateway:
             log.warning("line bot info: %s", type(exc).__name__)
         return None
 
+    def multicast_count(self, day) -> tuple[str, int | None] | None:
+        """LINE's own count of multicast messages this channel sent on ``day`` (a date in Japan time), as
+        (status, count): ``ready`` with the count, ``unready`` until LINE has counted (about a day),
+        ``unavailable_for_privacy`` under 20. None when LINE did not answer (the caller shows that it is unknown)."""
+        try:
+            found = self.api.get_number_of_sent_multicast_messages(day.strftime("%Y%m%d"), _request_timeout=self.timeout)
+            return found.status, found.success
+        except ApiException as exc:
+            log.warning("line multicast count: HTTP %s", exc.status)
+        except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
+            log.warning("line multicast count: %s", type(exc).__name__)
+        return None
+
     # --- rich menu -----------------------------------------------------------------------------------------
     def deploy_rich_menu(self, definition: dict[str, Any], image_png: bytes) -> str:
         """Create the rich menu, upload its image and make it the default. Returns the rich menu id."""

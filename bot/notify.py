@@ -1,6 +1,7 @@
 """E-mail (SMTP, with Python's smtplib) and the outgoing webhook (an httpx POST of ``{"text": ...}``, the shape Slack
 and Microsoft Teams incoming webhooks take): the two channels besides LINE that tell staff about an escalation.
-LINE itself goes only through bot/line_gateway.py.
+LINE itself goes only through bot/line_gateway.py. Which addresses a notice goes to (a centre's, set in the
+console, or the division's, with the environment's defaults) is storage/routing.py's to decide.
 
 A sender sends one notice and raises ``NotifyError`` when it could not; the worker (scheduler/escalation.py) keeps
 the notice planned and tries again later. Notices carry a reference number, a kind, a centre and a console link
@@ -18,6 +19,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import httpx
 
+from storage import routing
 from storage.clock import now
 
 TIMEOUT_SECONDS = 10.0
@@ -121,6 +123,21 @@ def senders(config: Any) -> dict[str, Sender]:
     return out
 
 
+def address_sender(config: Any, channel: str, address: str) -> Sender | None:
+    """A sender for one address set in the console (storage/routing.py); None for e-mail without SMTP_URL."""
+    if channel == "webhook":
+        return WebhookSender(address)
+    if channel == "email" and config.smtp_url:
+        return EmailSender(config.smtp_url, config.escalation_email_from, [address])
+    return None
+
+
+def division_defaults(config: Any) -> routing.Defaults:
+    """What the environment gives the division, for telling whether an escalation can reach anybody."""
+    return routing.Defaults(smtp=bool(config.smtp_url), email="email" in senders(config),
+                            webhook=bool(config.escalation_webhook_url))
+
+
 def config_problem(config: Any) -> str | None:
     """Why these escalation settings cannot work, in one line for the operator; None when they can."""
     if config.smtp_url:
@@ -128,8 +145,8 @@ def config_problem(config: Any) -> str | None:
             parse_smtp_url(config.smtp_url)
         except ValueError as exc:
             return str(exc)
-    if config.escalation_webhook_url and urlsplit(config.escalation_webhook_url).scheme not in ("http", "https"):
-        return "ESCALATION_WEBHOOK_URL must be an http(s) URL"
+    if config.escalation_webhook_url and routing.webhook_problem(config.escalation_webhook_url):
+        return "ESCALATION_WEBHOOK_URL must be an https URL (http only to this machine), without a user or password"
     if not 1 <= config.escalation_ack_minutes <= 24 * 60:
         return "ESCALATION_ACK_MINUTES must be between 1 and 1440"
     if not 1 <= config.escalation_reopen_hours <= 24 * 30:

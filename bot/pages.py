@@ -5,8 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
 
 from bot import metrics
+from bot.notify import division_defaults
 from handlers.policy_text import POLICY_TEXT, policy_hash
-from storage import health, outbox, people
+from storage import health, outbox, people, routing
 from storage.clock import now
 from storage.db import get_engine, get_inbox_engine, inbox_unit_of_work, ping, unit_of_work
 
@@ -53,6 +54,10 @@ def readiness() -> tuple[dict, list[str]]:
         with health.reading() as session:
             due, oldest_due = outbox.backlog(session)
             beats = health.heartbeats(session)
+            # Reported, not a 503: nobody on duty at night is a setting to fix, not a broken process.
+            unreachable = routing.unreachable_centres(
+                session, moment, division_defaults(current_app.extensions["kosodate"].config))
+        report["escalations"] = {"unreachable_centres": unreachable}
         report["outbox"] = {"due": due, "oldest_due_age_seconds": _age(moment, oldest_due)}
         report["workers"] = [
             {"name": b.name, "jobs": list(b.jobs), "last_tick_age_seconds": round(b.age(moment), 1)} for b in beats

@@ -34,7 +34,7 @@ from bot.dispatch import Settings, process_pending, process_source
 from bot.inbox_writer import InboxWriter
 from bot.leases import Leases
 from bot.line_gateway import Gateway
-from handlers import event_notices
+from handlers import broadcast_notices, event_notices
 from storage import crypto
 from storage.db import init_engine
 
@@ -74,6 +74,9 @@ class Runtime:
         crypto.init(config.data_encryption_key)
         delivery.eligibility_checks.update(event_notices.DELIVERY_CHECKS)
         delivery.quiet_purposes.update(event_notices.QUIET_PURPOSES)
+        delivery.eligibility_checks.update(broadcast_notices.DELIVERY_CHECKS)
+        delivery.recipient_checks.update(broadcast_notices.RECIPIENT_CHECKS)
+        delivery.quiet_purposes.update(broadcast_notices.QUIET_PURPOSES)
         self.gateway = Gateway(config)
         self.settings = Settings(config.public_base_url, config.contact_phone)
         self.inbox_writer = InboxWriter(on_stored=self.wake)

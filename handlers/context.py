@@ -16,8 +16,9 @@ from sqlalchemy.orm import Session
 from handlers import event_facts, report_facts
 from handlers.engine import DEFAULT_CONTACT_PHONE, Context
 from handlers.event_rules import FACTS_KEY
+from handlers.news_effects import NEWS_KEY
 from handlers.report_rules import REPORTS_KEY, STAFF_KEY
-from storage import people
+from storage import broadcasts, people
 from storage.clock import now
 from storage.models import LineUser, Parent
 
@@ -72,6 +73,8 @@ def load(session: Session, user: LineUser, *, public_base_url: str = "", contact
         # The parent's reports and loan requests; whether the LINE account is a staff member's (StaffMember).
         REPORTS_KEY: lambda: report_facts.of_parent(session, parent, moment=moment),
         STAFF_KEY: lambda: report_facts.of_staff_member(session, user, moment=moment),
+        # Whether the parent stopped staff's お知らせ (handlers/news.py).
+        NEWS_KEY: lambda: broadcasts.opted_out(session, parent.id) if parent is not None else None,
     })
     return Context(
         now=moment,

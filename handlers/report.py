@@ -26,7 +26,7 @@ from handlers.normalize import keyword
 from handlers.postback import encode
 from handlers.replies import Card, Carousel, Choice, Reply, Text
 from handlers.report_rules import (LOST, LOST_WHEN, MESSAGE_MAX, MISUSE, NOTE_MAX, REPORT, EscalationInfo,
-                                   merge_target, reference, report_facts)
+                                   ReportFacts, merge_target, reference, report_facts, responsible_centre)
 from handlers.report_service import AnswerStaff, FileReport
 from handlers.report_texts import LABELS, REPORT as REPORT_TEXTS, STATUS, both_languages, label, nav, status_label
 from storage.clock import to_tokyo
@@ -204,13 +204,26 @@ def _filed(ctx: Context, data: Mapping[str, Any]) -> Finish:
     if data["lost"] in ("service_account", "line_account"):
         meanwhile.append(t(ctx, f"done.tip.{data['lost']}"))
     meanwhile.append(t(ctx, "done.watch"))
-    body = "\n\n".join((head, t(ctx, "done.next"), "\n".join(meanwhile),
-                         t(ctx, "done.urgent", phone=ctx.contact_phone)))
+    after = _after_hours(ctx, facts, data, event_ids) if earlier is None else None
+    body = "\n\n".join(filter(None, (head, t(ctx, "done.next"), after, "\n".join(meanwhile),
+                                     t(ctx, "done.urgent", phone=ctx.contact_phone))))
     quick = (Choice(t(ctx, "menu.status"), data=encode(STATUS_NAME, "start")), *texts.menu_choices(ctx))
     effect = FileReport(reference=new_reference, lost=data["lost"], lost_when=data["lost_when"],
                         misuse=data["misuse"], event_ids=event_ids, note=data.get("note") or "",
                         base_url=ctx.public_base_url)
     return Finish(say=(Text(body, quick=quick),), effects=(effect,))
+
+
+def _after_hours(ctx: Context, facts: ReportFacts, data: Mapping[str, Any], event_ids) -> str | None:
+    """When nobody is on duty for the centre that will handle the report (the same choice as the report's: the
+    first event concerned, else the parent's centre): when staff will see it."""
+    concerned = [a.event for a in candidates(ctx) if data["lost"] == "line_account" or a.event.id in set(event_ids)]
+    centre = responsible_centre((e.centre for e in sorted(concerned, key=lambda e: (e.starts_at, e.id))),
+                                ctx.profile.get("centre"))
+    if centre not in facts.after_hours:
+        return None
+    when = facts.after_hours[centre]
+    return t(ctx, "done.after_hours", when=views.moment_text(ctx, when)) if when else t(ctx, "done.after_hours_later")
 
 
 FLOW = Flow(

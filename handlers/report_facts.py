@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from handlers.report_rules import (RECENTLY_RESOLVED, EscalationInfo, EventRef, ReportFacts, StaffFacts, ThreadMessage,
                                    scope)
-from storage import reports, staff
+from storage import reports, rota, staff
 from storage.models import Escalation, LineUser, Parent
 
 
@@ -23,7 +23,8 @@ def of_parent(session: Session, parent: Parent | None, *, moment: datetime) -> R
     if parent is None:
         return None
     mine = reports.of_parent(session, parent.id, moment - RECENTLY_RESOLVED)
-    return ReportFacts(escalations=tuple(views(session, mine)), fresh=reports.new_reference_body())
+    return ReportFacts(escalations=tuple(views(session, mine)), fresh=reports.new_reference_body(),
+                       after_hours=rota.after_hours(session, moment))
 
 
 def of_staff_member(session: Session, user: LineUser, *, moment: datetime) -> StaffFacts | None:
@@ -33,7 +34,7 @@ def of_staff_member(session: Session, user: LineUser, *, moment: datetime) -> St
         return None
     seen = reports.visible(session, scope(member.centre, member.role), moment - RECENTLY_RESOLVED)
     return StaffFacts(id=member.id, name=member.name, centre=member.centre, role=member.role,
-                      on_duty=member.on_duty, escalations=tuple(views(session, seen)))
+                      on_duty=rota.member_on_duty(session, member, moment), escalations=tuple(views(session, seen)))
 
 
 def view(session: Session, escalation: Escalation) -> EscalationInfo:

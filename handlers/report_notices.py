@@ -20,7 +20,7 @@ from handlers.report_rules import REPORT, EscalationInfo
 from handlers.report_texts import LABELS, label, labels
 from handlers.texts import Catalog
 from storage import escalation as queue
-from storage import outbox
+from storage import outbox, routing
 from storage.models import Escalation, EscalationMessage, LineUser, StaffMember
 
 STAFF_FLOW = "staff"
@@ -86,7 +86,8 @@ NOTICES = Catalog(
             "mail.lead.reopen": "対応中のまま{hours}時間たちました。状況を確認してください。",
             "mail.reference": "受付番号：{value}",
             "mail.kind": "種類：{value}",
-            "mail.centre": "担当：{value}（地域子育て支援課にもお知らせしています）",
+            "mail.centre": "担当：{value}",
+            "mail.division": "このお知らせは、地域子育て支援課の通知先にお送りしています（センターの当番の時間外、またはセンターの通知先が未設定のため）。",
             "mail.link": "確認・対応：{value}",
             "mail.privacy": "このお知らせには個人情報を含めていません。内容はスタッフ画面か、LINEの職員メニューで確認してください。",
         },
@@ -302,9 +303,10 @@ def plan_loan_decision(session: Session, escalation: Escalation, parent: LineUse
 
 # --- e-mail and the outgoing webhook --------------------------------------------------------------------------
 def external_text(escalation: Escalation, info: EscalationInfo, round_: str, base_url: str, *, minutes: int = 0,
-                  hours: int = 0) -> tuple[str, str]:
+                  hours: int = 0, to_division: bool = False) -> tuple[str, str]:
     """(subject, body) for e-mail and webhooks, in Japanese (staff read them): the reference, the kind, the centre,
-    the console link. Nothing the parent wrote, nothing that identifies them."""
+    the console link. Nothing the parent wrote, nothing that identifies them. ``to_division``: it goes to the
+    division's addresses instead of a centre's (said in the body, so nobody wonders why it came to them)."""
     lang = "ja"
     kind = _kind(lang, info)
     if info.kind == REPORT:
@@ -319,6 +321,7 @@ def external_text(escalation: Escalation, info: EscalationInfo, round_: str, bas
         t(lang, "mail.reference", value=info.reference),
         t(lang, "mail.kind", value=kind_detail),
         t(lang, "mail.centre", value=centre),
+        *([t(lang, "mail.division")] if to_division and info.centre != "division" else []),
         t(lang, "mail.link", value=f"{base_url}/staff/escalations/{escalation.id}"),
         "",
         t(lang, "mail.privacy"),
@@ -327,14 +330,21 @@ def external_text(escalation: Escalation, info: EscalationInfo, round_: str, bas
 
 
 def plan_external(session: Session, escalation: Escalation, round_: str, base_url: str, *, minutes: int = 0,
-                  hours: int = 0) -> int:
-    """One e-mail and one webhook notice for this round; the worker sends them (or skips an unconfigured channel)."""
+                  hours: int = 0, with_division: bool = False) -> int:
+    """The e-mail and webhook notices of this round, one per address where it goes now (storage/routing.py: the
+    centre's while its staff are on duty, else the division's, whose environment defaults are planned as one e-mail
+    and one webhook notice each time; ``with_division`` adds the division's). The worker sends them, or skips an
+    unconfigured channel. Returns how many were new."""
+    goes = routing.targets(session, escalation.centre, with_division=with_division)
     subject, body = external_text(escalation, view(session, escalation), round_.split("-")[0], base_url,
-                                  minutes=minutes, hours=hours)
+                                  minutes=minutes, hours=hours, to_division=goes.environment)
+    destinations = [(r.channel, r.id) for r in goes.routes]
+    destinations += [(channel, None) for channel in queue.CHANNELS] if goes.environment else []
     planned = 0
-    for channel in queue.CHANNELS:
+    for channel, route_id in destinations:
+        key = f"{channel}:{escalation.id}:{round_}" + (f":{route_id}" if route_id is not None else "")
         if queue.plan_notice(session, escalation_id=escalation.id, channel=channel, subject=subject, body=body,
-                             dedupe_key=f"{channel}:{escalation.id}:{round_}"):
+                             dedupe_key=key, route_id=route_id):
             planned += 1
     return planned
 

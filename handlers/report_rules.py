@@ -9,9 +9,9 @@ once. No database, no clock: the moment is always passed in.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 # What was lost or stolen (policy 5-(3) "ID等"): the personal join link, the meeting ID / passcode, the parent's own
 # web-conference account, their LINE account or the phone itself, something else.
@@ -107,6 +107,9 @@ class ReportFacts:
 
     escalations: tuple[EscalationInfo, ...] = ()
     fresh: str = ""
+    # The centres nobody is on duty for now (storage/rota.py), each with when someone next is (None: not within two
+    # weeks): a parent filing there is told when staff will see it.
+    after_hours: Mapping[str, datetime | None] = field(default_factory=dict)
 
     def get(self, escalation_id: int) -> EscalationInfo | None:
         return next((e for e in self.escalations if e.id == escalation_id), None)

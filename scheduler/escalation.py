@@ -8,23 +8,27 @@ notices (``send_notices``). Plain functions over the tables, so a test runs them
   another worker holds) and every alert has a dedupe key, so a repeated or concurrent tick sends nothing twice.
 - ``send_notices``: claims planned notices, sends each through its channel (bot/notify.py) and records the outcome:
   sent; planned again later with backoff after a failure (given up after ten tries); skipped when the channel is
-  not configured.
+  not configured. A notice to an address set in the console (storage/routing.py) goes to that address alone.
+- ``Jobs.watch``: with each run of the timers, the centres an escalation filed now would reach nobody at (nobody on
+  duty with LINE, no e-mail, no webhook: ``storage.routing.unreachable_centres``) are logged as an error when that
+  starts, and once more when it ends. The console shows them in a red banner and /healthz?full=1 lists them.
 """
 from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Mapping
+from functools import partial
 
 from sqlalchemy.orm import Session
 
 from bot.config import Config
-from bot.notify import NotifyError, Sender, senders
+from bot.notify import NotifyError, Sender, address_sender, division_defaults, senders
 from handlers import report_notices as notices
 from handlers.report_rules import Timing, due
 from storage import escalation as queue
-from storage import reports
+from storage import reports, routing
 from storage.clock import now as clock_now
 from storage.db import unit_of_work
 from storage.models import Escalation
@@ -46,13 +50,21 @@ def escalation_tick(now: datetime | None = None, *, timing: Timing = Timing(), b
     return done
 
 
-def send_notices(channels: Mapping[str, Sender], limit: int = 50) -> Counter[str]:
-    """Send the due e-mail and webhook notices; returns how many were sent, retried, failed, skipped."""
+def send_notices(channels: Mapping[str, Sender], limit: int = 50,
+                 to_address: Callable[[str, str], Sender | None] = lambda channel, address: None) -> Counter[str]:
+    """Send the due e-mail and webhook notices; returns how many were sent, retried, failed, skipped. ``channels``
+    are the environment's (the division's defaults); ``to_address`` makes a sender for an address set in the
+    console (None: that channel cannot be used, e.g. e-mail without SMTP_URL)."""
     with unit_of_work() as session:
-        jobs = [(row.id, row.channel, row.subject, row.body) for row in queue.claim_notices(session, limit)]
+        jobs = [(row.id, row.channel, row.subject, row.body,
+                 _address(session, row.route_id) if row.route_id is not None else None)
+                for row in queue.claim_notices(session, limit)]
     outcomes: list[tuple[int, str, str | None]] = []
-    for notice_id, channel, subject, body in jobs:
-        sender = channels.get(channel)
+    for notice_id, channel, subject, body, address in jobs:
+        sender = channels.get(channel) if address is None else to_address(channel, address) if address else None
+        if sender is None and address == "":
+            outcomes.append((notice_id, "skipped", "the address was removed"))
+            continue
         if sender is None:
             outcomes.append((notice_id, "skipped", f"{channel} is not configured"))
             continue
@@ -76,6 +88,12 @@ def send_notices(channels: Mapping[str, Sender], limit: int = 50) -> Counter[str
     if counts:
         log.info("escalation notices: %s", dict(counts))
     return counts
+
+
+def _address(session: Session, route_id: int) -> str:
+    """The console address of a notice; "" when it was removed since the notice was planned."""
+    found = routing.route(session, route_id)
+    return found.address if found is not None else ""
 
 
 # --- the timers ----------------------------------------------------------------------------------------------
@@ -106,7 +124,7 @@ def _renotify(session: Session, escalation: Escalation, moment: datetime, base_u
     round_ = f"renotify-{escalation.reopened}-{escalation.renotified}"
     minutes = notices.minutes_since(moment, escalation.attention_since)
     alerted = notices.plan_staff_alerts(session, escalation, list(recipients.values()), round_, minutes=minutes)
-    external = notices.plan_external(session, escalation, round_, base_url, minutes=minutes)
+    external = notices.plan_external(session, escalation, round_, base_url, minutes=minutes, with_division=True)
     if first:
         reports.record(session, escalation, "escalated", details={"to": "division"})
     reports.record(session, escalation, "renotified", details={"round": escalation.renotified, "line": alerted,
@@ -137,9 +155,27 @@ class Jobs:
         self.timing = timing_of(config)
         self.base_url = config.public_base_url
         self.channels = senders(config)
+        self.to_address = partial(address_sender, config)
+        self.defaults = division_defaults(config)
+        self.unreachable: list[str] = []
 
     def tick(self) -> dict[str, int]:
-        return escalation_tick(timing=self.timing, base_url=self.base_url)
+        done = escalation_tick(timing=self.timing, base_url=self.base_url)
+        self.watch()
+        return done
+
+    def watch(self, moment: datetime | None = None) -> list[str]:
+        """Log an error when some centre's escalations would reach nobody (and once when that is over); returns
+        the centres. Only centre identifiers are logged."""
+        with unit_of_work() as session:
+            found = routing.unreachable_centres(session, moment or clock_now(), self.defaults)
+        if found and found != self.unreachable:
+            log.error("escalations can reach nobody for %s: nobody on duty with LINE, no e-mail, no webhook "
+                      "(set a rota or addresses in the console: 当番・通知先)", ",".join(found))
+        elif self.unreachable and not found:
+            log.info("escalations can reach someone again for every centre")
+        self.unreachable = found
+        return found
 
     def send(self) -> Counter[str]:
-        return send_notices(self.channels)
+        return send_notices(self.channels, to_address=self.to_address)

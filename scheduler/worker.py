@@ -40,6 +40,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from bot import metrics
 from bot.delivery import Dispatcher
 from bot.runtime import Runtime
+from handlers import broadcast_notices
 from scheduler import backups, escalation, reminders, retention
 from storage import health
 from storage.clock import now
@@ -52,6 +53,7 @@ OUTBOX_SECONDS = 1
 PLAN_SECONDS = 60
 ESCALATION_TIMER_SECONDS = 30
 ESCALATION_NOTICE_SECONDS = 5
+BROADCAST_SECONDS = 15  # a scheduled お知らせ is released within this long of its time
 # A delivery run keeps draining a backlog this long before it lets the next tick take over.
 DELIVERY_BUDGET_SECONDS = 50
 DELIVERY_BATCH = 500
@@ -109,6 +111,11 @@ class Worker:
         metrics.reminders_planned(planned.added + planned.replanned, planned.expired)
         return planned
 
+    def release_broadcasts(self) -> int:
+        """Scheduled お知らせ whose time has come go into the outbox (their audience resolved now)."""
+        with unit_of_work() as session:
+            return broadcast_notices.release_due(session, self.runtime.config.broadcast_approval_threshold)
+
     def beat(self, name: str, jobs: list[str]) -> None:
         """The heartbeat: this worker role is alive now."""
         with unit_of_work() as session:
@@ -132,6 +139,7 @@ class Worker:
             ("reminders-plan", _guarded("reminders-plan", self.plan), PLAN_SECONDS, 1),
             ("escalation-timers", _guarded("escalation-timers", self.escalation.tick), ESCALATION_TIMER_SECONDS, 1),
             ("escalation-notices", _guarded("escalation-notices", self.escalation.send), ESCALATION_NOTICE_SECONDS, 1),
+            ("broadcasts-release", _guarded("broadcasts-release", self.release_broadcasts), BROADCAST_SECONDS, 1),
         ]
 
     def daily_jobs(self) -> list[tuple[str, object, tuple[int, int]]]:

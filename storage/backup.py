@@ -38,8 +38,9 @@ def files_of(url: str, path: Path) -> list[tuple[str, Path]]:
     """(database URL, backup file) pairs: the main database, then (SQLite) the inbox's own file."""
     pairs = [(url, Path(path))]
     separate = inbox_url(url)
-    if separate:
-        pairs.insert(0, (separate, Path(make_url(inbox_url(f"sqlite:///{Path(path).absolute()}")).database)))
+    twin = inbox_url(f"sqlite:///{Path(path).absolute()}")  # the backup's own inbox file, beside it
+    if separate and twin:
+        pairs.insert(0, (separate, _sqlite_file(twin)))
     return pairs
 
 
@@ -72,7 +73,7 @@ def restore(url: str, path: Path, force: bool = False) -> list[Path]:
     if not is_sqlite(url):
         _pg_restore(url, Path(path), clean=force)
         return [Path(path)]
-    for target, source in pairs:
+    for _target, source in pairs:
         if not source.is_file():
             raise BackupError(f"no backup at {source} (a SQLite backup is the main file and its inbox file)")
     for target, source in pairs:
@@ -94,7 +95,10 @@ def is_empty(url: str) -> bool:
 
 
 def _sqlite_file(url: str) -> Path:
-    return Path(make_url(url).database)
+    database = make_url(url).database
+    if not database:
+        raise BackupError("DATABASE_URL names no SQLite file")
+    return Path(database)
 
 
 def _sqlite_copy(source: Path, target: Path) -> None:

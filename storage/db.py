@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from pathlib import PurePath
-from typing import Any, Iterator, Unpack, cast
+from typing import Any, Iterator, cast
 
 from sqlalchemy import URL, Connection, CursorResult, Engine, Result, Table, create_engine, event, make_url, text
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -165,7 +165,7 @@ def table_of(model: type[DeclarativeBase]) -> Table:
     return table
 
 
-def affected_rows(result: Result[Unpack[tuple[Any, ...]]]) -> int:
+def affected_rows(result: Result[*tuple[Any, ...]]) -> int:
     """How many rows a bulk UPDATE or DELETE changed. ``Session.execute`` is typed to return a plain ``Result``;
     for those statements it is a ``CursorResult``, which has the count."""
-    return cast("CursorResult[Unpack[tuple[Any, ...]]]", result).rowcount
+    return cast("CursorResult[*tuple[Any, ...]]", result).rowcount

@@ -19,7 +19,7 @@ from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from storage import staff
+from storage import rota, staff
 from storage.clock import now
 from storage.db import dialect_name
 from storage.models import Escalation, EscalationNotification, LineUser, LoginAttempt, StaffMember
@@ -41,8 +41,9 @@ def line_user_of(session: Session, member: StaffMember) -> LineUser | None:
 
 
 def on_duty_recipients(session: Session, centre: str) -> list[tuple[StaffMember, LineUser]]:
-    """Active staff on duty for this centre or the division, with a LINE account that can be reached."""
-    return [(m, u) for m in staff.on_duty(session, centre) if (u := line_user_of(session, m)) is not None]
+    """Active staff on duty now for this centre or the division (by the rota or their override: storage/rota.py),
+    with a LINE account that can be reached."""
+    return [(m, u) for m in rota.on_duty(session, centre) if (u := line_user_of(session, m)) is not None]
 
 
 def division_recipients(session: Session) -> list[tuple[StaffMember, LineUser]]:
@@ -61,11 +62,8 @@ def member(session: Session, staff_id: int | None) -> StaffMember | None:
 
 
 def set_on_duty(member: StaffMember, on: bool) -> bool:
-    """当番 on/off. True if it changed."""
-    if member.on_duty == on:
-        return False
-    member.on_duty, member.updated_at = on, now()
-    return True
+    """当番 on/off from the staff chat: an override of the rota. True if it changed."""
+    return rota.set_override(member, on)
 
 
 # --- the timers -----------------------------------------------------------------------------------------------
@@ -83,13 +81,15 @@ def _insert(session: Session) -> Callable[..., PgInsert | SqliteInsert]:
 
 
 def plan_notice(session: Session, *, escalation_id: int, channel: str, dedupe_key: str, subject: str,
-                body: str) -> int | None:
-    """Plan one notice. Returns its id, or None when one with this key was planned already."""
+                body: str, route_id: int | None = None) -> int | None:
+    """Plan one notice, to an address set in the console (``route_id``, storage/routing.py) or to the division's
+    default from the environment (None). Returns its id, or None when one with this key was planned already."""
     if channel not in CHANNELS:
         raise ValueError(f"unknown channel {channel!r}")
     moment = now()
     stmt = _insert(session)(EscalationNotification).values(
-        escalation_id=escalation_id, channel=channel, dedupe_key=dedupe_key, subject=subject[:200], body=body,
+        escalation_id=escalation_id, channel=channel, route_id=route_id, dedupe_key=dedupe_key, subject=subject[:200],
+        body=body,
         status="planned", attempts=0, next_attempt_at=moment, created_at=moment,
     ).on_conflict_do_nothing(index_elements=["dedupe_key"])
     return session.execute(stmt.returning(EscalationNotification.id)).scalar()

@@ -17,7 +17,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from storage.clock import now
-from storage.db import inbox_separate, inbox_unit_of_work
+from storage.db import dialect_name, inbox_separate, inbox_unit_of_work, table_of
 from storage.models import InboxEvent, InboxProcessed
 
 MAX_ATTEMPTS = 3
@@ -25,7 +25,7 @@ MAX_ATTEMPTS = 3
 INBOX_TABLES = frozenset({"inbox_events"})
 
 
-def include_object(obj, name, type_, reflected, compare_to) -> bool:
+def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
     """Alembic's filter for the inbox's own database: only the inbox's tables and what belongs to them."""
     table = obj if type_ == "table" else getattr(obj, "table", None)
     return table is None or table.name in INBOX_TABLES
@@ -73,10 +73,10 @@ def store(session: Session, events: Iterable[dict[str, Any]]) -> list[str]:
         )
     if not rows:
         return []
-    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    insert = pg_insert if dialect_name(session) == "postgresql" else sqlite_insert
     # Parameters passed separately (not .values(rows)) so the compiled statement is cached across requests.
     stmt = (
-        insert(InboxEvent.__table__)
+        insert(table_of(InboxEvent))
         .on_conflict_do_nothing(index_elements=["webhook_event_id"])
         .returning(InboxEvent.source_key)
     )
@@ -87,7 +87,7 @@ def store(session: Session, events: Iterable[dict[str, Any]]) -> list[str]:
 def writers_serialised(session: Session) -> bool:
     """True on SQLite, where every write transaction starts with BEGIN IMMEDIATE: one writer at a time, each seeing
     everything committed before it began, so no source lock is needed and none is ever found taken."""
-    return session.bind.dialect.name != "postgresql"
+    return dialect_name(session) != "postgresql"
 
 
 def lock_source(session: Session, key: str) -> bool:
@@ -166,7 +166,7 @@ def mark_done(session: Session, event: InboxEvent) -> None:
 def minimal(payload: dict[str, Any] | None) -> dict[str, Any]:
     """What is kept after processing: the shape of the event, never its content or who sent it."""
     payload = payload or {}
-    kept = {k: payload[k] for k in ("type", "mode", "timestamp") if k in payload}
+    kept: dict[str, Any] = {k: payload[k] for k in ("type", "mode", "timestamp") if k in payload}
     message = payload.get("message")
     if isinstance(message, dict):
         kept["message"] = {"type": message.get("type")}

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Iterable
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select
 from sqlalchemy.orm import Session
 
 from storage import crypto
@@ -69,6 +69,8 @@ def live_for(session: Session, enrollment_ids: list[int]) -> dict[int, JoinLink]
 
 
 def token_of(link: JoinLink) -> str:
+    if link.token_sealed is None:
+        raise ValueError(f"join link {link.id} holds no token")
     return crypto.unseal(link.token_sealed)
 
 
@@ -146,7 +148,7 @@ def hold_for_sending(session: Session, tokens: Iterable[str]) -> dict[str, str]:
     for start in range(0, len(ids), CHUNK):  # in id order: two senders never wait for each other in a circle
         session.execute(select(Enrollment.id).where(Enrollment.id.in_(ids[start:start + CHUNK]))
                         .order_by(Enrollment.id).with_for_update(read=True))
-    found = {}
+    found: dict[str, Row[str, datetime | None, str | None, str]] = {}
     for start in range(0, len(hashes), CHUNK):
         found.update((row.token_hash, row) for row in session.execute(
             select(JoinLink.token_hash, JoinLink.revoked_at, JoinLink.revoke_reason, Enrollment.status)

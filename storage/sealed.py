@@ -5,25 +5,28 @@ A column added later that stores ``crypto.seal(...)`` belongs in ``SEALED_COLUMN
 ``*_sealed`` column missing here."""
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from storage import crypto
-from storage.models import Enrollment, Event, JoinLink, StaffMember
+from storage.models import Enrollment, Event, JoinLink, RoutingChannel, StaffMember
 
-SEALED_COLUMNS: tuple[InstrumentedAttribute, ...] = (
+SEALED_COLUMNS: tuple[InstrumentedAttribute[Any], ...] = (
     Event.join_url_sealed,
     Event.meeting_id_sealed,
     Event.passcode_sealed,
     Enrollment.calendar_token_sealed,
     JoinLink.token_sealed,
     StaffMember.totp_secret,
+    RoutingChannel.address_sealed,
 )
 
 BATCH = 500
 
 
-def rotate(session: Session, column: InstrumentedAttribute) -> int:
+def rotate(session: Session, column: InstrumentedAttribute[Any]) -> int:
     """Re-seal every stored value of one column with the first key; returns how many rows changed. Rows are read in
     primary-key order in batches, so a large table is not held in memory at once."""
     model = column.class_

@@ -86,7 +86,7 @@ def create_member(session: Session, *, name: str, login: str, centre: str, role:
     if centre not in CENTRES or role not in ROLES:
         raise ValueError("unknown centre or role")
     member = StaffMember(name=name.strip(), login=normalize_login(login), centre=centre, role=role, active=True,
-                         totp_enabled=False, on_duty=False, created_at=now(), updated_at=now())
+                         totp_enabled=False, on_duty=None, created_at=now(), updated_at=now())
     if password is not None:
         set_password(member, password)
     session.add(member)
@@ -114,7 +114,7 @@ def administrators(session: Session) -> list[StaffMember]:
 
 def on_duty(session: Session, centre: str | None = None) -> list[StaffMember]:
     """Active staff on duty (for escalations), optionally of one centre; the division's staff always count."""
-    query = select(StaffMember).where(StaffMember.active, StaffMember.on_duty)
+    query = select(StaffMember).where(StaffMember.active, StaffMember.on_duty.is_(True))
     if centre is not None:
         query = query.where(StaffMember.centre.in_((centre, "division")))
     return list(session.scalars(query.order_by(StaffMember.id)))
@@ -159,7 +159,7 @@ def set_active(session: Session, member: StaffMember, active: bool) -> None:
     member.active = active
     member.updated_at = now()
     if not active:
-        member.on_duty = False
+        member.on_duty = None  # back on the rota's terms if enabled again
         end_all_sessions(session, member.id, "disabled")
 
 

@@ -3,7 +3,7 @@ decision, participant lists with their parents, direct changes of details, and a
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, TypeVarTuple, Unpack
+from typing import Any, TypeVarTuple
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
@@ -15,7 +15,7 @@ from storage.models import AttendanceMark, Enrollment, Event, JoinLink, Parent
 _Row = TypeVarTuple("_Row")
 
 
-def _scoped(query: Select[Unpack[_Row]], centres: tuple[str, ...] | None) -> Select[Unpack[_Row]]:
+def _scoped(query: Select[*_Row], centres: tuple[str, ...] | None) -> Select[*_Row]:
     return query if centres is None else query.where(Event.centre.in_(centres))
 
 

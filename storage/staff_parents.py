@@ -20,6 +20,7 @@ from storage import inbox, outbox, people, sanctions, staff_parents_reports
 from storage.clock import now
 from storage.models import (
     AnnouncementOptIn,
+    BroadcastOptOut,
     ConsentRecord,
     ConversationState,
     Enrollment,
@@ -135,6 +136,10 @@ def everything_held(session: Session, parent: Parent) -> dict[str, Any]:
         "announcement_optins": [
             {"centre": o.centre, "since": _iso(o.created_at)}
             for o in session.scalars(select(AnnouncementOptIn).where(AnnouncementOptIn.parent_id == parent.id))
+        ],
+        "notice_optouts": [
+            {"since": _iso(o.created_at)}
+            for o in session.scalars(select(BroadcastOptOut).where(BroadcastOptOut.parent_id == parent.id))
         ],
         "feedback": [
             {"event_id": f.event_id, "score": f.score, "comment": f.comment, "answered_at": _iso(f.answered_at)}

@@ -12,16 +12,28 @@ from __future__ import annotations
 
 import statistics as stats
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
 
 from storage.clock import TOKYO, now, to_tokyo
-from storage.models import (AttendanceMark, ConsentRecord, Enrollment, Escalation, Event, Feedback, JoinLink,
-                            JoinLinkOpening, LineUser, Parent, StatisticsMonth)
+from storage.models import (
+    AttendanceMark,
+    ConsentRecord,
+    Enrollment,
+    Escalation,
+    Event,
+    Feedback,
+    JoinLink,
+    JoinLinkOpening,
+    LineUser,
+    Parent,
+    StatisticsMonth,
+)
 from storage.models.events import KINDS
 from storage.models.reports import ESCALATION_KINDS
 from storage.models.staff import CENTRES

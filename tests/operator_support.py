@@ -18,9 +18,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from cryptography.fernet import Fernet
@@ -31,7 +31,7 @@ PROCFILE = ROOT / "Procfile"
 # The venv's own bin directory (where pip installed the project's scripts), then the machine's.
 BIN = Path(sys.executable).parent
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
-STARTUP_SECONDS = 30
+STARTUP_SECONDS = 120  # four processes importing the app at once on a busy machine
 STOP_SECONDS = 40  # gunicorn's graceful timeout is 30 s
 COMMAND_SECONDS = 60
 

@@ -20,10 +20,17 @@ from sqlalchemy.orm import Session
 from scheduler.worker import Worker
 from storage import audit, inbox
 from storage.backup import files_of
-from storage.db import inbox_url, make_engine
 from storage.clock import now, to_tokyo
-from tests.operator_support import (PG_BIN, Operator, commands_ran, fresh_database,  # noqa: F401
-                                    production_environment, strong_password, wait_until)
+from storage.db import inbox_url, make_engine
+from tests.operator_support import (  # noqa: F401
+    PG_BIN,
+    Operator,
+    commands_ran,
+    fresh_database,
+    production_environment,
+    strong_password,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.usefixtures("commands_ran"), pytest.mark.timeout(600)]
 PER_TRANSACTION = 5

@@ -4,6 +4,7 @@ Whoever reads the database or a backup must not find a live join or calendar tok
 the link by reference and the sender fills the token in just before sending; a message's body goes when it ends.
 A dead link (unknown, revoked, erased, of a cancelled event) gets one page that says nothing of the event or of
 why, and its openings are not recorded; erasure clears the sealed token itself."""
+
 from __future__ import annotations
 
 import json
@@ -51,14 +52,19 @@ def live_tokens() -> set[str]:
     """Every token that opens something now: live join links and calendar addresses."""
     with unit_of_work() as s:
         joins = {join_links.token_of(link) for link in s.scalars(select(JoinLink).where(JoinLink.revoked_at.is_(None)))}
-        calendars = {crypto.unseal(v) for v in s.scalars(select(Enrollment.calendar_token_sealed)
-                                                        .where(Enrollment.calendar_token_sealed.is_not(None)))}
+        calendars = {
+            crypto.unseal(v)
+            for v in s.scalars(
+                select(Enrollment.calendar_token_sealed).where(Enrollment.calendar_token_sealed.is_not(None))
+            )
+        }
     return joins | calendars
 
 
 def where_in_clear(tokens: set[str]) -> dict[str, int]:
-    return {column: n for column, values in stored_text().items()
-            if (n := sum(1 for v in values for t in tokens if t in v))}
+    return {
+        column: n for column, values in stored_text().items() if (n := sum(1 for v in values for t in tokens if t in v))
+    }
 
 
 # --- item 5: no live token in clear, before or after sending -----------------------------------------------------
@@ -100,8 +106,14 @@ def test_no_column_holds_a_live_personal_link_after_planning_or_after_sending(cl
 def test_a_message_naming_a_link_that_is_gone_is_expired_not_sent(runtime, line):
     user = new_user_id()
     with unit_of_work() as s:
-        row_id = outbox.add(s, purpose="notice", line_user_id=user, messages=render_all(
-            [TextReply("参加用ページ", quick=(Choice("開く", uri=f"{BASE}/j/{{join_link:424242}}"),))]))
+        row_id = outbox.add(
+            s,
+            purpose="notice",
+            line_user_id=user,
+            messages=render_all(
+                [TextReply("参加用ページ", quick=(Choice("開く", uri=f"{BASE}/j/{{join_link:424242}}"),))]
+            ),
+        )
     delivery.deliver(runtime.gateway)
     assert line.requests("/message/") == []
     gone = row(row_id)
@@ -116,8 +128,12 @@ def test_after_a_partial_send_what_is_kept_names_the_link_not_its_token(clock, r
     with unit_of_work() as s:
         link = join_links.live(s, someone.enrollment_id)
         token, url = join_links.token_of(link), join_links.join_url(BASE, link.id)
-        row_id = outbox.add(s, purpose="notice", line_user_id=someone.user_id,
-                            messages=render_all([TextReply(f"{n}: {url}") for n in range(7)]))
+        row_id = outbox.add(
+            s,
+            purpose="notice",
+            line_user_id=someone.user_id,
+            messages=render_all([TextReply(f"{n}: {url}") for n in range(7)]),
+        )
     calls = []
     real_push = runtime.gateway.push
 
@@ -171,8 +187,15 @@ def test_revoked_cancelled_erased_and_unknown_links_get_one_page_that_tells_noth
     unknown = crypto.new_token()
     before = _openings()
     with time_machine.travel(START - timedelta(minutes=5), tick=False):  # inside the join window
-        pages = {name: client.get(f"/j/{token}") for name, token in
-                 (("revoked", revoked), ("cancelled", cancelled), ("erased", erased), ("unknown", unknown))}
+        pages = {
+            name: client.get(f"/j/{token}")
+            for name, token in (
+                ("revoked", revoked),
+                ("cancelled", cancelled),
+                ("erased", erased),
+                ("unknown", unknown),
+            )
+        }
         posted = client.post(f"/j/{erased}?lang=ja", data={})
     bodies = {page.get_data(as_text=True) for page in pages.values()}
     assert len(bodies) == 1 and {page.status_code for page in pages.values()} == {404}  # the same page for all
@@ -228,27 +251,55 @@ def test_the_upgrade_takes_the_tokens_out_of_what_older_versions_stored(tmp_path
     moment = "2030-06-03 00:00:00.000000"
     db = sqlite3.connect(tmp_path / "old.sqlite3")
     with db:
-        db.executemany("INSERT INTO line_users (id, line_user_id, language, status, created_at) VALUES (?, ?, 'ja', ?, ?)",
-                       [(1, "U" + "1" * 32, "active", moment), (2, "erased:00", "erased", moment)])
-        db.executemany("INSERT INTO parents (id, line_user_pk, name, furigana, phone, is_guardian, is_pregnant, centre,"
-                       " registered_at, updated_at) VALUES (?, ?, '', '', '', 1, 0, 'minamihoncho', ?, ?)",
-                       [(1, 1, moment, moment), (2, 2, moment, moment)])
-        db.executemany("INSERT INTO enrollments (id, event_id, parent_id, status, queued_at, applied_at,"
-                       " calendar_token_hash) VALUES (?, 1, ?, 'confirmed', ?, ?, ?)",
-                       [(1, 1, moment, moment, crypto.token_hash(calendar)), (2, 2, moment, moment, None)])
-        db.executemany("INSERT INTO join_links (id, enrollment_id, token_hash, token_sealed, created_at)"
-                       " VALUES (?, ?, ?, ?, ?)",
-                       [(7, 1, crypto.token_hash(kept), "sealed-7", moment),
-                        (8, 2, crypto.token_hash(erased), "sealed-8", moment)])
-        db.executemany("INSERT INTO outbox_messages (id, purpose, messages, retry_key, status, attempts,"
-                       " next_attempt_at, created_at) VALUES (?, 'reminder', ?, 'k', ?, 0, ?, ?)",
-                       [(1, body, "planned", moment, moment), (2, body, "sent", moment, moment)])
+        db.executemany(
+            "INSERT INTO line_users (id, line_user_id, language, status, created_at) VALUES (?, ?, 'ja', ?, ?)",
+            [(1, "U" + "1" * 32, "active", moment), (2, "erased:00", "erased", moment)],
+        )
+        db.executemany(
+            "INSERT INTO parents (id, line_user_pk, name, furigana, phone, is_guardian, is_pregnant, centre,"
+            " registered_at, updated_at) VALUES (?, ?, '', '', '', 1, 0, 'minamihoncho', ?, ?)",
+            [(1, 1, moment, moment), (2, 2, moment, moment)],
+        )
+        db.executemany(
+            "INSERT INTO enrollments (id, event_id, parent_id, status, queued_at, applied_at,"
+            " calendar_token_hash) VALUES (?, 1, ?, 'confirmed', ?, ?, ?)",
+            [(1, 1, moment, moment, crypto.token_hash(calendar)), (2, 2, moment, moment, None)],
+        )
+        db.executemany(
+            "INSERT INTO join_links (id, enrollment_id, token_hash, token_sealed, created_at) VALUES (?, ?, ?, ?, ?)",
+            [
+                (7, 1, crypto.token_hash(kept), "sealed-7", moment),
+                (8, 2, crypto.token_hash(erased), "sealed-8", moment),
+            ],
+        )
+        db.executemany(
+            "INSERT INTO outbox_messages (id, purpose, messages, retry_key, status, attempts,"
+            " next_attempt_at, created_at) VALUES (?, 'reminder', ?, 'k', ?, 0, ?, ?)",
+            [(1, body, "planned", moment, moment), (2, body, "sent", moment, moment)],
+        )
     upgrade(url, "0013")
     with db:
         (planned,), (sent,) = db.execute("SELECT messages FROM outbox_messages ORDER BY id").fetchall()
         sealed = dict(db.execute("SELECT id, token_sealed FROM join_links").fetchall())
     db.close()
-    assert json.loads(planned)[0]["text"] == (f"{BASE}/j/{{join_link:7}}\n{BASE}/c/{{calendar:1}}.ics\n"
-                                              f"{BASE}/j/{{join_link:0}}")  # a link not found: 0, never sent
+    assert json.loads(planned)[0]["text"] == (
+        f"{BASE}/j/{{join_link:7}}\n{BASE}/c/{{calendar:1}}.ics\n{BASE}/j/{{join_link:0}}"
+    )  # a link not found: 0, never sent
     assert json.loads(sent) == []
     assert sealed == {7: "sealed-7", 8: None}
+
+
+def test_the_nightly_purge_drops_a_body_an_ended_row_still_has(app):
+    """A row ended by an older version, or failed while claimed, still had its body: the purge drops it, once."""
+    from storage import retention
+
+    with unit_of_work() as s:
+        ended = outbox.add(s, purpose="notice", line_user_id=new_user_id(), messages=[{"type": "text", "text": "x"}])
+        waiting = outbox.add(s, purpose="notice", line_user_id=new_user_id(), messages=[{"type": "text", "text": "y"}])
+        s.execute(update(OutboxMessage).where(OutboxMessage.id == ended).values(status="failed"))
+    long_ago = tokyo(2000, 1, 1)
+    with unit_of_work() as s:
+        assert retention.purge_outbox(s, long_ago, 100) == 1
+    with unit_of_work() as s:
+        assert retention.purge_outbox(s, long_ago, 100) == 0
+        assert s.get(OutboxMessage, ended).messages == [] and s.get(OutboxMessage, waiting).messages != []

@@ -17,8 +17,18 @@ import httpx
 import pytest
 
 from storage.clock import now, to_tokyo
-from tests.operator_support import (Operator, commands_ran, fresh_database, free_port, line_double_process,  # noqa: F401
-                                    production_environment, strong_password, terminate, wait_until)
+from tests.operator_support import (  # noqa: F401
+    STARTUP_SECONDS,
+    Operator,
+    commands_ran,
+    free_port,
+    fresh_database,
+    line_double_process,
+    production_environment,
+    strong_password,
+    terminate,
+    wait_until,
+)
 
 # Twenty-odd processes, each importing the app: minutes on a busy 2-core machine, not the suite's 120 s.
 pytestmark = [pytest.mark.operator, pytest.mark.usefixtures("commands_ran"), pytest.mark.timeout(900)]
@@ -146,6 +156,7 @@ def test_the_created_administrator_signs_in_to_the_console_in_chromium(site, bro
     login, password = site.admin
     context = browser.new_context(locale="ja-JP")
     page = context.new_page()
+    page.set_default_timeout(STARTUP_SECONDS * 1000)  # an argon2 check and a page on a busy 2-core machine
     try:
         page.goto(site.web + "/staff/login")
         page.get_by_label("ログインID（メールアドレス）").fill(login)
@@ -154,6 +165,8 @@ def test_the_created_administrator_signs_in_to_the_console_in_chromium(site, bro
         expect(page.get_by_role("heading", level=1)).to_contain_text("今日")
         page.goto(site.web + "/staff/events")
         expect(page.get_by_text("よちよち歩きさんの交流会")).to_be_visible()
+    except Exception as exc:  # a Playwright timeout too: show what the server said
+        pytest.fail(f"{exc}\n--- web log ---\n{site.processes['web'][1].read_text()[-3000:]}")
     finally:
         context.close()
 

@@ -266,7 +266,8 @@ def test_the_answer_a_killed_web_process_was_sending_arrives_within_10_s_of_the_
     until(lambda: planned_left() == 0, 60, "the answer the killed web process had claimed was never sent")
     in_flight.settle()
     pushed = [e for e in line.requests("/message/push") if e["status"] == 200]
-    assert [e["json"]["to"] for e in pushed] == [user] and line.requests("/message/reply")[0]["status"] == 500
+    assert [e["json"]["to"] for e in pushed] == [user]  # once: the dying process's reply never reached the parent
+    assert all(e["status"] != 200 for e in line.requests("/message/reply"))
     assert pushed[0]["ts"] - killed <= 10
 
 

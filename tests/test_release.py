@@ -82,7 +82,7 @@ def test_kosodate_richmenu_render_says_how_to_install_pillow_when_it_is_absent(t
     fake = tmp_path / "without-pillow" / "PIL"
     fake.mkdir(parents=True)
     (fake / "__init__.py").write_text('raise ImportError("No module named PIL")\n')
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path), "APP_MODE": "development",
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path), "APP_MODE": "test",
            "PYTHONPATH": str(fake.parent)}
     out = tmp_path / "menu.png"
     result = subprocess.run([str(Path(sys.executable).parent / "kosodate"), "richmenu", "render", "--out", str(out)],

@@ -110,7 +110,7 @@ def test_each_rotation_reaches_every_participant_exactly_once(chat):
                                         base_url="https://b.test") == 3
     rows = outbox_rows("join_link")
     assert len(rows) == 6 and len({r.dedupe_key for r in rows}) == 6
-    for user, enrollment in people:
+    for user, _enrollment in people:
         assert len([r for r in rows if r.line_user_id == user.user_id]) == 2
     with unit_of_work() as session:
         audited = session.scalars(select(AuditEvent).where(AuditEvent.action == "event.rotate_credentials")).all()

@@ -7,7 +7,8 @@ import re
 import pytest
 
 from bot.staff.auth import PUBLIC, PERMISSIONS
-from storage import enrollments, events, reports, sanctions, staff
+from storage import broadcasts, enrollments, events, reports, sanctions, staff
+from storage.clock import now
 from storage.db import unit_of_work
 from storage.models import Parent, StaffMember
 
@@ -58,6 +59,12 @@ ACCESS = {
     "staff.members": "admin", "staff.member_new": "admin", "staff.member_edit": "admin",
     "staff.member_disable": "admin", "staff.member_enable": "admin", "staff.member_end_sessions": "admin",
     "staff.member_password": "admin", "staff.member_totp_reset": "admin", "staff.member_unlock": "admin", "staff.member_invite": "admin",
+    "staff.broadcasts_page": "read", "staff.broadcast": "read_record", "staff.broadcast_new": "write",
+    "staff.broadcast_approve": "write_record", "staff.broadcast_cancel": "write_record",
+    "staff.routing_page": "read", "staff.routing_centre": "read_record", "staff.routing_slot_add": "write_record",
+    "staff.routing_slot_remove": "write_record", "staff.routing_exception_add": "write_record",
+    "staff.routing_exception_remove": "write_record", "staff.routing_override": "write_record",
+    "staff.routing_route_add": "admin", "staff.routing_route_remove": "admin",
 }
 MAY_GET_2XX = {
     "anonymous": {"public"},
@@ -81,9 +88,13 @@ def records(app, staff_factory, parent_factory, event_factory):
                                                centre="minamihoncho")
         reports.add_report(s, escalation, lost="join_link", lost_when="today", misuse="no", event_ids=[event_id],
                            note="", held=[])
+        broadcast = broadcasts.create(s, audience=broadcasts.Audience("centre", "minamihoncho"), text="お知らせ",
+                                      card_event_id=None, image_url=None, urgent=False, send_at=now(),
+                                      author_id=target.id, estimated=0, needs_approval=True)
         return {"event_id": event_id, "parent_id": parent_id, "enrollment_id": applied.enrollment.id,
                 "sanction_id": sanction.id, "member_id": target.id, "escalation_id": escalation.id,
-                "table": "events"}
+                "table": "events", "broadcast_id": broadcast.id,
+                "centre": "minamihoncho", "route_id": 1, "slot_id": 1, "exception_id": 1}
 
 
 def identities(app, staff_factory, sign_in):

@@ -89,7 +89,7 @@ def test_a_weekly_series_and_a_monthly_series(console, csrf_token):
     weekly = all_events()
     assert len(weekly) == 4
     assert {to_tokyo(e.starts_at).strftime("%a %H:%M") for e in weekly} == {to_tokyo(weekly[0].starts_at).strftime("%a %H:%M")}
-    assert [(b.starts_at - a.starts_at).days for a, b in zip(weekly, weekly[1:])] == [7, 7, 7]
+    assert [(b.starts_at - a.starts_at).days for a, b in zip(weekly, weekly[1:], strict=False)] == [7, 7, 7]
     assert all(e.applications_close_at == e.starts_at - timedelta(days=1) for e in weekly)
     with unit_of_work() as s:
         assert audit.count(s, audit.Filter(action_prefix="event.create")) == 4

@@ -102,6 +102,9 @@ def test_exporting_everything_held_as_json_and_csv(console, parent_factory, even
         from handlers import event_service
 
         event_service.apply(s, s.get(Parent, parent_id), events.get(s, event_id), base_url="https://x.test")
+        from storage.models import BroadcastOptOut
+
+        s.add(BroadcastOptOut(parent_id=parent_id))
     client, _ = console("admin")
     token = csrf_token(client, f"/staff/parents/{parent_id}")
     assert client.get(f"/staff/parents/{parent_id}/export.json").status_code == 405  # a deliberate POST only
@@ -113,6 +116,7 @@ def test_exporting_everything_held_as_json_and_csv(console, parent_factory, even
     assert data["consents"][0]["answer"] == "agreed" and len(data["consents"][0]["policy_version"]) == 12
     assert data["applications"][0]["event_title"] == "ねんね交流会"
     assert data["messages"][0]["purpose"] == "join_link"
+    assert len(data["notice_optouts"]) == 1 and data["notice_optouts"][0]["since"]
     assert "secret-pass" not in response.get_data(as_text=True)
     response = client.post(f"/staff/parents/{parent_id}/export.csv", data={"csrf_token": token})
     assert response.data.startswith(b"\xef\xbb\xbf")

@@ -63,7 +63,7 @@ def stored_text() -> dict[str, list[str]]:
         for table in Base.metadata.sorted_tables:
             columns = [c for c in table.columns if isinstance(c.type, (String, Text, JSON))]
             for row in s.execute(select(*columns)) if columns else ():
-                for column, value in zip(columns, row):
+                for column, value in zip(columns, row, strict=True):
                     if value is not None:
                         text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
                         found.setdefault(f"{table.name}.{column.name}", []).append(text)

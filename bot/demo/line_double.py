@@ -1,6 +1,6 @@
 """The project's own stand-in for the LINE Messaging API, for the offline demo and the end-to-end tests.
 
-It serves the endpoints the bot uses (reply, push, multicast, leave, profile, bot info, rich menu), checks each request
+It serves the endpoints the bot uses (reply, push, multicast, leave, profile, bot info, rich menu, the day's multicast count), checks each request
 against LINE's documented rules independently of ``bot.messages`` (so a builder bug shows up as a 400), and
 behaves like LINE where it matters: reply tokens are single-use and expire, a repeated ``X-Line-Retry-Key``
 gets 409, faults (429/500/slow answers) can be injected one by one or at random (``random_faults``), LINE's rate
@@ -30,6 +30,7 @@ USER_RE = re.compile(r"^U[0-9a-f]{32}$")
 # The bot user id of the channel this double plays: ``GET /v2/bot/info`` answers it, and webhooks the demo and the
 # tests send carry it as their ``destination``.
 BOT_USER_ID = "U" + "b07" * 10 + "00"
+JST_OFFSET = 9 * 3600  # LINE counts deliveries per day in Japan time
 RETRY_KEY_PATHS = ("/v2/bot/message/push", "/v2/bot/message/multicast")
 # LINE's documented rate limits (requests per second, per channel and endpoint), enforced with ``rate_limits=True``.
 LINE_RATE_LIMITS = {"/v2/bot/message/push": 2000, "/v2/bot/message/multicast": 200, "/v2/bot/message/reply": 2000}
@@ -145,6 +146,11 @@ def check_messages(messages: Any) -> list[str]:
             if len(json.dumps(contents, ensure_ascii=False).encode()) > 30 * 1024:
                 errors.append(f"{where}.contents: flex JSON over 30 KB")
             check_flex(contents, f"{where}.contents", errors)
+        elif kind == "image":
+            for key in ("originalContentUrl", "previewImageUrl"):
+                url = m.get(key)
+                if not isinstance(url, str) or not re.match(r"^https?://", url) or len(url) > 2000:
+                    errors.append(f"{where}.{key}: an http(s) URL of at most 2000 characters")
         else:
             errors.append(f"{where}.type: unsupported by this double ({kind!r})")
             continue
@@ -313,6 +319,8 @@ class LineDouble:
             with self.lock:
                 self.left.append(m.group(2))
             return self._json(200, {})
+        if path == "/v2/bot/message/delivery/multicast" and req.method == "GET":
+            return self._multicast_count(req.args.get("date", ""))
         if path == "/v2/bot/info" and req.method == "GET":
             return self._json(200, {"userId": BOT_USER_ID, "basicId": "@000kosodate", "displayName": "ふなばし子育て",
                                     "chatMode": "bot", "markAsReadMode": "auto"})
@@ -369,6 +377,21 @@ class LineDouble:
             if retry_key:
                 self.retry_keys[retry_key] = response.headers["x-line-request-id"]
         return response
+
+    def _multicast_count(self, day: str) -> Response:
+        """LINE's count of multicast messages sent on a day (yyyyMMdd, Japan time), from the journal: one per
+        recipient and message accepted. As LINE: not counted until the day is over, withheld under 20."""
+        if not re.fullmatch(r"\d{8}", day):
+            return self._json(400, {"message": "The value for the 'date' parameter is invalid"})
+        today = time.strftime("%Y%m%d", time.gmtime(time.time() + JST_OFFSET))
+        if day >= today:
+            return self._json(200, {"status": "unready"})
+        sent = sum(len(e["json"]["to"]) * len(e["json"].get("messages", []))
+                   for e in self.requests(r"^/v2/bot/message/multicast$")
+                   if e["status"] == 200 and time.strftime("%Y%m%d", time.gmtime(e["ts"] + JST_OFFSET)) == day)
+        if sent < 20:
+            return self._json(200, {"status": "unavailable_for_privacy"})
+        return self._json(200, {"status": "ready", "success": sent})
 
     def _rich_menu(self, req: Request, path: str, body: dict[str, Any]) -> Response:
         if path == "/v2/bot/richmenu" and req.method == "POST":

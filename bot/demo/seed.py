@@ -5,7 +5,7 @@ Each area keeps its seeding here as ``seed_<area>(session, now)`` (events: ``see
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
@@ -33,12 +33,12 @@ DEMO_CONFERENCE = {"conference_service": "Zoom", "join_url": "https://meeting.ex
 
 
 def _tokyo(moment: datetime, days: int, hour: int, minute: int = 0) -> datetime:
-    from datetime import timedelta, timezone
+    from datetime import timedelta
 
     from storage.clock import TOKYO, to_tokyo
 
     day = to_tokyo(moment).date() + timedelta(days=days)
-    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=TOKYO).astimezone(timezone.utc)
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=TOKYO).astimezone(UTC)
 
 
 def seed_events(session: Session, now: datetime) -> list[int]:

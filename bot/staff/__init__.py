@@ -51,6 +51,6 @@ def not_found(_error):
 
 
 from bot.staff import (  # noqa: E402,F401  (the views register themselves on bp)
-    account, audit_log, escalations, events, login, members, parents, participants, policy, sanctions, statistics,
-    today,
+    account, audit_log, broadcasts, escalations, events, login, members, parents, participants, policy, routing,
+    sanctions, statistics, today,
 )

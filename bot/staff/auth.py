@@ -39,7 +39,13 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "reports.read": _READ,  # lost-credential reports and loan requests
     "reports.write": _WRITE,  # acknowledge, instruct, resolve, decide a loan
     "policy.read": _READ,
+    "routing.read": _READ,  # 当番・通知先: who is on duty, the rota, where escalations go
+    "rota.write": _WRITE,  # the rota, its dated exceptions, the manual 当番 overrides
+    "routing.write": _ADMIN,  # e-mail addresses and webhook URLs of escalations (a webhook URL is a credential)
     "statistics.read": _READ,  # programme statistics (事業報告): anonymous counts, exports suppress small numbers
+    "broadcasts.read": _READ,  # お知らせ sent to parents and their delivery reports (counts only)
+    "broadcasts.write": _WRITE,  # compose, schedule, cancel; approve another member's (bot/staff/broadcasts.py)
+    "broadcasts.urgent": _ADMIN,  # an urgent お知らせ goes during quiet hours too
     "policy.publish": _ADMIN,
     "audit.read": _ADMIN,
     "staff.manage": _ADMIN,

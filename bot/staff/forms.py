@@ -83,7 +83,6 @@ class StaffForm(FlaskForm):
     login = StringField("ログインID（メールアドレス）", [DataRequired(REQUIRED), Length(max=254)])
     centre = SelectField("所属", choices=CENTRE_CHOICES)
     role = SelectField("権限", choices=ROLE_CHOICES)
-    on_duty = BooleanField("当番（緊急連絡を受ける）")
 
 
 class NewStaffForm(StaffForm):

@@ -17,7 +17,7 @@ ENROLLMENT_LABELS = {"confirmed": "参加確定", "pending": "承認待ち", "wa
                      "declined": "お断り", "withdrawn": "取り消し"}
 SUBJECT_LABELS = {"parent": "保護者", "event": "イベント", "enrollment": "申し込み", "sanction": "参加制限",
                   "escalation": "報告・相談",
-                  "staff": "職員", "policy_version": "ポリシーの版"}
+                  "staff": "職員", "policy_version": "ポリシーの版", "broadcast": "お知らせ"}
 # Policy section 6 (禁止事項), shortened for the sanction form; the full text is in the policy itself.
 POLICY_ITEM_LABELS = {
     "6-(1)": "有害なプログラム等の送信・書き込み",
@@ -37,7 +37,7 @@ PURPOSE_LABELS = {"join_link": "参加用リンク", "reminder": "リマイン�
                   "event_changed": "日時変更のお知らせ", "event_cancelled": "中止のお知らせ",
                   "event_announcement": "新しいイベントのお知らせ", "thanks": "お礼・アンケート",
                   "staff_instruction": "職員からの連絡",
-                  "sanction_notice": "参加制限のお知らせ"}
+                  "sanction_notice": "参加制限のお知らせ", "broadcast": "お知らせ", "broadcast_urgent": "緊急のお知らせ"}
 # report_events actions (storage.models.reports.ReportEvent), for an escalation's history.
 HISTORY_LABELS = {
     "created": "受付", "merged": "同じ内容の再報告", "links_revoked": "参加用リンクを停止", "notified": "当番へ通知",
@@ -52,6 +52,7 @@ NAV_ITEMS = [
     ("staff.escalations", "報告・相談", "reports.read"),
     ("staff.policy", "ポリシー", "policy.read"),
     ("staff.statistics_page", "統計", "statistics.read"),
+    ("staff.broadcasts_page", "お知らせ", "broadcasts.read"),
     ("staff.audit_log", "監査ログ", "audit.read"),
     ("staff.members", "職員", "staff.manage"),
 ]
@@ -103,6 +104,10 @@ ACTION_LABELS = {
     "escalation.loan_declined": "機器の貸出をお断り",
     "policy.publish": "ポリシー新版の公開",
     "audit.export": "監査ログの出力",
+    "broadcast.create": "お知らせの作成",
+    "broadcast.approve": "お知らせの承認",
+    "broadcast.cancel": "お知らせの取り消し",
+    "broadcast.send": "お知らせの送信",
 }
 
 

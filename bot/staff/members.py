@@ -41,7 +41,6 @@ def member_new():
             else:
                 member = staff.create_member(s, name=form.name.data, login=form.login.data, centre=form.centre.data,
                                              role=form.role.data, password=form.password.data)
-                member.on_duty = form.on_duty.data
                 audit.record(s, action="staff.create", actor=auth.current(), subject_type="staff",
                              subject_id=member.id, details={"role": member.role, "centre": member.centre})
                 flash("職員アカウントを作成しました。")
@@ -61,11 +60,10 @@ def member_edit(member_id: int):
             elif _leaves_no_administrator(s, member, role=form.role.data, active=member.active):
                 form.role.errors.append("有効な管理者が一人もいなくなるため、変更できません。")
             else:
-                changed = sorted(f for f in ("name", "login", "centre", "role", "on_duty")
+                changed = sorted(f for f in ("name", "login", "centre", "role")
                                  if getattr(form, f).data != getattr(member, f))
                 form.populate_obj(member)
                 member.login = staff.normalize_login(member.login)
-                member.on_duty = member.on_duty and member.active
                 if {"role", "centre"} & set(changed):
                     staff.end_all_sessions(s, member.id, "revoked")
                 audit.record(s, action="staff.update", actor=auth.current(), subject_type="staff",

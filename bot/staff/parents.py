@@ -17,7 +17,8 @@ from storage.models import Parent
 
 EXPORT_SECTIONS = {
     "parent": "登録情報", "children": "子ども", "line_account": "LINEアカウント", "consents": "同意",
-    "applications": "申し込み", "announcement_optins": "お知らせ希望", "feedback": "アンケート",
+    "applications": "申し込み", "announcement_optins": "お知らせ希望",
+    "notice_optouts": "お知らせの停止", "feedback": "アンケート",
     "reports": "報告・相談", "sanctions": "参加制限", "messages": "送信メッセージ",
 }
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from bot.staff import auth
 from handlers import report_service
 from storage import enrollments, events, reports
-from storage.models import Enrollment, Escalation, Event, Parent, Sanction
+from storage.models import Broadcast, Enrollment, Escalation, Event, Parent, Sanction
 
 # The primary keys are 32-bit integers; a larger number names nothing (and would make PostgreSQL raise).
 LARGEST_ID = 2**31 - 1
@@ -44,6 +44,9 @@ KINDS: dict[str, Kind] = {
     "escalation": Kind(Escalation, reports.get, lambda s, escalation: (escalation.centre,)),
     "parent": Kind(Parent, lambda s, parent_id: s.get(Parent, parent_id), lambda s, parent: (parent.centre,)),
     "sanction": Kind(Sanction, lambda s, sanction_id: s.get(Sanction, sanction_id), _sanction_centres),
+    # A お知らせ for every centre (centre None) is seen only by those who see every centre.
+    "broadcast": Kind(Broadcast, lambda s, broadcast_id: s.get(Broadcast, broadcast_id),
+                      lambda s, broadcast: (broadcast.centre,)),
 }
 
 # (kind, kind of the URL's record) → whether the record belongs to that one.

@@ -94,12 +94,11 @@ def tables(monthly: dict[date, dict[str, Any]], consent: statistics.Consent) -> 
     total = statistics.merge(monthly.values())
     kind_rows = []
     for kind in (*KINDS, None):
-        def n(name: str) -> int:
-            return sum(total[name].values()) if kind is None else total[name][kind]
-        marked = n("attended") + n("no_shows")
-        kind_rows.append([labels.KIND_LABELS[kind] if kind else "合計", n("events"), n("cancelled"), n("applications"),
-                          n("confirmed"), n("waitlisted"), n("withdrawn"), n("attended"), n("no_shows"), n("opened"),
-                          _rate(n("attended"), marked)])
+        n = {name: sum(total[name].values()) if kind is None else total[name][kind]
+             for name in ("events", "cancelled", *statistics.ENROLLMENT_COUNTS)}
+        kind_rows.append([labels.KIND_LABELS[kind] if kind else "合計", n["events"], n["cancelled"], n["applications"],
+                          n["confirmed"], n["waitlisted"], n["withdrawn"], n["attended"], n["no_shows"], n["opened"],
+                          _rate(n["attended"], n["attended"] + n["no_shows"])])
     month_rows = [[f"{first.year}年{first.month}月", sum(f["events"].values()), sum(f["applications"].values()),
                    sum(f["confirmed"].values()), sum(f["attended"].values()), f["registrations"]["guardian"],
                    f["registrations"]["pregnant"], sum(f["reports"].values())] for first, f in monthly.items()]

@@ -143,6 +143,9 @@ class EscalationNotification(Base):
     escalation_id: Mapped[int] = mapped_column(ForeignKey("escalations.id", ondelete="CASCADE"), index=True)
     # "email" | "webhook"
     channel: Mapped[str] = mapped_column(String(10))
+    # The address set in the console it goes to (storage/routing.py); None: the division's default from the
+    # environment (ESCALATION_EMAIL_TO / ESCALATION_WEBHOOK_URL).
+    route_id: Mapped[int | None] = mapped_column(ForeignKey("routing_channels.id"))
     dedupe_key: Mapped[str] = mapped_column(String(120), unique=True)
     subject: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text)

@@ -39,11 +39,12 @@ class StaffMember(Base):
     totp_enabled: Mapped[bool] = mapped_column(default=False)
     # The last accepted TOTP time step: a code is accepted once only.
     totp_last_step: Mapped[int | None] = mapped_column(Integer)
-    # The staff member's own LINE account, once linked (the staff chat flow uses it); on_duty staff get escalations.
+    # The staff member's own LINE account, once linked (the staff chat flow uses it); staff on duty get escalations.
     line_user_pk: Mapped[int | None] = mapped_column(
         ForeignKey("line_users.id", ondelete="SET NULL"), unique=True
     )
-    on_duty: Mapped[bool] = mapped_column(default=False)
+    # 当番: None follows the duty rota (storage/rota.py); True / False is the manual override (on / off).
+    on_duty: Mapped[bool | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
 

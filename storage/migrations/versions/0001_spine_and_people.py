@@ -1,7 +1,7 @@
 """spine and people
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-25 14:54:58.626265
 """
 from alembic import op

@@ -1,7 +1,7 @@
 """worker_heartbeats: one row per worker role, upserted on every heartbeat tick (/healthz?full=1, /metrics)
 
 Revision ID: 0014
-Revises: 0011
+Revises: 0013
 Create Date: 2026-12-04 10:00:00.000000
 """
 
@@ -11,7 +11,7 @@ from alembic import op
 import storage.types
 
 revision = "0014"
-down_revision = "0011"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """statistics_months: programme statistics per month and centre, kept before personal data is purged
 
 Revision ID: 0017
-Revises: 0011
+Revises: 0014
 Create Date: 2026-12-03 19:00:00.000000
 """
 from alembic import op
@@ -10,7 +10,7 @@ import storage.types
 
 
 revision = '0017'
-down_revision = '0011'
+down_revision = '0014'
 branch_labels = None
 depends_on = None
 
