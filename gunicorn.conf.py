@@ -14,6 +14,10 @@ except ConfigError as refusal:
     print(f"kosodate: {refusal}", file=sys.stderr, flush=True)
     sys.exit(1)
 
+# gunicorn's run-time control socket (in the home directory by default) is not used: several copies on one machine
+# (a deployment and its staging, the tests) would share it, and systemd's ProtectHome makes the home read-only.
+control_socket_disable = True
+
 
 def child_exit(server, worker):
     """prometheus-client's multi-process mode (``PROMETHEUS_MULTIPROC_DIR``, bot/metrics.py): a web worker that

@@ -141,16 +141,32 @@ class Service:
 
     def start(self) -> None:
         self.started = time.monotonic()
+        self._log_from = self.log.stat().st_size if self.log.exists() else 0
         with open(self.log, "ab") as out:
             self.process = subprocess.Popen(self.command, cwd=ROOT, env=self.env, stdout=out, stderr=out,
                                             start_new_session=True)
 
-    def wait_ready(self, timeout: float = 30) -> None:
+    def wait_ready(self, timeout: float = 60) -> None:
+        """Until the process takes work: a web process answers HTTP (gunicorn listens before its worker has loaded
+        the app, and requests wait meanwhile), a worker has started its scheduler."""
         deadline = time.monotonic() + timeout
-        while self.port is not None and not listening(self.port):
+        while not self._ready():
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{self.name} did not come up")
             time.sleep(0.05)
+
+    def _ready(self) -> bool:
+        if self.port is None:
+            with open(self.log, "rb") as log:
+                log.seek(self._log_from)
+                return b'"worker starting' in log.read()
+        if not listening(self.port):
+            return False
+        try:
+            httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=0.5)
+        except httpx.HTTPError:
+            return False
+        return True
 
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -173,6 +189,7 @@ class Attempt:
     started: float
     ended: float
     status: str  # "200", "500", … or the transport error's name
+    event_id: str = ""
 
 
 class Line:
@@ -211,7 +228,7 @@ class Line:
             self.arrived.wait_for(lambda: ready(self.mail.get(user, [])[seen:]), timeout)
             return list(self.mail.get(user, [])[seen:])
 
-    def _post(self, raw: bytes, port: int) -> str:
+    def _post(self, raw: bytes, port: int, event_id: str = "") -> str:
         started = time.time()
         try:
             response = self.client.post(f"http://127.0.0.1:{port}/callback", content=raw,
@@ -221,7 +238,7 @@ class Line:
         except httpx.HTTPError as exc:
             status = type(exc).__name__
         with self._lock:
-            self.attempts.append(Attempt(port, started, time.time(), status))
+            self.attempts.append(Attempt(port, started, time.time(), status, event_id))
         return status
 
     def deliver(self, payload: dict[str, Any]) -> bool:
@@ -235,11 +252,12 @@ class Line:
         while time.monotonic() < deadline:
             port = self.rng.choice(self.ports)
             if twice_now:  # the same event to both web processes at the same moment
-                other = threading.Thread(target=self._post, args=(raw, self.ports[1 - self.ports.index(port)]))
+                other = threading.Thread(target=self._post,
+                                         args=(raw, self.ports[1 - self.ports.index(port)], event_id))
                 other.start()
                 self.redelivered += 1
                 twice_now = False
-            if self._post(raw, port) == "200":
+            if self._post(raw, port, event_id) == "200":
                 with self._lock:
                     self.accepted.add(event_id)
                 if self.rng.random() < 0.05:
@@ -254,7 +272,7 @@ class Line:
         again = {**payload, "deliveryContext": {"isRedelivery": True}}
         self.redelivered += 1
         for _ in range(20):
-            if self._post(body_of(again), self.rng.choice(self.ports)) == "200":
+            if self._post(body_of(again), self.rng.choice(self.ports), payload["webhookEventId"]) == "200":
                 return
             time.sleep(0.5)
 
@@ -289,8 +307,9 @@ class Parent:
     stuck: list[str] = field(default_factory=list)
     # (reply token, when sent) of the events whose answer did not come in time: the checks look for it afterwards.
     unanswered: list[tuple[str, float]] = field(default_factory=list)
-    # (reply token, when sent) of every event that expects an answer: how long each answer took (chaos_checks).
-    asked: list[tuple[str, float]] = field(default_factory=list)
+    # (reply token, when sent, webhook event id) of every event that expects an answer: how long each answer took,
+    # and what delayed it (chaos_checks.answer_delays).
+    asked: list[tuple[str, float, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.user_id = "U" + f"{self.n:08x}" + os.urandom(12).hex()
@@ -303,12 +322,13 @@ class Parent:
         token = self.line.double.issue_reply_token()
         self.line.double.bind_reply_token(token, self.user_id)
         sent = time.time()
-        if not self.line.deliver(event(kind, self.user_id, token, **extra)):
+        payload = event(kind, self.user_id, token, **extra)
+        if not self.line.deliver(payload):
             self.stuck.append(f"{kind} never accepted")
             return []
         if kind == "unfollow":
             return []
-        self.asked.append((token, sent))
+        self.asked.append((token, sent, payload["webhookEventId"]))
         wanted = want or (lambda messages: bool(messages))
         messages = self.line.wait(self.user_id, self.seen, wanted, timeout)
         self.seen += len(messages)
@@ -412,8 +432,9 @@ class Parent:
 @dataclass
 class Window:
     who: str
-    start: float
-    end: float
+    start: float  # the kill (the crash)
+    end: float  # a little after it was back: excuses the errors of its last moments (chaos_checks)
+    back: float = 0.0  # when it took work again: a web process answering, a worker scheduling, PostgreSQL ready
 
 
 class Monkey(threading.Thread):
@@ -444,7 +465,7 @@ class Monkey(threading.Thread):
             time.sleep(self.rng.uniform(0.3, 2.5))
             victim.start()
             victim.wait_ready()
-            self.windows.append(Window(victim.name, start, time.time() + 0.5))
+            self.windows.append(Window(victim.name, start, time.time() + 0.5, time.time()))
 
     def _other_worker_planned(self, worker: Service) -> bool:
         others = [s for s in self.services if not s.port and s is not worker]
@@ -456,7 +477,7 @@ class Monkey(threading.Thread):
         time.sleep(self.rng.uniform(1.0, 3.0))
         self.postgres.start()
         self.db_crashed = True
-        self.windows.append(Window("postgres", start, time.time() + 5.0))
+        self.windows.append(Window("postgres", start, time.time() + 5.0, time.time()))
 
 
 # --- the run ------------------------------------------------------------------------------------------------------
@@ -556,7 +577,8 @@ def main() -> None:
         service.stop()
     evidence = Evidence(url=postgres.url, key=key, line=line, parents=parents, staff_user=staff_user,
                         windows=monkey.windows, logs=[s.log for s in services], conference=CONFERENCE,
-                        run_end=time.time(), kills=dict(monkey.kills), db_crashed=monkey.db_crashed)
+                        run_end=time.time(), kills=dict(monkey.kills), db_crashed=monkey.db_crashed,
+                        workdir=workdir)
     results = check_all(evidence)
     ok = print_table(results, evidence, time.time() - started.timestamp())
     line.double.stop()

@@ -1,4 +1,6 @@
-"""The outbox rows this process holds, and the heartbeat that keeps their leases short and alive.
+"""The outbox rows this process holds, and the heartbeat that keeps their leases short and alive. (The same for
+the escalation's e-mail and webhook notices: ``Leases(queue=storage.escalation)``; any queue with ``LEASE``,
+``renew`` and ``release`` as the outbox has them.)
 
 A claimed row is leased for a few seconds only (``storage.outbox.LEASE``). While the process lives, a heartbeat
 thread renews the leases of every row it still holds once a ``RENEW_EVERY``, in one statement, so a slow send never
@@ -17,6 +19,9 @@ import os
 import threading
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Protocol
+
+from sqlalchemy.orm import Session
 
 from storage import outbox
 from storage.clock import now
@@ -29,10 +34,22 @@ log = logging.getLogger(__name__)
 MIN_LEFT = timedelta(seconds=2)
 
 
+class Queue(Protocol):
+    """What leases are kept on: rows claimed with a ``claimed_until`` and an attempt count (``storage.outbox``)."""
+
+    LEASE: timedelta
+
+    def renew(self, session: Session, held: dict[int, int]) -> set[int]: ...
+
+    def release(self, session: Session, held: dict[int, int]) -> int: ...
+
+
 class Leases:
-    def __init__(self, *, heartbeat: bool = True, every: timedelta = outbox.RENEW_EVERY):
+    def __init__(self, *, heartbeat: bool = True, every: timedelta = outbox.RENEW_EVERY, queue: Queue = outbox,
+                 name: str = "outbox"):
         self.heartbeat = heartbeat
         self.every = every.total_seconds()
+        self.queue, self.name = queue, name
         self._held: dict[int, tuple[int, datetime]] = {}  # row id -> (attempts when claimed, leased until)
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -46,7 +63,7 @@ class Leases:
             if self.heartbeat and claimed and not self._closed.is_set() and (
                     self._thread is None or self._pid != os.getpid() or not self._thread.is_alive()):
                 self._pid = os.getpid()  # (a thread does not survive a fork: a forked worker starts its own)
-                self._thread = threading.Thread(target=self._run, name="outbox-heartbeat", daemon=True)
+                self._thread = threading.Thread(target=self._run, name=f"{self.name}-heartbeat", daemon=True)
                 self._thread.start()
 
     def fresh(self, row_id: int) -> bool:
@@ -76,9 +93,10 @@ class Leases:
             held = {row_id: attempts for row_id, (attempts, _) in self._held.items()}
         if not held:
             return
-        until = now() + outbox.LEASE
+        until = now() + self.queue.LEASE
         with unit_of_work() as session:
-            kept = outbox.renew(session, held)
+            kept = self.queue.renew(session, held)
+        lost = 0
         with self._lock:
             for row_id, attempts in held.items():
                 if row_id not in self._held:
@@ -87,8 +105,9 @@ class Leases:
                     self._held[row_id] = (attempts, until)
                 else:
                     del self._held[row_id]
-        if len(kept) < len(held):
-            log.info("outbox leases: %d of %d rows no longer held here", len(held) - len(kept), len(held))
+                    lost += 1
+        if lost:  # (taken by another sender after a stall, or handed back)
+            log.info("%s leases: %d of %d rows no longer held here", self.name, lost, len(held))
 
     def release(self, row_ids: Iterable[int] | None = None) -> int:
         """Hand back held rows whose sending never started (all of them when ``row_ids`` is None)."""
@@ -98,7 +117,7 @@ class Leases:
         if not taken:
             return 0
         with unit_of_work() as session:
-            return outbox.release(session, taken)
+            return self.queue.release(session, taken)
 
     def close(self) -> int:
         """A graceful stop: no more renewals; every row still held is handed back. Returns how many."""
@@ -107,7 +126,7 @@ class Leases:
             self._thread.join(timeout=5)
         released = self.release()
         if released:
-            log.info("outbox: %d claimed messages handed back on stopping", released)
+            log.info("%s: %d claimed rows handed back on stopping", self.name, released)
         return released
 
     def _run(self) -> None:
@@ -119,4 +138,4 @@ class Leases:
             try:
                 self.beat()
             except Exception as exc:  # the database restarting: the next beat tries again, the leases run on
-                log.warning("outbox leases not renewed this time: %s", type(exc).__name__)
+                log.warning("%s leases not renewed this time: %s", self.name, type(exc).__name__)

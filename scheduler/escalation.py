@@ -9,6 +9,8 @@ notices (``send_notices``). Plain functions over the tables, so a test runs them
 - ``send_notices``: claims planned notices, sends each through its channel (bot/notify.py) and records the outcome:
   sent; planned again later with backoff after a failure (given up after ten tries); skipped when the channel is
   not configured. A notice to an address set in the console (storage/routing.py) goes to that address alone.
+  Claims are short leases renewed by the worker's heartbeat (``bot.leases``): the notices a killed worker had
+  claimed go out within seconds from another; a stopping worker hands back those it has not sent.
 - ``Jobs.watch``: with each run of the timers, the centres an escalation filed now would reach nobody at (nobody on
   duty with LINE, no e-mail, no webhook: ``storage.routing.unreachable_centres``) are logged as an error when that
   starts, and once more when it ends. The console shows them in a red banner and /healthz?full=1 lists them.
@@ -24,6 +26,7 @@ from functools import partial
 from sqlalchemy.orm import Session
 
 from bot.config import Config
+from bot.leases import Leases
 from bot.notify import NotifyError, Sender, address_sender, division_defaults, senders
 from handlers import report_notices as notices
 from handlers.report_rules import Timing, due
@@ -51,16 +54,51 @@ def escalation_tick(now: datetime | None = None, *, timing: Timing = Timing(), b
 
 
 def send_notices(channels: Mapping[str, Sender], limit: int = 50,
-                 to_address: Callable[[str, str], Sender | None] = lambda channel, address: None) -> Counter[str]:
+                 to_address: Callable[[str, str], Sender | None] = lambda channel, address: None,
+                 leases: Leases | None = None) -> Counter[str]:
     """Send the due e-mail and webhook notices; returns how many were sent, retried, failed, skipped. ``channels``
     are the environment's (the division's defaults); ``to_address`` makes a sender for an address set in the
-    console (None: that channel cannot be used, e.g. e-mail without SMTP_URL)."""
+    console (None: that channel cannot be used, e.g. e-mail without SMTP_URL). ``leases`` keeps the claims alive
+    while they are sent (the worker's, so that a graceful stop hands back what it holds)."""
+    leases = leases if leases is not None else notice_leases()
     with unit_of_work() as session:
+        rows = queue.claim_notices(session, limit)
+        claims = {row.id: (row.attempts, row.claimed_until or clock_now()) for row in rows}  # (always set)
         jobs = [(row.id, row.channel, row.subject, row.body,
-                 _address(session, row.route_id) if row.route_id is not None else None)
-                for row in queue.claim_notices(session, limit)]
+                 _address(session, row.route_id) if row.route_id is not None else None) for row in rows]
+    leases.hold(claims)
+    try:
+        outcomes = _send_each(jobs, channels, to_address, leases)
+        counts: Counter[str] = Counter()
+        done = {notice_id for notice_id, _, _ in outcomes}
+        with unit_of_work() as session:
+            queue.release(session, leases.take(job[0] for job in jobs if job[0] not in done))
+            for notice_id, outcome, error in outcomes:
+                if outcome == "sent":
+                    queue.notice_sent(session, notice_id)
+                elif outcome == "skipped":
+                    queue.notice_skipped(session, notice_id, error)
+                elif queue.notice_failed(session, notice_id, error):
+                    outcome = "failed"
+                    log.warning("escalation notice %s given up: %s", notice_id, error)
+                counts[outcome] += 1
+    finally:  # recorded; or, if sending or recording failed, the leases run out and the notices are sent again
+        leases.drop(job[0] for job in jobs)
+    if counts:
+        log.info("escalation notices: %s", dict(counts))
+    return counts
+
+
+def notice_leases() -> Leases:
+    return Leases(queue=queue, name="escalation notices")
+
+
+def _send_each(jobs: list[tuple[int, str, str, str, str | None]], channels: Mapping[str, Sender],
+               to_address: Callable[[str, str], Sender | None], leases: Leases) -> list[tuple[int, str, str | None]]:
     outcomes: list[tuple[int, str, str | None]] = []
     for notice_id, channel, subject, body, address in jobs:
+        if not leases.fresh(notice_id):
+            continue  # stopping, or the heartbeat could not keep the lease: handed back, or left to run out
         sender = channels.get(channel) if address is None else to_address(channel, address) if address else None
         if sender is None and address == "":
             outcomes.append((notice_id, "skipped", "the address was removed"))
@@ -74,20 +112,7 @@ def send_notices(channels: Mapping[str, Sender], limit: int = 50,
             outcomes.append((notice_id, "retry", str(exc)))
         else:
             outcomes.append((notice_id, "sent", None))
-    counts: Counter[str] = Counter()
-    with unit_of_work() as session:
-        for notice_id, outcome, error in outcomes:
-            if outcome == "sent":
-                queue.notice_sent(session, notice_id)
-            elif outcome == "skipped":
-                queue.notice_skipped(session, notice_id, error)
-            elif queue.notice_failed(session, notice_id, error):
-                outcome = "failed"
-                log.warning("escalation notice %s given up: %s", notice_id, error)
-            counts[outcome] += 1
-    if counts:
-        log.info("escalation notices: %s", dict(counts))
-    return counts
+    return outcomes
 
 
 def _address(session: Session, route_id: int) -> str:
@@ -158,6 +183,7 @@ class Jobs:
         self.to_address = partial(address_sender, config)
         self.defaults = division_defaults(config)
         self.unreachable: list[str] = []
+        self.leases = notice_leases()  # the notices this worker holds, renewed while it lives
 
     def tick(self) -> dict[str, int]:
         done = escalation_tick(timing=self.timing, base_url=self.base_url)
@@ -178,4 +204,8 @@ class Jobs:
         return found
 
     def send(self) -> Counter[str]:
-        return send_notices(self.channels, to_address=self.to_address)
+        return send_notices(self.channels, to_address=self.to_address, leases=self.leases)
+
+    def close(self) -> int:
+        """A graceful stop: the notices claimed and not sent are handed back at once. Returns how many."""
+        return self.leases.close()

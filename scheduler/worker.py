@@ -151,6 +151,7 @@ class Worker:
 
     def close(self) -> None:
         self.dispatcher.close()
+        self.escalation.close()
 
 
 def build(runtime: Runtime, blocking: bool = True, only: Collection[str] = ()):

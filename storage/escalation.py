@@ -4,7 +4,8 @@ escalations the timers must look at, and the throttle on LINE-link attempts (職
 The notice queue works like the outbox (``storage.outbox``): a row is planned in the transaction of the change (its
 ``dedupe_key`` makes planning idempotent), claimed with a lease before it is sent (``FOR UPDATE SKIP LOCKED`` on
 PostgreSQL, so two workers never take the same row), and ends sent, failed, or skipped when its channel is not
-configured.
+configured. The lease is short and renewed by the sender's heartbeat while it lives (``bot.leases``, as for the
+outbox): a notice a crashed worker had claimed is free again within seconds, not minutes.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import hashlib
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import Insert as PgInsert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
@@ -21,10 +22,11 @@ from sqlalchemy.orm import Session
 
 from storage import rota, staff
 from storage.clock import now
-from storage.db import dialect_name
+from storage.db import affected_rows, dialect_name
 from storage.models import Escalation, EscalationNotification, LineUser, LoginAttempt, StaffMember
 
-LEASE = timedelta(seconds=120)
+# How long a claim holds without renewal (``bot.leases`` renews it every second while the sender lives).
+LEASE = timedelta(seconds=5)
 MAX_ATTEMPTS = 10
 CHANNELS = ("email", "webhook")
 # Failed 職員登録 codes one LINE account may send per day before further codes are not even checked.
@@ -111,6 +113,32 @@ def claim_notices(session: Session, limit: int = 50) -> list[EscalationNotificat
         row.attempts += 1
         claimed.append(row)
     return claimed
+
+
+def _held_as_claimed(held: dict[int, int]) -> tuple[ColumnElement[bool], ...]:
+    """The notices still as this sender claimed them ({id: attempts when claimed}): a claim counts an attempt."""
+    return (EscalationNotification.status == "planned", EscalationNotification.claimed_until.is_not(None),
+            tuple_(EscalationNotification.id, EscalationNotification.attempts).in_(sorted(held.items())))
+
+
+def renew(session: Session, held: dict[int, int]) -> set[int]:
+    """Extend the leases of the notices this sender still holds; returns their ids (``bot.leases``)."""
+    if not held:
+        return set()
+    return set(session.scalars(
+        update(EscalationNotification).where(*_held_as_claimed(held)).values(claimed_until=now() + LEASE)
+        .returning(EscalationNotification.id), execution_options={"synchronize_session": False}))
+
+
+def release(session: Session, held: dict[int, int]) -> int:
+    """Hand back claimed notices whose sending never started (a graceful stop): free at once, the attempt not
+    counted. Returns how many."""
+    if not held:
+        return 0
+    return affected_rows(session.execute(
+        update(EscalationNotification).where(*_held_as_claimed(held))
+        .values(claimed_until=None, attempts=EscalationNotification.attempts - 1)
+        .execution_options(synchronize_session=False)))
 
 
 def _finish(row: EscalationNotification, status: str, error: str | None) -> None:

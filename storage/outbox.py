@@ -38,6 +38,12 @@ from storage.models import Enrollment, JoinLink, OutboxMessage
 LEASE = timedelta(seconds=5)
 RENEW_EVERY = timedelta(seconds=1)
 MAX_ATTEMPTS = 8
+# Tried again after a failure (LINE's 429 or 500, or no answer, after the gateway's own three tries): 5 s, 10 s,
+# 20 s … at most 10 minutes; an answer a parent is waiting for after 1 s, 2 s, 4 s … (a 500 is momentary, and a
+# parent who sees nothing for long taps again).
+RETRY_AFTER = timedelta(seconds=5)
+ANSWER_RETRY_AFTER = timedelta(seconds=1)
+ANSWER_PURPOSES = frozenset({"reply", "apology"})
 REPLY_TOKEN_LIFETIME = timedelta(seconds=50)
 MULTICAST_MAX = 500
 STATUSES = ("planned", "sent", "failed", "expired")
@@ -253,7 +259,8 @@ def schedule_retry(session: Session, row_id: int, error: str) -> None:
         return
     row.claimed_until = None
     row.last_error = error[:1000]
-    row.next_attempt_at = now() + timedelta(seconds=min(600, 5 * 2 ** (row.attempts - 1)))
+    first = ANSWER_RETRY_AFTER if row.purpose in ANSWER_PURPOSES else RETRY_AFTER
+    row.next_attempt_at = now() + min(timedelta(minutes=10), first * 2 ** (row.attempts - 1))
 
 
 def keep_only(session: Session, row_id: int, remaining: list[dict[str, Any]], retry_key: str) -> None:

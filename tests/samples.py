@@ -58,5 +58,5 @@ def samples(user_id: str) -> dict[str, dict[str, Any]]:
     out["delivery"] = {**_base("delivery", user, False), "delivery": {"data": "d"}}
     out["standby:text"] = {**_base("message", user, True), "mode": "standby", "message": messages["text"]}
     out["unknown"] = {**_base("somethingNew", user, True), "somethingNew": {"x": 1}}
-    out["no-source"] = {"type": "follow", "timestamp": 1, "mode": "active", "webhookEventId": "01NOSOURCE" + mid()}
+    out["no-source"] = {"type": "follow", "timestamp": int(time.time() * 1000), "mode": "active", "webhookEventId": "01NOSOURCE" + mid()}
     return out

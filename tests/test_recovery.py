@@ -11,25 +11,32 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
-from datetime import timedelta
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta, timezone
 from pathlib import Path
 from typing import Callable
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, make_url, select, text
 
 from bot import delivery
 from bot.delivery import Dispatcher
 from bot.leases import Leases
+from scheduler.escalation import send_notices
+from storage import escalation as escalation_queue
 from storage import outbox
-from storage.db import unit_of_work
-from storage.models import OutboxMessage
+from storage.db import get_engine, inbox_unit_of_work, unit_of_work
+from storage.models import InboxEvent, OutboxMessage
 from tests.conftest import SECRET
+from tests.report_support import file_report, parent_with_events
+from tests.report_support import notices as report_notices
 from tests.scheduler_support import clock, in_flight, plan_text, row  # noqa: F401 (fixtures)
 from tests.support import body_of, event, new_user_id, sign
 
@@ -129,6 +136,60 @@ def test_a_sender_whose_recording_fails_stops_renewing_what_it_claimed(clock, ap
     assert holder.held() == []  # its lease runs out and the next claim takes the row (LINE's 409 if it went)
     clock.shift(outbox.LEASE + timedelta(seconds=1))
     assert someone_else_claims() == [row_id]
+
+
+def test_an_answer_line_refused_is_tried_again_after_1_s_a_notice_after_5_s(clock, app, runtime, line):
+    user = new_user_id()
+    answer = plan_text(user, "受け付けました", purpose="reply")
+    notice = plan_text(user, "お知らせです")
+    line.inject_fault("/message/push", 500, count=6)  # LINE refuses the gateway's three tries of each
+    delivery.deliver(runtime.gateway)
+    assert (row(answer).status, row(notice).status) == ("planned", "planned")
+    assert row(answer).next_attempt_at - row(answer).created_at == timedelta(seconds=1)  # the parent is waiting
+    assert row(notice).next_attempt_at - row(notice).created_at == timedelta(seconds=5)
+
+
+# --- the escalation's e-mail and webhook notices: the same short leases -----------------------------------------
+class Channel:
+    def __init__(self):
+        self.sent: list[str] = []
+
+    def send(self, subject: str, body: str) -> None:
+        self.sent.append(subject)
+
+
+def notices_claimed(leases: Leases) -> list[int]:
+    """Claim every due notice, as a worker's sender does, and hold it in ``leases``."""
+    with unit_of_work() as session:
+        rows = escalation_queue.claim_notices(session)
+        leases.hold({r.id: (r.attempts, r.claimed_until) for r in rows})
+        return [r.id for r in rows]
+
+
+def test_staff_notices_a_dead_worker_had_claimed_go_out_from_another_within_seconds_not_minutes(clock, chat):
+    file_report(parent_with_events(chat).chat)
+    channels = {"email": Channel(), "webhook": Channel()}
+    claimed = notices_claimed(Leases(heartbeat=False, queue=escalation_queue))  # then the worker is killed
+    assert len(claimed) == 2
+    clock.shift(timedelta(seconds=4))
+    assert send_notices(channels) == {}  # its lease still runs: it might have been alive and slow
+    clock.shift(timedelta(seconds=2))
+    assert send_notices(channels) == {"sent": 2}  # 6 s after the claim (it was 2 minutes)
+    assert [len(c.sent) for c in channels.values()] == [1, 1]
+
+
+def test_a_living_worker_keeps_its_notices_and_a_stopping_one_hands_them_back_at_once(clock, chat):
+    file_report(parent_with_events(chat).chat)
+    channels = {"email": Channel(), "webhook": Channel()}
+    holder = Leases(heartbeat=False, queue=escalation_queue)
+    assert len(notices_claimed(holder)) == 2
+    for _ in range(30):  # a slow mail server, the heartbeat renewing every second
+        clock.shift(outbox.RENEW_EVERY)
+        holder.beat()
+        assert send_notices(channels) == {}
+    assert holder.close() == 2  # SIGTERM: handed back, the attempt not counted
+    assert send_notices(channels) == {"sent": 2}
+    assert {n.attempts for n in report_notices()} == {1}
 
 
 # --- real processes ------------------------------------------------------------------------------------------------
@@ -269,6 +330,62 @@ def test_the_answer_a_killed_web_process_was_sending_arrives_within_10_s_of_the_
     assert [e["json"]["to"] for e in pushed] == [user]  # once: the dying process's reply never reached the parent
     assert all(e["status"] != 200 for e in line.requests("/message/reply"))
     assert pushed[0]["ts"] - killed <= 10
+
+
+@contextmanager
+def answers_held_back(database_url: str, event_id: str) -> Iterator[Callable[[], bool]]:
+    """Hold back every transaction that writes an answer, as a slow database would: on PostgreSQL by locking the
+    outbox against writes (reads go on), on SQLite by holding its one write lock. Yields what says that a process
+    is in the middle of processing, waiting: on PostgreSQL a session waiting for the lock to write its answer; on
+    SQLite (no such view) that the event is in the inbox, which the web process's lanes take at once."""
+    if database_url.startswith("postgres"):
+        with get_engine().connect() as conn:
+            conn.execute(text("LOCK TABLE outbox_messages IN EXCLUSIVE MODE"))
+
+            def waiting() -> bool:  # (a transaction sees one snapshot of the statistics: each look is its own)
+                with get_engine().connect() as watcher:
+                    return bool(watcher.execute(text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                        "AND query ILIKE 'INSERT INTO outbox_messages%'")).scalar())
+
+            yield waiting
+            conn.rollback()
+        return
+    held = sqlite3.connect(make_url(database_url).database, timeout=30, isolation_level=None)
+    held.execute("BEGIN IMMEDIATE")
+    try:
+        yield lambda: inbox_status(event_id) == "pending"
+    finally:
+        held.rollback()
+        held.close()
+
+
+def inbox_status(event_id: str) -> str | None:
+    with inbox_unit_of_work() as session:
+        return session.scalar(select(InboxEvent.status).where(InboxEvent.webhook_event_id == event_id))
+
+
+def test_an_event_a_killed_web_process_was_processing_is_processed_by_the_workers_sweep_within_2_s(
+        processes, line, database_url):
+    web = processes("web")
+    user, token = new_user_id(), line.issue_reply_token()
+    line.bind_reply_token(token, user)
+    follow = event("follow", user, token)
+    raw = body_of(follow)
+    with answers_held_back(database_url, follow["webhookEventId"]) as processing:
+        assert httpx.post(f"http://127.0.0.1:{web.port}/callback", content=raw, timeout=30, headers={
+            "X-Line-Signature": sign(raw, SECRET), "Content-Type": "application/json"}).status_code == 200
+        until(processing, 30, "the web process never started processing the event")
+        processes("worker", "--job", "inbox-sweep")  # the other process, up before the kill (as in production)
+        killed = web.signal(signal.SIGKILL)
+        web.popen.wait(30)
+    until(lambda: inbox_status(follow["webhookEventId"]) != "pending", 30,
+          "the event the killed web process had taken was never processed")
+    with inbox_unit_of_work() as session:
+        done = session.scalars(select(InboxEvent).where(InboxEvent.webhook_event_id == follow["webhookEventId"])).one()
+    assert done.status == "done"
+    assert done.processed_at.replace(tzinfo=timezone.utc).timestamp() - killed <= 2
+    until(lambda: line.delivered(to=user), 30, "the answer never went out")
 
 
 def test_a_worker_stopped_with_sigterm_mid_fan_out_exits_at_once_and_hands_back_what_it_had_not_sent(

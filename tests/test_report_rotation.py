@@ -106,7 +106,7 @@ def test_each_rotation_reaches_every_participant_exactly_once(chat):
         assert rotate_event_credentials(session, event_id, NEW_URL, NEW_PASSCODE, actor,
                                         base_url="https://b.test") is None
     with unit_of_work() as session:
-        assert rotate_event_credentials(session, event_id, NEW_URL + "9", "another", _staff(session),
+        assert rotate_event_credentials(session, event_id, NEW_URL + "9", "another-pass-9", _staff(session),
                                         base_url="https://b.test") == 3
     rows = outbox_rows("join_link")
     assert len(rows) == 6 and len({r.dedupe_key for r in rows}) == 6

@@ -21,7 +21,7 @@ from wtforms import HiddenField
 from wtforms.fields.core import UnboundField
 
 import bot.staff
-from bot.staff.forms import RecordId
+from bot.staff.forms import RecordId, ScopedChoice
 from handlers.report_service import rotate_event_credentials
 from storage import enrollments, events, reports, staff
 from storage.db import unit_of_work
@@ -52,6 +52,11 @@ def record_id_fields() -> set[tuple[str, str]]:
             if issubclass(field.field_class, RecordId)}
 
 
+def scoped_choice_fields() -> set[tuple[str, str]]:
+    return {(form.__name__, name) for form in staff_forms() for name, field in fields(form).items()
+            if issubclass(field.field_class, ScopedChoice)}
+
+
 def raw_form_readers() -> set[str]:
     """The console modules that read the request body past WTForms (each such id needs its own case here)."""
     folder = Path(bot.staff.__file__).parent
@@ -66,17 +71,39 @@ NOT_RECORDS = {"meeting_id"}  # the web-conference service's meeting number
 def test_every_id_a_form_carries_is_a_record_id_field_loaded_within_the_actors_scope():
     unchecked = [(form.__name__, name) for form in staff_forms() for name, field in fields(form).items()
                  if (name.endswith(("_id", "_ids")) or issubclass(field.field_class, HiddenField))
-                 and not issubclass(field.field_class, RecordId) and name not in NOT_RECORDS]
+                 and not issubclass(field.field_class, (RecordId, ScopedChoice)) and name not in NOT_RECORDS]
     assert record_id_fields() and unchecked == []
 
 
 # (form, field) → the POST that takes it; RAW: module → the POST whose raw fields name records
 FORM_IDS = {("RotateForm", "escalation_id"): "staff.event_rotate", ("NewEventForm", "copy_of"): "staff.event_new"}
 RAW_IDS = {"participants.py": "staff.event_attendance"}
+# (form, field) → (path of the POST under /staff/routing/<centre>, the rest of a valid form)
+SCOPED_CHOICES = {
+    ("SlotForm", "staff_id"): ("slots", {"weekdays": ["0"], "starts": "9:00", "ends": "17:00"}),
+    ("OverrideForm", "staff_id"): ("overrides", {"value": "on"}),
+    ("ExceptionForm", "staff_id"): ("exceptions", {"day": "2030-06-10", "kind": "substitute"}),
+    ("ExceptionForm", "replaces_id"): ("exceptions", {"day": "2030-06-10", "kind": "substitute"}),
+}
+
+
+@pytest.mark.parametrize("form, field", sorted(SCOPED_CHOICES))
+def test_a_staff_member_of_another_centre_is_never_a_valid_choice(form, field, console, staff_factory, csrf_token):
+    client, member = console("staff", ACTOR_CENTRE)
+    other, colleague = staff_factory("staff", OTHER_CENTRE), staff_factory("staff", ACTOR_CENTRE)
+    path, rest = SCOPED_CHOICES[(form, field)]
+    url = f"/staff/routing/{ACTOR_CENTRE}/{path}"
+    token = csrf_token(client, f"/staff/routing/{ACTOR_CENTRE}")
+    ids = {"staff_id": member.id, "replaces_id": colleague.id}
+    before = everything()
+    refused = client.post(url, data={"csrf_token": token, **rest, **ids, field: other.id})
+    assert refused.status_code == 400 and everything() == before
+    assert client.post(url, data={"csrf_token": token, **rest, **ids}).status_code == 302, "its own centre's is"
 
 
 def test_every_id_in_a_form_body_is_tried_with_another_centres_record(app):
     assert record_id_fields() == set(FORM_IDS)
+    assert scoped_choice_fields() == set(SCOPED_CHOICES)
     assert raw_form_readers() == set(RAW_IDS)
     posts = {r.endpoint for r in app.url_map.iter_rules() if "POST" in r.methods}
     assert {*FORM_IDS.values(), *RAW_IDS.values()} <= posts

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 from dataclasses import dataclass
 from typing import Callable, TypeVar
 
@@ -140,7 +141,21 @@ def account_key(login: str) -> str:
 def address_key() -> str:
     """The client's address as ProxyFix leaves it: only ``TRUSTED_PROXIES`` hops of X-Forwarded-For are believed,
     so a client cannot pick its own address by sending the header."""
-    return _keyed("address", request.remote_addr or "")
+    return _keyed("address", throttled_network(request.remote_addr or ""))
+
+
+def throttled_network(address: str) -> str:
+    """What counts as one address to the throttle: an IPv6 subscriber holds a whole /64 and could take a fresh
+    address for every attempt, so the /64 is the unit; an IPv4-mapped IPv6 address is its IPv4 address."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
 
 
 def throttle_keys(login: str) -> login_throttle.Keys:

@@ -49,6 +49,15 @@ class RecordId(HiddenField):
         self.kind, self.within = kind, within
 
 
+class ScopedChoice(SelectField):
+    """A record picked from a list the view fills, for each request, from the actor's scope (``choices``). WTForms
+    refuses any value that was not offered, so an id of another centre's record never validates
+    (tests/test_staff_scope_forms.py tries one in each such field)."""
+
+    def __init__(self, label=None, validators=None, **kwargs):
+        super().__init__(label, validators, coerce=int, validate_choice=True, **kwargs)
+
+
 def _password_rule(form, field) -> None:
     """The password rules (storage.staff.password_problem), with the login when the form has one; views whose form
     has no login field check again with the account's."""

@@ -5,7 +5,7 @@ from flask_wtf import FlaskForm
 from wtforms import DateField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
-from bot.staff.forms import REQUIRED, MultiCheckboxField, choices
+from bot.staff.forms import REQUIRED, MultiCheckboxField, ScopedChoice, choices
 
 WEEKDAYS = "月火水木金土日"
 CLOCK = Regexp(r"^([01]?\d|2[0-3]):[0-5]\d$|^24:00$", message="「9:00」「17:30」の形で入力してください。")
@@ -34,7 +34,7 @@ class RouteForm(FlaskForm):
 
 
 class SlotForm(FlaskForm):
-    staff_id = SelectField("職員", coerce=int, validate_choice=True)
+    staff_id = ScopedChoice("職員")
     weekdays = MultiCheckboxField("曜日", coerce=int, choices=[SelectChoice(n, day) for n, day in enumerate(WEEKDAYS)])
     starts = StringField("開始", [DataRequired(REQUIRED), CLOCK], default="9:00")
     ends = StringField("終了", [DataRequired(REQUIRED), CLOCK], default="17:00")
@@ -43,10 +43,10 @@ class SlotForm(FlaskForm):
 class ExceptionForm(FlaskForm):
     day = DateField("日付", [DataRequired(REQUIRED)])
     kind = SelectField("内容", choices=choices(EXCEPTION_LABELS))
-    staff_id = SelectField("代わりに入る職員", coerce=int, validators=[Optional()])
-    replaces_id = SelectField("休む職員", coerce=int, validators=[Optional()])
+    staff_id = ScopedChoice("代わりに入る職員", validators=[Optional()])
+    replaces_id = ScopedChoice("休む職員", validators=[Optional()])
 
 
 class OverrideForm(FlaskForm):
-    staff_id = SelectField("職員", coerce=int)
+    staff_id = ScopedChoice("職員")
     value = SelectField("当番", choices=choices(OVERRIDE_LABELS))
