@@ -94,7 +94,26 @@ def populate(events_per_month: int, year: int, rng: random.Random) -> int:
                             (Feedback, feedback), (Escalation, escalations)):
             for i in range(0, len(rows), 20_000):
                 s.execute(insert(model), rows[i:i + 20_000])
+        if s.bind.dialect.name == "postgresql":  # ids were given explicitly: move the sequences past them
+            from bench.scale import _setval
+
+            for table in ("staff_members", "line_users", "parents", "events", "enrollments"):
+                s.execute(_setval(table))
     return len(enrollments)
+
+
+def fresh_database(server: str) -> str:
+    """A new, empty database on the PostgreSQL server (left behind for a look afterwards)."""
+    from sqlalchemy import create_engine, text
+
+    from storage.db import normalize_url
+
+    name = f"kosodate_bench_stats_{secrets.token_hex(3)}"
+    admin = create_engine(normalize_url(server), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return normalize_url(server).rsplit("/", 1)[0] + "/" + name
 
 
 def timed(client, path: str, runs: int) -> tuple[float, float]:
@@ -114,7 +133,7 @@ def main() -> None:
     ap.add_argument("--postgres", default="")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="kosodate-bench-stats-"))
-    url = args.postgres or f"sqlite:///{tmp / 'stats.sqlite3'}"
+    url = fresh_database(args.postgres) if args.postgres else f"sqlite:///{tmp / 'stats.sqlite3'}"
     os.environ.setdefault("LOG_LEVEL", "WARNING")
 
     import time_machine
