@@ -17,7 +17,16 @@ def _runtime():
     return current_app.extensions["kosodate"]
 
 
-@click.group(cls=FlaskGroup, create_app=create_app, add_default_commands=True, load_dotenv=False)
+class Commands(FlaskGroup):
+    """Flask's group, except that listing the commands (``kosodate --help``) does not build the app: every command
+    is declared here, none by the app, so help works before the configuration is complete. Running a command still
+    builds the app, and a configuration it refuses stops it with the one-line reason."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return click.Group.list_commands(self, ctx)
+
+
+@click.group(cls=Commands, create_app=create_app, add_default_commands=True, load_dotenv=False)
 def cli() -> None:
     """船橋市 子育て支援 LINE ボット / Funabashi child-rearing support LINE bot."""
 
@@ -88,15 +97,20 @@ def worker(jobs: tuple[str, ...]) -> None:
 
 @cli.command(with_appcontext=False)
 @click.option("--port", default=8000, show_default=True, help="Port of the web app and simulator.")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (this machine only: a loopback address).")
 @click.option("--database", type=click.Path(dir_okay=False, path_type=Path), default=Path("instance/demo.sqlite3"),
               show_default=True, help="SQLite file of the demo.")
 @click.option("--fresh", is_flag=True, help="Delete the demo database first and start over.")
 def demo(port: int, host: str, database: Path, fresh: bool) -> None:
     """Run the whole bot offline (web app, worker, LINE double) then print the simulator page's address."""
+    from bot.config import ConfigError
     from bot.demo.run import Demo
 
-    running = Demo(database, host, port, fresh).start()
+    try:
+        running = Demo(database, host, port, fresh).start()
+    except ConfigError as refusal:
+        raise click.ClickException(str(refusal)) from None
     for line in running.banner():
         click.echo(line)
     running.serve_forever()

@@ -92,13 +92,14 @@ def from_environ(environ: os._Environ | dict | None = None, instance_path: str |
     if mode not in MODES:
         raise ConfigError(f"APP_MODE must be one of {', '.join(MODES)} (got {mode!r})")
     default_db = "sqlite:///" + str(Path(instance_path).absolute() / "kosodate.sqlite3")
+    _check_logging(env)
     config = Config(
         mode=mode,
         line_channel_secret=env.get("LINE_CHANNEL_SECRET", ""),
         line_channel_access_token=env.get("LINE_CHANNEL_ACCESS_TOKEN", ""),
         line_api_base_url=env.get("LINE_API_BASE_URL", LINE_API_DEFAULT).rstrip("/"),
         line_bot_user_id=env.get("LINE_BOT_USER_ID", "").strip(),
-        database_url=env.get("DATABASE_URL") or default_db,
+        database_url=_database_url(env.get("DATABASE_URL") or default_db),
         public_base_url=env.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
         secret_key=env.get("SECRET_KEY", ""),
         contact_phone=env.get("CONTACT_PHONE", ""),
@@ -123,7 +124,35 @@ def from_environ(environ: os._Environ | dict | None = None, instance_path: str |
         broadcast_approval_threshold=_integer(env, "BROADCAST_APPROVAL_THRESHOLD",
                                               Config.broadcast_approval_threshold, 0, 1_000_000),
     )
-    return check(config.with_(**(overrides or {})))
+    return check(config.with_(**(overrides or {})), set_in_code=overrides is not None)
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _check_logging(env) -> None:
+    """bot/logs.py reads these itself, at the first log line: a bad value would end there in a traceback."""
+    level = env.get("LOG_LEVEL", "INFO").strip().upper()
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)} (got {level[:20]!r})")
+    if env.get("LOG_FORMAT", "text").strip() not in ("text", "json"):
+        raise ConfigError("LOG_FORMAT must be text or json")
+
+
+def _database_url(url: str) -> str:
+    """A SQLAlchemy URL of one of the two databases the app runs on (storage/db.py), else one line, not the
+    traceback SQLAlchemy would give at the first connection."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        backend = make_url(url).get_backend_name()
+    except (ArgumentError, ValueError):
+        raise ConfigError("DATABASE_URL must be a database URL such as postgresql://user:password@host/name or "
+                          "sqlite:////path/kosodate.sqlite3") from None
+    if backend not in ("postgresql", "postgres", "sqlite"):
+        raise ConfigError(f"DATABASE_URL must be a PostgreSQL or SQLite URL (got the {backend[:20]!r} database)")
+    return url
 
 
 def _integer(env, name: str, default: int, low: int | None = None, high: int | None = None) -> int:
@@ -177,10 +206,11 @@ def _retention_days(env) -> dict:
         raise ConfigError(str(exc)) from exc
 
 
-def check(config: Config) -> Config:
+def check(config: Config, *, set_in_code: bool = False) -> Config:
     """Refuse a configuration that cannot run safely; outside production fill in throwaway secrets.
 
-    Every refusal is one line naming the variable and what it expects."""
+    Every refusal is one line naming the variable and what it expects. ``set_in_code``: the caller passed its own
+    values to ``create_app`` (the test suite's in-process apps), not a deployment's environment."""
     from storage.crypto import data_keys_problem
 
     if config.data_encryption_key:
@@ -205,8 +235,11 @@ def check(config: Config) -> Config:
     if config.line_bot_user_id and not re.fullmatch(r"U[0-9a-f]{32}", config.line_bot_user_id):
         raise ConfigError("LINE_BOT_USER_ID must be the bot's user id (U and 32 hexadecimal characters, "
                           "from GET /v2/bot/info), or unset to learn it from LINE")
-    if config.mode in ("development", "demo") and not _loopback(config.public_base_url):
-        # These modes serve the CSRF-exempt simulator and insecure cookies: never on a reachable address.
+    _check_public_base_url(config)
+    local_only = ("development", "demo") if set_in_code else ("development", "demo", "test")
+    if config.mode in local_only and not _loopback(config.public_base_url):
+        # These modes serve the CSRF-exempt simulator and plain-HTTP cookies, and test and demo invent their secrets:
+        # never on a reachable address. (The suite's in-process apps, which never listen, set their own address.)
         raise ConfigError(f"APP_MODE={config.mode} runs only on this machine: PUBLIC_BASE_URL must be a loopback "
                           "address such as http://127.0.0.1:8000")
     if config.production:
@@ -264,6 +297,19 @@ def secret_bits(value: str) -> float:
         return 0.0
     size = next((n for pattern, n in _ALPHABETS if pattern.fullmatch(value)), 94)
     return len(value) * math.log2(size)
+
+
+def _check_public_base_url(config: Config) -> None:
+    """Parents open their personal join links and calendar addresses here: an http(s) address with a host, and in
+    production https (else the tokens cross the network in clear) unless it is this machine's own address."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(config.public_base_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError("PUBLIC_BASE_URL must be the web address of this server, e.g. https://kosodate.example.jp")
+    if config.production and parts.scheme != "https" and not _loopback(config.public_base_url):
+        raise ConfigError("PUBLIC_BASE_URL must be an https:// address in production (parents' join links and "
+                          "calendar addresses are sent with it)")
 
 
 def _loopback(url: str) -> bool:

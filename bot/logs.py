@@ -124,10 +124,10 @@ def configure_logging() -> None:
         return
     _CONFIGURED = True
     handler = logging.StreamHandler()
-    handler.setFormatter(RedactingFormatter(os.environ.get("LOG_FORMAT", "text") == "json"))
+    handler.setFormatter(RedactingFormatter(os.environ.get("LOG_FORMAT", "text").strip() == "json"))
     root = logging.getLogger()
     root.addHandler(handler)
-    root.setLevel(os.environ.get("LOG_LEVEL", "INFO"))
+    root.setLevel(os.environ.get("LOG_LEVEL", "INFO").strip().upper())  # checked in bot/config.py
     for noisy in ("urllib3", "werkzeug", "apscheduler.executors.default"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # Even with LOG_LEVEL=DEBUG: SQLAlchemy would log result rows (personal data) and the LINE SDK response bodies

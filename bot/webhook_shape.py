@@ -32,6 +32,7 @@ MAX_DEPTH = 32
 # Older events are refused unless LINE says it is redelivering them (issue 13, item 8).
 MAX_AGE = timedelta(hours=24)
 MAX_EVENT_ID = 64  # storage.models.InboxEvent.webhook_event_id
+MAX_SOURCE_ID = 64  # storage.models.LineUser.line_user_id (LINE's ids are 33 characters)
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,8 @@ def event_problem(event: dict[str, Any]) -> str | None:
             return f"{name} is not an object"
         if any(key in part and not isinstance(part[key], str) for key in fields):
             return f"{name} has a field that is not a string"
+        if name == "source" and any(len(part.get(key, "")) > MAX_SOURCE_ID for key in fields):
+            return "source has an id longer than LINE's"
     if "message" in event and "type" not in event["message"]:
         return "message has no type"
     if "postback" in event and "data" not in event["postback"]:

@@ -25,6 +25,7 @@ APPLICATIONS = texts.Catalog(
             "guard.unregistered": "申込状況を見るには、はじめに登録をお願いします。",
             "list.none": "いまお申し込み中のイベントはありません。「イベント一覧」から探してみてください。",
             "list.header": "お申し込み中のイベントです（{first}〜{last}件目／全{total}件）。",
+            "list.header_all": "お申し込み中のイベントです（{total}件）。",
             "list.alt": "申込状況",
             "list.status": "状況：{status}",
             "list.join": "参加用ページを開く",
@@ -47,6 +48,7 @@ APPLICATIONS = texts.Catalog(
             "guard.unregistered": "Please register first to see your applications.",
             "list.none": "You have no applications at the moment. Have a look at “Events”.",
             "list.header": "Your applications ({first}–{last} of {total}).",
+            "list.header_all": "Your applications ({total}).",
             "list.alt": "My applications",
             "list.status": "Status: {status}",
             "list.join": "Open join page",
@@ -107,7 +109,8 @@ def _list_prompt(ctx: Context, data: Mapping[str, Any], version: int) -> list[Re
     quick = [events]
     if first + PAGE < len(apps):
         quick.insert(0, Choice(t(ctx, "list.more", n=len(apps) - first - PAGE), data=_pb("more", "", version)))
-    header = Text(t(ctx, "list.header", first=first + 1, last=first + len(chunk), total=len(apps)))
+    key = "list.header" if len(chunk) < len(apps) else "list.header_all"  # all on one page: no "1–3 of 3"
+    header = Text(t(ctx, key, first=first + 1, last=first + len(chunk), total=len(apps)))
     cards = tuple(_card(ctx, app, version) for app in chunk)
     return [header, Carousel(cards=cards, alt=t(ctx, "list.alt"), quick=tuple(quick))]
 

@@ -25,6 +25,7 @@ EVENTS = texts.Catalog(
     {
         "ja": {
             "list.header": "これからのイベントです（{first}〜{last}件目／全{total}件）。",
+            "list.header_all": "これからのイベントです（{total}件）。",
             "list.header_fit": "お子さんの月齢に合うものから順に並べています。",
             "list.filtered": "絞り込み：{filters}",
             "list.none": "いま申し込めるイベントはありません。新しいイベントができたときにお知らせを受け取るには、「お知らせ設定」からどうぞ。",
@@ -86,6 +87,7 @@ EVENTS = texts.Catalog(
         },
         "en": {
             "list.header": "Upcoming events ({first}–{last} of {total}).",
+            "list.header_all": "Upcoming events ({total}).",
             "list.header_fit": "Those that fit your children's ages come first.",
             "list.filtered": "Showing: {filters}",
             "list.none": "There are no events open for applications right now. To hear about new ones, choose “Notices”.",
@@ -205,7 +207,8 @@ def _list_prompt(ctx: Context, data: Mapping[str, Any], version: int) -> list[Re
         quick.append(Choice(t(ctx, "list.applications"), data=encode("applications", "start")))
     if not chunk:
         return [Text(t(ctx, "list.none_filtered" if filters else "list.none"), quick=tuple(quick))]
-    header = [t(ctx, "list.header", first=first + 1, last=first + len(chunk), total=len(shown))]
+    key = "list.header" if len(chunk) < len(shown) else "list.header_all"  # all on one page: no "1–3 of 3"
+    header = [t(ctx, key, first=first + 1, last=first + len(chunk), total=len(shown))]
     if filters:
         header.append(t(ctx, "list.filtered", filters="・".join(filters)))
     if ctx.registered:

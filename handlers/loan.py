@@ -176,7 +176,7 @@ def _confirm_accept(ctx: Context, data: Mapping[str, Any], inp: Input) -> StepRe
     ref = reference(LOAN, report_facts(ctx).fresh)
     effect = RequestLoan(reference=ref, equipment=tuple(data["equipment"]), event_id=data.get("event"),
                          reason=data["reason"], note=data.get("note") or "", base_url=ctx.public_base_url)
-    quick = (Choice(t(ctx, "menu.status"), data=encode(STATUS_NAME, "start")), *texts.menu_choices(ctx))
+    quick = texts.menu_choices_led_by(ctx, Choice(t(ctx, "menu.status"), data=encode(STATUS_NAME, "start")))
     return Finish(say=(Text(t(ctx, "done", reference=ref, phone=ctx.contact_phone), quick=quick),), effects=(effect,))
 
 

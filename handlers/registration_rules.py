@@ -71,8 +71,8 @@ def parse_name(raw: str) -> tuple[str, str | None] | Invalid:
         name, reading = bracket.group(1), bracket.group(2)
     elif len(parts) == 2 and is_kana(parts[1]):
         name, reading = parts
-    elif len(words) >= 2 and len(words) % 2 == 0 and is_kana(" ".join(words[half:])) \
-            and not is_kana(" ".join(words[:half])):
+    elif len(words) >= 4 and len(words) % 2 == 0 and is_kana(" ".join(words[half:])) \
+            and not is_kana(" ".join(words[:half])):  # not 2 words: "山田 さくら" is a name whose given name is kana
         name, reading = " ".join(words[:half]), " ".join(words[half:])
     problem = name_problem(name)
     if problem:

@@ -207,7 +207,7 @@ def _filed(ctx: Context, data: Mapping[str, Any]) -> Finish:
     after = _after_hours(ctx, facts, data, event_ids) if earlier is None else None
     body = "\n\n".join(filter(None, (head, t(ctx, "done.next"), after, "\n".join(meanwhile),
                                      t(ctx, "done.urgent", phone=ctx.contact_phone))))
-    quick = (Choice(t(ctx, "menu.status"), data=encode(STATUS_NAME, "start")), *texts.menu_choices(ctx))
+    quick = texts.menu_choices_led_by(ctx, Choice(t(ctx, "menu.status"), data=encode(STATUS_NAME, "start")))
     effect = FileReport(reference=new_reference, lost=data["lost"], lost_when=data["lost_when"],
                         misuse=data["misuse"], event_ids=event_ids, note=data.get("note") or "",
                         base_url=ctx.public_base_url)

@@ -10,12 +10,12 @@ GREETING = texts.Catalog(
         "ja": {
             "greeting.new": "友だち追加ありがとうございます。\n船橋市 地域子育て支援課・南本町／高根台 子育て支援センターです。\nオンラインの交流会・相談・講座のお申し込みやご案内を、このトークでお届けします。",
             "greeting.back": "おかえりなさい。またご利用いただけてうれしいです。",
-            "idle.unknown": "メッセージありがとうございます。このトークでは下のメニューからご用件を選べます。",
+            "idle.unknown": "メッセージありがとうございます。お急ぎのご相談は、お電話でどうぞ：{phone}",
         },
         "en": {
             "greeting.new": "Thank you for adding us!\nThis is Funabashi City's Community Child-rearing Support Division and the Minamihoncho / Takanedai centres.\nHere you can apply for our online meetups, consultations and classes, and get reminders.",
             "greeting.back": "Welcome back! We are glad to see you again.",
-            "idle.unknown": "Thank you for your message. Please choose what you need from the menu below.",
+            "idle.unknown": "Thank you for your message. For anything urgent, please call: {phone}",
         },
     }
 )
@@ -55,7 +55,7 @@ def _idle(engine: Engine):
             return Transition(state, [texts.menu(ctx)])
         if inp.kind == "postback":
             return Transition(state, [texts.menu(ctx)])
-        return Transition(state, [Text(GREETING.t(ctx, "idle.unknown")), texts.menu(ctx)])
+        return Transition(state, [Text(GREETING.t(ctx, "idle.unknown", phone=ctx.contact_phone)), texts.menu(ctx)])
 
     return idle
 

@@ -122,6 +122,11 @@ def menu_choices(ctx: Any) -> tuple[Choice, ...]:
     return tuple(items)
 
 
+def menu_choices_led_by(ctx: Any, lead: Choice) -> tuple[Choice, ...]:
+    """The main menu with ``lead`` first (after a report or a loan request: 報告・相談の状況), each entry once."""
+    return (lead, *(c for c in menu_choices(ctx) if c.data != lead.data))
+
+
 def menu(ctx: Any) -> Text:
     return Text(t(ctx, "menu.prompt"), quick=menu_choices(ctx))
 

@@ -38,7 +38,7 @@ def test_cancelling_asks_first_then_gives_the_seat_to_the_first_in_line_who_is_t
         event_id, second_parent = event.id, waiting[0].id
     person = chat(first)
     mine = person.tap(APPLICATIONS)
-    assert "参加確定" in texts_of(mine)
+    assert "参加確定" in texts_of(mine) and "お申し込み中のイベントです（1件）。" in texts_of(mine)
     assert {"参加用ページを開く", "カレンダーに追加", "キャンセルする"} <= set(person.choices(mine))
     asked = person.choose(mine, "キャンセルする")
     assert "キャンセルしますか" in texts_of(asked)

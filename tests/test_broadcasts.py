@@ -103,6 +103,14 @@ def test_staff_see_the_count_and_the_preview_then_send_and_read_the_delivery_rep
     assert re.search(r'id="report-sent">1<', report) and re.search(r'id="report-excluded-blocked">1<', report)
 
 
+def test_the_notice_page_names_the_staff_member_who_wrote_it(app, console, csrf_token, parent_factory):
+    parent_factory()
+    client, account = console("staff", "minamihoncho")
+    sent = _compose(client, csrf_token, send="y")
+    page = client.get(sent.headers["Location"]).get_data(as_text=True)
+    assert "（職員 staff minamihoncho）" in page and f"（職員 {account.id}）" not in page
+
+
 def test_a_parent_who_stops_notices_after_the_release_is_left_out_when_the_batch_is_sent(app, parent_factory,
                                                                                         runtime, line):
     first, second = parent_factory(), parent_factory()

@@ -84,9 +84,9 @@ def test_test_and_demo_modes_get_a_random_channel_secret_not_a_public_one():
     assert first.line_channel_secret != second.line_channel_secret
 
 
-@pytest.mark.parametrize("mode", ["development", "demo"])
+@pytest.mark.parametrize("mode", ["development", "demo", "test"])
 @pytest.mark.parametrize("url", ["https://bot.city.example.jp", "http://0.0.0.0:8000", "http://192.168.1.10:8000"])
-def test_development_and_demo_modes_refuse_a_reachable_public_url(mode, url):
+def test_development_demo_and_test_modes_refuse_a_reachable_public_url(mode, url):
     message = refusal({"APP_MODE": mode, "LINE_CHANNEL_SECRET": secrets.token_hex(16), "PUBLIC_BASE_URL": url})
     assert "PUBLIC_BASE_URL" in message
 
@@ -162,3 +162,15 @@ def test_a_bad_value_stops_a_command_with_one_line(tmp_path):
     done = _one_line_exit([str(BIN / "kosodate"), "outbox", "status"],
                           strong(WEBHOOK_MAX_BYTES="1MB", DATABASE_URL=f"sqlite:///{tmp_path}/x.sqlite3"))
     assert "WEBHOOK_MAX_BYTES must be a whole number" in done.stderr
+
+
+def test_help_works_before_the_configuration_is_complete(tmp_path):
+    """An operator's first `kosodate --help` on a fresh machine lists the commands; running one still refuses."""
+    env = {"PATH": f"{BIN}:/usr/bin:/bin"}
+    listed = subprocess.run([str(BIN / "kosodate"), "--help"], env=env, cwd=tmp_path, capture_output=True, text=True,
+                            timeout=60)
+    assert listed.returncode == 0 and "staff" in listed.stdout and "keys" in listed.stdout, listed.stderr
+    staff_help = subprocess.run([str(BIN / "kosodate"), "staff", "--help"], env=env, cwd=tmp_path,
+                                capture_output=True, text=True, timeout=60)
+    assert staff_help.returncode == 0 and "create" in staff_help.stdout
+    _one_line_exit([str(BIN / "kosodate"), "staff", "list"], {})

@@ -69,6 +69,16 @@ def test_a_parent_applies_within_the_window_and_gets_a_personal_link(chat, line)
     assert leaks(str(line.delivered())) == []
 
 
+def test_the_list_counts_its_events_and_gives_pages_only_when_there_are_more(chat):
+    uid, _, _ = setup(ages=(0, 11))
+    parent = chat(uid)
+    assert "これからのイベントです（1件）。" in texts_of(open_list(parent))
+    with unit_of_work() as session:
+        for _ in range(10):
+            make_event(session, ages=(0, 11))
+    assert "これからのイベントです（1〜10件目／全11件）。" in texts_of(open_list(parent))
+
+
 def test_applications_are_refused_before_the_window_opens_and_after_it_closes(chat):
     uid, _, event_id = setup(opens_in=timedelta(days=1))
     details = open_details(chat(uid))

@@ -47,6 +47,13 @@ def test_a_loan_request_is_answered_with_its_number_and_staff_of_the_events_cent
     assert {"対応します", "貸出OK", "お断り", "質問を送る"} <= set(ChatUser.choices(alert))
 
 
+def test_the_receipt_offers_each_menu_entry_once_with_the_status_first(chat):
+    parent = parent_with_events(chat)
+    receipt = parent.chat.choose(request(parent.chat), "相談する")
+    labels = [item["action"]["label"] for item in receipt[-1]["quickReply"]["items"]]
+    assert labels[0] == "報告・相談の状況" and len(labels) == len(set(labels)), labels
+
+
 def test_toggling_equipment_and_the_rules_of_each_step(chat):
     parent = parent_with_events(chat)
     messages = parent.chat.tap(encode("loan", "start"))

@@ -239,7 +239,7 @@ def processes(database_url, line, app, tmp_path):
     started: list[Process] = []
     env = {**os.environ, "APP_MODE": "test", "DATABASE_URL": database_url, "LINE_API_BASE_URL": line.base_url,
            "LINE_CHANNEL_SECRET": SECRET, "LINE_CHANNEL_ACCESS_TOKEN": "test-token", "SECRET_KEY": "recovery",
-           "PUBLIC_BASE_URL": "https://bot.example.test", "LINE_TIMEOUT_SECONDS": "5", "QUIET_HOURS": "off",
+           "PUBLIC_BASE_URL": "http://127.0.0.1:8000", "LINE_TIMEOUT_SECONDS": "5", "QUIET_HOURS": "off",
            "INLINE_PROCESSING": "1", "DELIVERY_THREADS": "4", "PYTHONPATH": str(ROOT)}
 
     def start(kind: str, *args: str, **extra: str) -> Process:

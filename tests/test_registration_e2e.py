@@ -152,6 +152,14 @@ def test_a_sticker_mid_registration_gets_a_hint_and_the_question_again(chat):
     assert "文字で入力" in parent.texts(said) and "お名前とふりがな" in parent.texts(said)
 
 
+def test_a_message_outside_any_flow_is_thanked_with_the_phone_and_the_menu_said_once(chat):
+    parent = chat()
+    parent.choose(parent.follow(), "やめる")
+    said = parent.texts(parent.say("あ" * 6000))
+    assert "メッセージありがとうございます" in said and "お電話でどうぞ：047-436-2111" in said
+    assert said.count("メニュー") == 1, said
+
+
 def test_the_policy_page_is_readable_on_a_phone(client):
     page = client.get("/policy").get_data(as_text=True)
     assert 'name="viewport"' in page and "<h2 id=\"s6\">6. 禁止事項</h2>" in page

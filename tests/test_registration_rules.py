@@ -56,6 +56,8 @@ def test_phone_numbers_are_shown_grouped_where_the_grouping_is_certain():
     ("ふなばし はなこ", "ふなばし はなこ", "ふなばし はなこ"),
     ("Jane Smith", "Jane Smith", ""),  # a name in Latin letters needs no reading
     ("船橋 花子", "船橋 花子", None),  # the reading is asked next
+    ("山田 さくら", "山田 さくら", None),  # a given name in kana is not the reading of the family name
+    ("高根 はるか", "高根 はるか", None),
 ])
 def test_names_and_readings(typed, name, reading):
     assert rules.parse_name(typed) == (name, reading)

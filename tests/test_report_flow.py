@@ -152,6 +152,15 @@ def test_the_whole_report_with_events_and_a_note_and_its_receipt():
                                      event_ids=(11,), note="スマホごと落としました", base_url=BASE_URL)
 
 
+def test_the_receipt_offers_each_menu_entry_once_with_the_status_first():
+    chat = to_note(Chat())
+    chat.tap("すべて")
+    chat.tap("特になし")
+    chat.tap("報告する")
+    labels = [choice.label for choice in chat.last.replies[-1].quick]
+    assert labels[0] == "報告・相談の状況" and len(labels) == len(set(labels)), labels
+
+
 def test_typed_answers_work_in_either_language():
     chat = start(Chat())
     chat.say("Meeting ID / passcode")

@@ -16,6 +16,7 @@ from sqlalchemy import make_url
 from werkzeug.serving import make_server
 
 from bot import create_app
+from bot.config import ConfigError
 from bot.demo.line_double import LineDouble
 from bot.demo.seed import close_console, open_console, seed
 from handlers.policy_text import POLICY_TEXT
@@ -54,6 +55,11 @@ class Demo:
         return self.base_url + "/simulator/"
 
     def start(self) -> Demo:
+        if not loopback_host(self.host):
+            # Like APP_MODE=demo with a PUBLIC_BASE_URL elsewhere (bot/config.py): the simulator takes unsigned
+            # requests and the console runs without HTTPS, so they are never served to the network.
+            raise ConfigError(f"kosodate demo runs only on this machine: --host must be a loopback address such as "
+                              f"127.0.0.1 (got {self.host!r})")
         # The port first: if it is taken, nothing else has been started yet.
         self.server = make_server(self.host, self.port, self._wsgi, threaded=True)
         self._prepare_database()
@@ -157,3 +163,16 @@ class Demo:
 
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
+
+
+def loopback_host(host: str) -> bool:
+    """Whether listening on ``host`` reaches only this machine (``localhost`` or a loopback address; never the
+    wildcard ``0.0.0.0``/``::``, which listens on every interface)."""
+    from ipaddress import ip_address
+
+    if host == "localhost":
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -46,6 +46,7 @@ def audit_log():
     page = int(asked) if asked.isdigit() and int(asked) > 0 else 1
     with unit_of_work() as s:
         total = audit.count(s, flt)
+        page = min(page, max(1, -(-total // PAGE)))  # beyond the last page: the last (an offset the database holds)
         return render_template(
             "staff/audit.html", events=audit.search(s, flt, limit=PAGE, offset=(page - 1) * PAGE), total=total,
             page=page, pages=max(1, -(-total // PAGE)), members={m.id: m for m in staff.members(s)},

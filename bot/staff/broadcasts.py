@@ -19,7 +19,7 @@ from wtforms.validators import DataRequired, Length, Optional
 from bot.staff import auth, bp, labels, records
 from bot.staff.forms import DATETIME_FORMAT, REQUIRED, ConfirmForm, choices
 from handlers import broadcast_notices
-from storage import audit, broadcasts, events
+from storage import audit, broadcasts, events, staff
 from storage.broadcasts import Audience
 from storage.clock import TOKYO, now, today_tokyo
 from storage.db import unit_of_work
@@ -217,6 +217,7 @@ def broadcast(broadcast_id: int):
             "staff/broadcast.html", broadcast=found, audience=_audience_text(found, event.title if event else None),
             report=report, line_counts=_line_count(report), preview=broadcast_notices.messages(s, found, "ja"),
             status_labels=STATUS_LABELS, reason_labels=REASON_LABELS, form=ConfirmForm(),
+            staff_names={member.id: member.name for member in staff.members(s)},
             may_approve=(found.status == "awaiting_approval" and actor.can("broadcasts.write")
                          and found.created_by != actor.id),
             may_cancel=actor.can("broadcasts.write") and found.status != "cancelled"

@@ -50,13 +50,19 @@ class Period:
     months: list[date]
 
 
+# The years a period may name: a year 1 or 9999 would only reach the edges of Python's calendar (an error page).
+YEARS = range(2000, 2101)
+
+
 def period_from(raw: str | None) -> Period:
     today = today_tokyo()
     raw = (raw or "").strip()
     if match := re.fullmatch(r"FY(\d{4})", raw):
         year = int(match[1])
+        if year not in YEARS:
+            abort(404)
     elif match := re.fullmatch(r"(\d{4})-(\d{2})", raw):
-        first = date(int(match[1]), int(match[2]), 1) if 1 <= int(match[2]) <= 12 else None
+        first = date(int(match[1]), int(match[2]), 1) if 1 <= int(match[2]) <= 12 and int(match[1]) in YEARS else None
         if first is None:
             abort(404)
         return Period(raw, f"{first.year}年{first.month}月", [first])
