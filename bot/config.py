@@ -8,6 +8,7 @@ import math
 import os
 import re
 import secrets
+from urllib.parse import urlsplit
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -256,6 +257,11 @@ def check(config: Config, *, set_in_code: bool = False) -> Config:
         if missing:
             raise ConfigError(f"Refusing to start in production: set {', '.join(missing)}.")
         _check_channel_secret(config)
+        if urlsplit(config.line_api_base_url).scheme != "https" and not _loopback(config.line_api_base_url):
+            raise ConfigError("LINE_API_BASE_URL must be https (the channel access token goes with every call)")
+        if config.metrics_token and secret_bits(config.metrics_token) < METRICS_TOKEN_BITS:
+            raise ConfigError(f"METRICS_TOKEN is too weak: use at least {METRICS_TOKEN_BITS // 8} random bytes, e.g. "
+                              "the output of: python -c \"import secrets; print(secrets.token_hex(16))\"")
         if secret_bits(config.secret_key) < SECRET_KEY_BITS:
             raise ConfigError(f"SECRET_KEY is too weak: use at least {SECRET_KEY_BITS // 8} random bytes, e.g. "
                               "the output of: python -c \"import secrets; print(secrets.token_hex(32))\"")
@@ -280,6 +286,7 @@ def check(config: Config, *, set_in_code: bool = False) -> Config:
 # What LINE issues as a channel secret.
 CHANNEL_SECRET = re.compile(r"[0-9a-f]{32}")
 SECRET_KEY_BITS = 256
+METRICS_TOKEN_BITS = 128
 _ALPHABETS = ((re.compile(r"[0-9a-fA-F]+"), 16), (re.compile(r"[A-Za-z0-9_\-+/=]+"), 64))
 
 

@@ -7,6 +7,13 @@ Two counters, each a row of ``staff_login_throttles`` keyed by keyed hashes (no 
   knows a work e-mail address cannot keep its owner out.
 - the address, whatever the account (``ANY_ACCOUNT``): after ``ADDRESS_FREE`` failures the same growing delay, against
   one address trying many logins; an hour without failures forgets it.
+- the account, whatever the address (``ANY_ADDRESS``), against many addresses guessing one account (a botnet,
+  rotating IPv6 networks): failures from browsers *without* a device cookie of the account count; after
+  ``ACCOUNT_FREE`` of them the same growing delay holds back every such attempt, from anywhere. Browsers the owner
+  has signed in from (``trusted``: a valid device cookie, ``storage.staff.device_for``) are not held back by it, so
+  an attack on the account does not keep its owner out (OWASP's device cookies, not a lockout); their own wrong
+  passwords count on the device, which is revoked after a few. A success does not reset it (the attack goes on);
+  an hour without counted failures, or an administrator's ``clear``, does.
 A refused attempt is answered before the password is checked and does not lengthen the delay.
 
 The audit trail gets at most one ``staff.login_failed`` row per pair of a known account per hour, counting the
@@ -28,12 +35,16 @@ from storage.clock import now
 from storage.models import LoginThrottle
 
 ANY_ACCOUNT = "*"
+ANY_ADDRESS = "*"
 PAIR_FREE = 30
 PAIR_FORGET = timedelta(days=1)
 ADDRESS_FREE = 100
 ADDRESS_FORGET = timedelta(hours=1)
 MAX_DELAY = timedelta(minutes=15)
 REPORT_EVERY = timedelta(hours=1)
+# NIST SP 800-63B 5.2.2 allows at most 100 consecutive failures per account; untrusted browsers are slowed well before.
+ACCOUNT_FREE = 20
+ACCOUNT_FORGET = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -51,12 +62,21 @@ def delay(failures: int, free: int) -> timedelta:
     return min(timedelta(seconds=2 ** min(failures - free, 20)), MAX_DELAY)
 
 
-def wait(session: Session, keys: Keys) -> timedelta | None:
-    """How long this account must wait before trying again from this address, or None when it may try now."""
+def _limits(row: LoginThrottle) -> tuple[int, timedelta]:
+    if row.account_key == ANY_ACCOUNT:
+        return ADDRESS_FREE, ADDRESS_FORGET
+    if row.address_key == ANY_ADDRESS:
+        return ACCOUNT_FREE, ACCOUNT_FORGET
+    return PAIR_FREE, PAIR_FORGET
+
+
+def wait(session: Session, keys: Keys, *, trusted: bool = False) -> timedelta | None:
+    """How long this account must wait before trying again from this address, or None when it may try now.
+    ``trusted``: the browser holds a valid device cookie of the account (the account-wide counter does not apply)."""
     moment = now()
     remaining = timedelta(0)
-    for row in _rows(session, keys):
-        free, forget = (ADDRESS_FREE, ADDRESS_FORGET) if row.account_key == ANY_ACCOUNT else (PAIR_FREE, PAIR_FORGET)
+    for row in _rows(session, keys, trusted=trusted):
+        free, forget = _limits(row)
         if row.last_failure_at is None or moment - row.last_failure_at >= forget:
             continue
         remaining = max(remaining, row.last_failure_at + delay(row.failures, free) - moment)
@@ -70,16 +90,21 @@ def refused(session: Session, keys: Keys, staff_id: int | None) -> None:
     _report(session, pair)
 
 
-def failed(session: Session, keys: Keys, staff_id: int | None) -> None:
-    """A wrong password or code: both counters grow."""
+def failed(session: Session, keys: Keys, staff_id: int | None, *, trusted: bool = False) -> None:
+    """A wrong password or code: the pair and address counters grow, and the account's unless the browser is
+    ``trusted`` (its failures count on its device instead)."""
     moment = now()
-    for account_key, forget in ((keys.account, PAIR_FORGET), (ANY_ACCOUNT, ADDRESS_FORGET)):
-        row = _locked(session, account_key, keys.address, staff_id if account_key != ANY_ACCOUNT else None)
-        if row.last_failure_at is None or moment - row.last_failure_at >= forget:
+    counters = [(keys.account, keys.address), (ANY_ACCOUNT, keys.address)]
+    if not trusted:
+        counters.append((keys.account, ANY_ADDRESS))
+    for account_key, address_key in counters:
+        pair = account_key != ANY_ACCOUNT and address_key != ANY_ADDRESS
+        row = _locked(session, account_key, address_key, staff_id if pair else None)
+        if row.last_failure_at is None or moment - row.last_failure_at >= _limits(row)[1]:
             row.failures = 0
         row.failures += 1
         row.last_failure_at = moment
-        if account_key != ANY_ACCOUNT:
+        if pair:
             row.unreported_failures += 1
             _report(session, row)
 
@@ -94,9 +119,10 @@ def succeeded(session: Session, keys: Keys, staff_id: int) -> None:
 
 
 def clear(session: Session, account_key: str) -> int:
-    """An administrator lifts every delay of an account; returns from how many addresses it had failures."""
+    """An administrator lifts every delay of an account, the account-wide one too; returns from how many addresses
+    it had failures."""
     rows = list(session.scalars(select(LoginThrottle).where(LoginThrottle.account_key == account_key)))
-    lifted = sum(1 for row in rows if row.failures)
+    lifted = sum(1 for row in rows if row.failures and row.address_key != ANY_ADDRESS)
     for row in rows:
         _report(session, row, force=True)
         session.delete(row)
@@ -107,7 +133,8 @@ def delayed_addresses(session: Session, account_key: str) -> int:
     """From how many addresses the account has recent failures (what ``clear`` would lift)."""
     since = now() - PAIR_FORGET
     return len(list(session.scalars(select(LoginThrottle.id).where(
-        LoginThrottle.account_key == account_key, LoginThrottle.failures > 0, LoginThrottle.last_failure_at > since))))
+        LoginThrottle.account_key == account_key, LoginThrottle.address_key != ANY_ADDRESS, LoginThrottle.failures > 0,
+        LoginThrottle.last_failure_at > since))))
 
 
 def purge(session: Session, batch: int) -> int:
@@ -133,8 +160,10 @@ def _pair_query(account_key: str, address_key: str) -> Select[LoginThrottle]:
                                        LoginThrottle.address_key == address_key)
 
 
-def _rows(session: Session, keys: Keys) -> list[LoginThrottle]:
+def _rows(session: Session, keys: Keys, *, trusted: bool) -> list[LoginThrottle]:
     pairs = [(keys.account, keys.address), (ANY_ACCOUNT, keys.address)]
+    if not trusted:
+        pairs.append((keys.account, ANY_ADDRESS))
     return list(session.scalars(select(LoginThrottle).where(
         tuple_(LoginThrottle.account_key, LoginThrottle.address_key).in_(pairs))))
 
@@ -164,7 +193,7 @@ def _report(session: Session, row: LoginThrottle, *, force: bool = False) -> Non
         return
     if not force and row.reported_at is not None and now() - row.reported_at < REPORT_EVERY:
         return
-    if row.staff_id is not None and row.account_key != ANY_ACCOUNT:
+    if row.staff_id is not None and row.account_key != ANY_ACCOUNT and row.address_key != ANY_ADDRESS:
         audit.record(session, action="staff.login_failed", actor_label="anonymous", subject_type="staff",
                      subject_id=row.staff_id,
                      details={"failures": row.unreported_failures, "refused": row.unreported_refusals})

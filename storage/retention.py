@@ -67,6 +67,7 @@ PERIODS: tuple[Period, ...] = (
     Period("unfollowed", 180, "a parent who blocked (unfollowed) the bot: erased after this long"),
 )
 DEFAULTS: dict[str, int] = {p.kind: p.days for p in PERIODS}
+MAX_DAYS = 36_500  # a hundred years: longer would overflow the date arithmetic of the purge
 
 
 def days_from(environ: Mapping[str, str]) -> dict[str, int]:
@@ -77,8 +78,8 @@ def days_from(environ: Mapping[str, str]) -> dict[str, int]:
         if not raw:
             out[period.kind] = period.days
             continue
-        if not raw.isdigit() or int(raw) < 1:
-            raise ValueError(f"{period.variable} must be a whole number of days, at least 1 (got {raw!r})")
+        if not raw.isdigit() or not 1 <= int(raw) <= MAX_DAYS:
+            raise ValueError(f"{period.variable} must be a whole number of days from 1 to {MAX_DAYS} (got {raw[:20]!r})")
         out[period.kind] = int(raw)
     return out
 
@@ -135,8 +136,9 @@ def purge_staff_sessions(session: Session, before: datetime, batch: int) -> int:
     done += _delete_ids(session, StaffInvite, list(session.scalars(
         select(StaffInvite.id).where(closed < before).limit(batch))))
     # Whatever the period: second-factor challenges past their 5 minutes, sign-in throttle counters quiet for a day
-    # (their unreported failures written to the audit trail first).
-    return done + staff.purge_challenges(session, batch) + login_throttle.purge(session, batch)
+    # (their unreported failures written to the audit trail first), device tokens unused for 90 days.
+    return (done + staff.purge_challenges(session, batch) + login_throttle.purge(session, batch)
+            + staff.purge_devices(session, batch))
 
 
 def purge_reports(session: Session, before: datetime, batch: int) -> int:

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from storage import crypto
 from storage.clock import now
 from storage.db import affected_rows
-from storage.models import LoginAttempt, LoginChallenge, StaffInvite, StaffMember, StaffSession
+from storage.models import LoginAttempt, LoginChallenge, StaffDevice, StaffInvite, StaffMember, StaffSession
 from storage.models.staff import CENTRES, ROLES
 
 # argon2-cffi's defaults are argon2id with RFC 9106's low-memory profile.
@@ -36,6 +36,12 @@ TOUCH_EVERY = timedelta(seconds=30)
 
 # A password accepted, a TOTP code still due: how long the server keeps that half-finished sign-in.
 CHALLENGE_LIFETIME = timedelta(minutes=5)
+# Wrong codes one challenge takes; then it is gone and the sign-in starts again with the password.
+CHALLENGE_TRIES = 5
+# Device cookies (OWASP): wrong passwords or codes from one device before its token is revoked; unused tokens are
+# deleted after DEVICE_KEPT (the browser's cookie lives as long).
+DEVICE_TRIES = 10
+DEVICE_KEPT = timedelta(days=90)
 ATTEMPTS_KEPT = timedelta(days=2)
 # A login's local part shorter than this is not looked for inside passwords (it would refuse too much).
 LOGIN_PART_MIN = 3
@@ -251,12 +257,67 @@ def close_challenge(session: Session, row: LoginChallenge) -> None:
     session.delete(row)
 
 
+def challenge_failed(session: Session, row: LoginChallenge) -> bool:
+    """A wrong code, counted on the server-side row (the cookie cannot reset it). Returns True when that was the
+    last try: the challenge is deleted and whoever holds it must give the password again."""
+    row.failures += 1
+    if row.failures >= CHALLENGE_TRIES:
+        session.delete(row)
+        return True
+    return False
+
+
 def purge_challenges(session: Session, batch: int) -> int:
     """Retention: challenges past their 5 minutes (normally already gone), at most ``batch``."""
     ids = list(session.scalars(select(LoginChallenge.id)
                                .where(LoginChallenge.created_at < now() - CHALLENGE_LIFETIME).limit(batch)))
     if ids:
         session.execute(delete(LoginChallenge).where(LoginChallenge.id.in_(ids)))
+    return len(ids)
+
+
+# --- device cookies (OWASP "Slow Down Online Guessing Attacks with Device Cookies") ----------------------------
+
+def issue_device(session: Session, member: StaffMember) -> str:
+    """A browser just signed in as ``member``: a new device token for its cookie (only the hash is kept)."""
+    token = secrets.token_urlsafe(32)
+    moment = now()
+    session.add(StaffDevice(token_hash=digest(token), staff_id=member.id, created_at=moment, last_used_at=moment))
+    session.flush()
+    return token
+
+
+def device_for(session: Session, tokens: list[str], staff_id: int | None) -> StaffDevice | None:
+    """The device row of ``staff_id`` among the browser's tokens, or None (no cookie, another member's, revoked,
+    or unused for longer than ``DEVICE_KEPT``)."""
+    if staff_id is None or not tokens:
+        return None
+    row = session.scalars(select(StaffDevice).where(StaffDevice.token_hash.in_([digest(t) for t in tokens]),
+                                                    StaffDevice.staff_id == staff_id)).first()
+    if row is None or now() - row.last_used_at > DEVICE_KEPT:
+        return None
+    return row
+
+
+def device_failed(session: Session, row: StaffDevice) -> None:
+    """A wrong password or code from a trusted device; after ``DEVICE_TRIES`` in a row its token is revoked (a
+    stolen cookie buys a few guesses, not the account-wide limit's exemption)."""
+    row.failures += 1
+    if row.failures >= DEVICE_TRIES:
+        session.delete(row)
+
+
+def device_used(row: StaffDevice) -> None:
+    row.failures = 0
+    row.last_used_at = now()
+
+
+def purge_devices(session: Session, batch: int) -> int:
+    """Retention: device tokens unused for ``DEVICE_KEPT``, at most ``batch``."""
+    ids = list(session.scalars(select(StaffDevice.id)
+                               .where(StaffDevice.last_used_at < now() - DEVICE_KEPT).limit(batch)))
+    if ids:
+        session.execute(delete(StaffDevice).where(StaffDevice.id.in_(ids)))
     return len(ids)
 
 

@@ -1,6 +1,7 @@
 """The app factory, configuration and small public pages."""
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -68,3 +69,11 @@ def test_policy_page_shows_the_version_in_force_after_staff_publish_a_new_one(cl
         people.ensure_policy(session, POLICY_TEXT + "\n\n10. 附則\n\nこの改定は公開の日から施行する。")
     page = client.get("/policy").get_data(as_text=True)
     assert "この改定は公開の日から施行する。" in page
+
+
+@pytest.mark.parametrize("path", ["/policy", "/staff/login"])
+def test_parents_and_staff_pages_name_an_icon_that_exists(client, path):
+    """Without one the browser asks for /favicon.ico on every page, a 404 in every log and console."""
+    page = client.get(path).get_data(as_text=True)
+    icon = re.search(r'<link rel="icon" href="([^"]+)"', page)
+    assert icon and client.get(icon.group(1)).status_code == 200

@@ -112,10 +112,21 @@ def test_development_mode_runs_on_loopback(url):
     ("REMINDER_OFFSETS", "tomorrow"),
     ("QUIET_HOURS", "night"),
     ("RETENTION_AUDIT_DAYS", "forever"),
+    ("RETENTION_AUDIT_DAYS", "99999999999"),
     ("APP_MODE", "staging"),
 ])
 def test_every_bad_value_gives_one_line_naming_the_variable(name, value):
     assert name in refusal(strong(**{name: value}))
+
+
+def test_line_api_over_plain_http_elsewhere_is_refused_in_production():
+    assert "LINE_API_BASE_URL" in refusal(strong(LINE_API_BASE_URL="http://api.line.example"))
+    assert from_environ(strong(LINE_API_BASE_URL="http://127.0.0.1:8089")).line_api_base_url == "http://127.0.0.1:8089"
+
+
+def test_a_short_metrics_token_is_refused_in_production():
+    assert "METRICS_TOKEN" in refusal(strong(METRICS_TOKEN="x"))
+    assert from_environ(strong(METRICS_TOKEN=secrets.token_hex(16))).metrics_token
 
 
 @pytest.mark.parametrize("url", ["smtp://user:secret@mail.example:587", "smtp://user@mail.example:25"])

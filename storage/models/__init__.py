@@ -12,8 +12,8 @@ from storage.models.reports import (Escalation, EscalationMessage, EscalationNot
 from storage.models.routing import DutyException, DutySlot, RoutingChannel
 from storage.models.sanctions import Sanction
 from storage.models.statistics import StatisticsMonth
-from storage.models.staff import (AttendanceMark, LoginAttempt, LoginChallenge, LoginThrottle, StaffInvite, StaffMember,
-                                  StaffSession)
+from storage.models.staff import (AttendanceMark, LoginAttempt, LoginChallenge, LoginThrottle, StaffDevice,
+                                  StaffInvite, StaffMember, StaffSession)
 
 __all__ = [
     "AnnouncementOptIn",
@@ -50,6 +50,7 @@ __all__ = [
     "ReportEvent",
     "RoutingChannel",
     "Sanction",
+    "StaffDevice",
     "StaffInvite",
     "StaffMember",
     "StaffSession",

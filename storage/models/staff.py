@@ -111,6 +111,24 @@ class LoginChallenge(Base):
     # The throttle's account key, computed on the server when the password was checked.
     account_key: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now, index=True)
+    # Wrong codes against this challenge; at ``storage.staff.CHALLENGE_TRIES`` it is deleted (password again).
+    failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class StaffDevice(Base):
+    """A browser a member has signed in from (OWASP's "device cookie"): the browser holds a random token, only its
+    SHA-256 is stored. While an account is under attack from many addresses, attempts from such a browser are not
+    held back by the account-wide delay (``storage.login_throttle``). Wrong passwords from it count here; at
+    ``storage.staff.DEVICE_TRIES`` the row is deleted, and the cookie is worth nothing."""
+
+    __tablename__ = "staff_devices"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff_members.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    last_used_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now, index=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class LoginThrottle(Base):
