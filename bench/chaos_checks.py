@@ -377,8 +377,8 @@ def answer_delays(e: Evidence) -> list[Result]:
         cause, kill = _cause(sent, answered, attempts, taken, tries, webs, kills, database)
         if cause == "database":
             since_database.append(answered - max(sent, max(w.back for w in database if w.start <= answered)))
-        if kill is not None:
-            since_kill.append(answered - kill)
+        if kill is not None:  # (a kill before the tap: the process was still coming back when the webhook came)
+            since_kill.append(answered - max(kill, sent))
         waits[cause].append((wait, parent))
         if wait > FAULT_TARGET:
             over[cause].add(parent)
@@ -403,7 +403,7 @@ def answer_delays(e: Evidence) -> list[Result]:
     crash = sorted(w for w, _ in waits["crash"])
     crash_detail = spread("crash")
     if since_kill:
-        crash_detail += f"; from the kill to the answer: max {max(since_kill):.1f} s"
+        crash_detail += f"; from the kill (or the tap, if later) to the answer: max {max(since_kill):.1f} s"
     database_detail = spread("database")
     if since_database:
         database_detail += f"; from the database's return to the answer: max {max(since_database):.1f} s"

@@ -24,7 +24,7 @@ TEXTS = Catalog(
             "ask": "どうしますか？\n（参加を申し込んだイベントのご案内やリマインダーは、この設定にかかわらず届きます）",
             "off": "お知らせの停止",
             "on": "お知らせを受け取る",
-            "done.off": "お知らせを止めました。また受け取るときは「お知らせを受け取る」と送ってください。",
+            "done.off": "お知らせを止めました。また受け取るときは、下の「お知らせを受け取る」を押してください。",
             "done.on": "お知らせを受け取る設定にしました。",
             "not_registered": "お知らせの設定は、ご登録のあとで使えます。",
             "pick": "下のボタンから選んでください。",
@@ -36,7 +36,7 @@ TEXTS = Catalog(
             "ask": "What would you like to do?\n(Messages about events you applied for, and reminders, come whatever you choose.)",
             "off": "Stop notices",
             "on": "Receive notices",
-            "done.off": "Notices are stopped. To receive them again, send “お知らせを受け取る”.",
+            "done.off": "Notices are stopped. To receive them again, tap “Receive notices” below.",
             "done.on": "You will receive notices.",
             "not_registered": "Notice settings are available once you have registered.",
             "pick": "Please choose with the buttons below.",
@@ -65,7 +65,9 @@ def _accept(ctx: Context, data: Mapping[str, Any], inp: Input):
         value = picked(inp, NAME, "choose", LABELS)
     if value is None:
         return Retry(Text(t(ctx, "pick")))
-    return Finish(say=(Text(t(ctx, f"done.{value}")),), effects=(SetNewsOptOut(value == "off"),))
+    # After stopping, the way back is one tap (the same entry button as under a お知らせ: it acts at once).
+    again = (Choice(t(ctx, "on"), data=encode(NAME, "start", "on")),) if value == "off" else ()
+    return Finish(say=(Text(t(ctx, f"done.{value}"), quick=again),), effects=(SetNewsOptOut(value == "off"),))
 
 
 FLOW = Flow(

@@ -101,6 +101,10 @@ def _sqlite_file(url: str) -> Path:
     return Path(database)
 
 
+# A copy holds every parent's personal data: readable by the service's own user only, whatever the umask.
+PRIVATE = 0o600
+
+
 def _sqlite_copy(source: Path, target: Path) -> None:
     """Source to target through the backup API, in one step (one snapshot). A new target is written beside and
     renamed into place, so a half-written copy never has the backup's name."""
@@ -118,6 +122,7 @@ def _sqlite_copy(source: Path, target: Path) -> None:
         dst.close()
         src.close()
     if fresh:
+        os.chmod(into, PRIVATE)
         os.replace(into, target)
 
 
@@ -148,6 +153,7 @@ def _pg_dump(url: str, path: Path) -> None:
     dsn, env = _libpq(url)
     partial = path.with_name(path.name + ".partial")
     _run([_tool("pg_dump"), "--format=custom", "--no-owner", f"--file={partial}", f"--dbname={dsn}"], env)
+    os.chmod(partial, PRIVATE)
     os.replace(partial, path)
 
 

@@ -42,8 +42,10 @@ ADDRESS_FREE = 100
 ADDRESS_FORGET = timedelta(hours=1)
 MAX_DELAY = timedelta(minutes=15)
 REPORT_EVERY = timedelta(hours=1)
-# NIST SP 800-63B 5.2.2 allows at most 100 consecutive failures per account; untrusted browsers are slowed well before.
-ACCOUNT_FREE = 20
+# NIST SP 800-63B 5.2.2 allows at most 100 consecutive failures per account; untrusted browsers are slowed well
+# before. Not below PAIR_FREE: one address's failures are the account's too, so a lower figure would silently
+# replace the pair's.
+ACCOUNT_FREE = PAIR_FREE
 ACCOUNT_FORGET = timedelta(hours=1)
 
 

@@ -115,6 +115,9 @@ def test_a_backup_taken_under_write_load_restores_whole_and_the_restored_bot_sta
     assert "backup written" in written
     if live.startswith("sqlite"):
         assert all(path.is_file() for _url, path in files_of(live, backup_path))  # the main file and the inbox's
+        assert all(path.stat().st_mode & 0o077 == 0 for _url, path in files_of(live, backup_path)), "owner only"
+    else:
+        assert backup_path.stat().st_mode & 0o077 == 0, "a copy of personal data is readable by its owner only"
 
     source = tables(live)
     inbox_events = "inbox:inbox_events" if inbox_url(live) else "main:inbox_events"

@@ -282,6 +282,17 @@ def test_a_parent_stops_notices_in_the_chat_and_takes_them_again(app, chat, pare
         assert not broadcasts.opted_out(s, parent_id)
 
 
+def test_after_stopping_notices_one_tap_takes_them_again(app, chat, parent_factory):
+    """The reply to 「お知らせの停止」 carries the way back, so nobody stays stopped for want of a second step."""
+    person = chat()
+    parent_id = parent_factory(line_user_id=person.user_id)
+    stopped = person.choose(person.say("お知らせの停止"), "お知らせの停止")
+    assert "下の「お知らせを受け取る」を押してください" in person.texts(stopped)
+    assert "受け取る設定にしました" in person.texts(person.choose(stopped, "お知らせを受け取る"))
+    with unit_of_work() as s:
+        assert not broadcasts.opted_out(s, parent_id)
+
+
 def test_the_stop_button_under_a_notice_stops_them_at_once_and_the_next_one_does_not_come(app, chat, parent_factory,
                                                                                            runtime, line):
     person = chat()

@@ -67,6 +67,13 @@ def test_centre_staff_set_their_rota_but_not_addresses_nor_another_centre(consol
     assert audited("rota.exception_added") and audited("staff.on_duty")
 
 
+def test_the_page_is_in_the_consoles_menu_not_only_in_the_unreachable_banner(console):
+    client, _ = console("staff", "minamihoncho")
+    page = client.get("/staff/today").get_data(as_text=True)
+    menu = page[page.index('<nav class="mainnav"'):page.index("</nav>")]
+    assert 'href="/staff/routing"' in menu and "当番・通知先" in menu
+
+
 def test_a_viewer_reads_the_page_but_changes_nothing(console, csrf_token):
     client, member = console("viewer", "minamihoncho")
     page = client.get("/staff/routing/minamihoncho").get_data(as_text=True)

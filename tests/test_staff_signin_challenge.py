@@ -95,12 +95,44 @@ def test_a_challenge_older_than_5_minutes_is_refused_and_purged(app, staff_facto
 
 def test_wrong_codes_count_against_the_account_and_address_of_the_server_side_challenge(app, staff_factory,
                                                                                       sign_in, csrf_token):
-    from storage import login_throttle
+    from storage import login_throttle, staff
+
+    account, _ = totp_account(app, staff_factory, sign_in, csrf_token)
+    with time_machine.travel(now() + timedelta(seconds=60), tick=False):
+        client = app.test_client()
+        for _ in range(login_throttle.PAIR_FREE // staff.CHALLENGE_TRIES):
+            assert sign_in(client, account).status_code == 302  # the password again, after each ended challenge
+            for _ in range(staff.CHALLENGE_TRIES):
+                assert post_code(client, csrf_token, "000000").status_code == 401
+        assert sign_in(client, account).status_code == 429
+
+
+def test_a_challenge_ends_after_5_wrong_codes_from_whichever_addresses(app, staff_factory, sign_in, csrf_token):
+    """Counted on the server-side row: changing address (or replaying the cookie) does not give more tries."""
+    from storage import staff
 
     account, secret = totp_account(app, staff_factory, sign_in, csrf_token)
     with time_machine.travel(now() + timedelta(seconds=60), tick=False):
         client = app.test_client()
-        sign_in(client, account)
-        for _ in range(login_throttle.PAIR_FREE):
-            assert post_code(client, csrf_token, "000000").status_code == 401
-        assert post_code(client, csrf_token, pyotp.TOTP(secret).now()).status_code == 429
+        assert sign_in(client, account).status_code == 302
+        nonce = app.session_interface.get_signing_serializer(app).loads(client.get_cookie(COOKIE).value)[CHALLENGE]
+        for n in range(staff.CHALLENGE_TRIES):
+            token = csrf_token(client, "/staff/login/code")
+            answer = client.post("/staff/login/code", data={"csrf_token": token, "code": "000000"},
+                                 environ_base={"REMOTE_ADDR": f"198.51.100.{n % 2 + 1}"})
+            assert answer.status_code == 401
+        assert "パスワードからもう一度入力してください" in answer.get_data(as_text=True)
+        with unit_of_work() as s:
+            assert s.scalar(select(func.count()).select_from(LoginChallenge)) == 0
+        # Neither the right code nor the old cookie's nonce opens the ended challenge: the password is asked again.
+        late = client.post("/staff/login/code", data={"csrf_token": token, "code": pyotp.TOTP(secret).now()})
+        assert late.status_code == 302 and late.headers["Location"].endswith("/staff/login")
+        replay = app.test_client()
+        replay.set_cookie(COOKIE, forged(app, {CHALLENGE: nonce}))
+        assert replay.get("/staff/login/code").status_code == 302
+        assert client.get("/staff/today").status_code == 302
+        # Starting again with the password gives a fresh challenge, and the right code signs in.
+        assert sign_in(client, account).status_code == 302
+        assert post_code(client, csrf_token, pyotp.TOTP(secret).now()).status_code == 302
+        assert client.get("/staff/today").status_code == 200
+

@@ -141,3 +141,14 @@ def test_a_period_that_makes_no_sense_is_not_found(console, app):
     assert client.get("/staff/statistics?period=2026-13").status_code == 404
     assert client.get("/staff/statistics?period=yesterday").status_code == 404
     assert client.get("/staff/statistics/passwords.csv").status_code == 404
+
+
+def test_a_chart_of_counts_has_whole_numbers_on_its_axis():
+    import re as regex
+
+    from bot.staff.charts import Bar, bar_chart
+
+    svg = str(bar_chart("人数", [Bar("4月", 1), Bar("5月", 3), Bar("6月", 2)], "人"))
+    ticks = regex.findall(r'text-anchor="end"[^>]*>([^<]+)<', svg)
+    assert ticks == ["0", "1", "2", "3", "4"]
+    assert "<script" not in svg and "style=" not in svg

@@ -53,6 +53,7 @@ NAV_ITEMS = [
     ("staff.policy", "ポリシー", "policy.read"),
     ("staff.statistics_page", "統計", "statistics.read"),
     ("staff.broadcasts_page", "お知らせ", "broadcasts.read"),
+    ("staff.routing_page", "当番・通知先", "routing.read"),
     ("staff.audit_log", "監査ログ", "audit.read"),
     ("staff.members", "職員", "staff.manage"),
 ]

@@ -149,12 +149,14 @@ def charts_for(monthly: dict[date, dict[str, Any]]) -> list:
                                     100 * total["attended"][kind] / marked if marked else None))
     ack = [charts.Bar(f"{m.month}月", statistics.quantile(
         [v for values in f["ack_minutes"].values() for v in values], 0.5)) for m, f in monthly.items()]
-    return [
-        charts.bar_chart("月別の参加確定者数", [charts.Bar(f"{m.month}月", sum(f["confirmed"].values()))
-                                         for m, f in monthly.items()], "人"),
-        charts.bar_chart("種類別の出席率", rate_bars, "%", top=100),
-        charts.bar_chart("報告・相談の対応開始までの時間（中央値）", ack, "分"),
-    ]
+    titles = ("月別の参加確定者数", "種類別の出席率", "報告・相談の対応開始までの時間（中央値）")
+    drawn = (
+        charts.bar_chart(titles[0], [charts.Bar(f"{m.month}月", sum(f["confirmed"].values()))
+                                     for m, f in monthly.items()], "人"),
+        charts.bar_chart(titles[1], rate_bars, "%", top=100),
+        charts.bar_chart(titles[2], ack, "分"),
+    )
+    return list(zip(titles, drawn))
 
 
 def _load(period: Period, centres: list[str]):
