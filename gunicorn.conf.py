@@ -4,6 +4,7 @@ The app's configuration is checked here, when the gunicorn master reads this fil
 missing or weak secret stops gunicorn with the one-line refusal and exit status 1. Checked only in the workers, each
 would print it and exit, and gunicorn would boot a new one every second, forever.
 """
+
 import sys
 
 from bot.config import ConfigError, from_environ

@@ -9,6 +9,7 @@ eligible parent got it exactly once and nobody excluded got it, and reports the 
 
     .venv/bin/python -m bench.broadcast [--count 10000] [--threads 8] [--database-url URL]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,21 +45,55 @@ def populate(count: int) -> dict[str, list[str]]:
             raise SystemExit("the bench needs an empty database (a fresh one for each run)")
         policy = people.ensure_policy(session, POLICY_TEXT)
         blocked = set(groups["blocked"])
-        session.execute(insert(LineUser), [
-            {"line_user_id": u, "language": "ja", "status": "blocked" if u in blocked else "active",
-             "created_at": moment} for u in user_ids])
+        session.execute(
+            insert(LineUser),
+            [
+                {
+                    "line_user_id": u,
+                    "language": "ja",
+                    "status": "blocked" if u in blocked else "active",
+                    "created_at": moment,
+                }
+                for u in user_ids
+            ],
+        )
         pks = dict(session.execute(select(LineUser.line_user_id, LineUser.id)).all())
-        session.execute(insert(Parent), [
-            {"line_user_pk": pks[u], "name": "船橋 花子", "furigana": "ふなばし はなこ", "phone": "09012345678",
-             "is_guardian": True, "is_pregnant": False, "centre": "minamihoncho", "registered_at": moment,
-             "updated_at": moment} for u in user_ids])
+        session.execute(
+            insert(Parent),
+            [
+                {
+                    "line_user_pk": pks[u],
+                    "name": "船橋 花子",
+                    "furigana": "ふなばし はなこ",
+                    "phone": "09012345678",
+                    "is_guardian": True,
+                    "is_pregnant": False,
+                    "centre": "minamihoncho",
+                    "registered_at": moment,
+                    "updated_at": moment,
+                }
+                for u in user_ids
+            ],
+        )
         no_consent = set(groups["no_consent"])
-        session.execute(insert(ConsentRecord), [
-            {"line_user_pk": pks[u], "policy_version_id": policy.id, "answer": "agreed", "channel": "line",
-             "answered_at": moment} for u in user_ids if u not in no_consent])
+        session.execute(
+            insert(ConsentRecord),
+            [
+                {
+                    "line_user_pk": pks[u],
+                    "policy_version_id": policy.id,
+                    "answer": "agreed",
+                    "channel": "line",
+                    "answered_at": moment,
+                }
+                for u in user_ids
+                if u not in no_consent
+            ],
+        )
         parents = dict(session.execute(select(Parent.line_user_pk, Parent.id)).all())
-        session.execute(insert(BroadcastOptOut), [
-            {"parent_id": parents[pks[u]], "created_at": moment} for u in groups["opted_out"]])
+        session.execute(
+            insert(BroadcastOptOut), [{"parent_id": parents[pks[u]], "created_at": moment} for u in groups["opted_out"]]
+        )
     return {"all": user_ids, **groups}
 
 
@@ -83,9 +118,18 @@ def main() -> None:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     try:
         migrate.upgrade(url)
-        app = create_app({"mode": "test", "database_url": url, "line_api_base_url": double.base_url,
-                          "line_channel_access_token": "bench-token", "public_base_url": "http://127.0.0.1:8000",
-                          "inline_processing": False, "quiet_hours": "off", "delivery_threads": args.threads})
+        app = create_app(
+            {
+                "mode": "test",
+                "database_url": url,
+                "line_api_base_url": double.base_url,
+                "line_channel_access_token": "bench-token",
+                "public_base_url": "http://127.0.0.1:8000",
+                "inline_processing": False,
+                "quiet_hours": "off",
+                "delivery_threads": args.threads,
+            }
+        )
         logging.getLogger().setLevel(logging.WARNING)
         runtime = app.extensions["kosodate"]
         t0 = time.perf_counter()
@@ -95,9 +139,17 @@ def main() -> None:
         t0 = time.perf_counter()
         with unit_of_work() as session:
             broadcast = broadcasts.create(
-                session, audience=broadcasts.Audience("centre", "minamihoncho"), text="台風のため、明日はお休みです。",
-                card_event_id=None, image_url=None, urgent=False, send_at=now(), author_id=None, estimated=0,
-                needs_approval=False)
+                session,
+                audience=broadcasts.Audience("centre", "minamihoncho"),
+                text="台風のため、明日はお休みです。",
+                card_event_id=None,
+                image_url=None,
+                urgent=False,
+                send_at=now(),
+                author_id=None,
+                estimated=0,
+                needs_approval=False,
+            )
             eligible = broadcast_notices.release(session, broadcast, threshold=args.count)
             broadcast_id = broadcast.id
         releasing = time.perf_counter() - t0
@@ -127,15 +179,21 @@ def main() -> None:
     twice = [u for u, n in received.items() if n > 1]
     wrongly = [u for u in excluded if received[u]]
     print(f"machine        : {machine()}")
-    print(f"database       : {url.split(':')[0]}; worker x {args.threads} threads; LINE double with LINE's limits "
-          f"(multicast {LINE_RATE_LIMITS['/v2/bot/message/multicast']}/s)")
+    print(
+        f"database       : {url.split(':')[0]}; worker x {args.threads} threads; LINE double with LINE's limits "
+        f"(multicast {LINE_RATE_LIMITS['/v2/bot/message/multicast']}/s)"
+    )
     print(f"setup          : {args.count} parents in {setup:.1f} s")
     print(f"release        : {eligible} recipients resolved and planned in {releasing:.2f} s")
-    print(f"sending        : {sending:.2f} s wall; {len(calls)} multicast requests, busiest second "
-          f"{max(per_second.values(), default=0)} requests")
+    print(
+        f"sending        : {sending:.2f} s wall; {len(calls)} multicast requests, busiest second "
+        f"{max(per_second.values(), default=0)} requests"
+    )
     print(f"LINE answered  : {dict(statuses)} (429s: {statuses.get(429, 0)})")
-    print(f"report         : planned {report.planned}, sent {report.sent}, excluded {report.excluded}, "
-          f"failed {report.failed}, waiting {report.waiting}")
+    print(
+        f"report         : planned {report.planned}, sent {report.sent}, excluded {report.excluded}, "
+        f"failed {report.failed}, waiting {report.waiting}"
+    )
     print(f"lost           : {len(lost)}; twice: {len(twice)}; excluded but received: {len(wrongly)}")
     if lost or twice or wrongly or report.sent != eligible:
         raise SystemExit("FAILED: a parent was missed, reached twice, or reached though excluded")

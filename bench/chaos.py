@@ -16,6 +16,7 @@ process or the database was down; no orphan or inconsistent rows; no personal da
 
 Needs PostgreSQL's server binaries (/usr/lib/postgresql/*/bin) and, when run as root, the ``postgres`` user.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,11 +33,12 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 from cryptography.fernet import Fernet
@@ -49,20 +51,48 @@ from bot.demo.line_double import LineDouble, RandomFaults  # noqa: E402
 from tests.support import ChatUser, body_of, event, sign  # noqa: E402
 
 SECRET = "c4a05c4a05c4a05c4a05c4a05c4a05ab"  # 32 hex characters, as LINE issues them
-CONFERENCE = {"conference_service": "Zoom", "join_url": "https://zoom.example.test/j/81234567890?pwd=ChAoSpWd",
-              "meeting_id": "812 3456 7890", "passcode": "chaos-4242"}
-FAMILIES = [("船橋", "ふなばし"), ("高根", "たかね"), ("習志野", "ならしの"), ("市川", "いちかわ"), ("松戸", "まつど"),
-            ("柏", "かしわ"), ("佐倉", "さくら"), ("八千代", "やちよ"), ("浦安", "うらやす"), ("鎌ケ谷", "かまがや"),
-            ("白井", "しろい"), ("印西", "いんざい"), ("成田", "なりた"), ("野田", "のだ"), ("流山", "ながれやま"),
-            ("我孫子", "あびこ"), ("四街道", "よつかいどう"), ("富里", "とみさと"), ("酒々井", "しすい"), ("栄", "さかえ")]
-GIVENS = [(g, k) for g, k in zip("花子 陽菜 結衣 美咲 さくら 葵 凛 結菜 莉子 芽依 美月 楓 紬 澪 詩 杏 心春 琴音 "
-                                 "彩花 真央 太郎 健太 大翔 蓮 湊 悠真 陽斗 朝陽 颯 樹 蒼 律 海斗 奏太 陸 瑛太 "
-                                 "翔 拓海 優斗 直樹 智子 洋子 恵 久美子 由美 真由美 明美 京子 直美 裕子".split(),
-                                 "はなこ ひな ゆい みさき さくら あおい りん ゆいな りこ めい みつき かえで つむぎ "
-                                 "みお うた あん こはる ことね あやか まお たろう けんた ひろと れん みなと ゆうま "
-                                 "はると あさひ はやて いつき あおい りつ かいと そうた りく えいた しょう たくみ "
-                                 "ゆうと なおき ともこ ようこ めぐみ くみこ ゆみ まゆみ あけみ きょうこ なおみ "
-                                 "ゆうこ".split(), strict=True)]
+CONFERENCE = {
+    "conference_service": "Zoom",
+    "join_url": "https://zoom.example.test/j/81234567890?pwd=ChAoSpWd",
+    "meeting_id": "812 3456 7890",
+    "passcode": "chaos-4242",
+}
+FAMILIES = [
+    ("船橋", "ふなばし"),
+    ("高根", "たかね"),
+    ("習志野", "ならしの"),
+    ("市川", "いちかわ"),
+    ("松戸", "まつど"),
+    ("柏", "かしわ"),
+    ("佐倉", "さくら"),
+    ("八千代", "やちよ"),
+    ("浦安", "うらやす"),
+    ("鎌ケ谷", "かまがや"),
+    ("白井", "しろい"),
+    ("印西", "いんざい"),
+    ("成田", "なりた"),
+    ("野田", "のだ"),
+    ("流山", "ながれやま"),
+    ("我孫子", "あびこ"),
+    ("四街道", "よつかいどう"),
+    ("富里", "とみさと"),
+    ("酒々井", "しすい"),
+    ("栄", "さかえ"),
+]
+GIVENS = [
+    (g, k)
+    for g, k in zip(
+        "花子 陽菜 結衣 美咲 さくら 葵 凛 結菜 莉子 芽依 美月 楓 紬 澪 詩 杏 心春 琴音 "
+        "彩花 真央 太郎 健太 大翔 蓮 湊 悠真 陽斗 朝陽 颯 樹 蒼 律 海斗 奏太 陸 瑛太 "
+        "翔 拓海 優斗 直樹 智子 洋子 恵 久美子 由美 真由美 明美 京子 直美 裕子".split(),
+        "はなこ ひな ゆい みさき さくら あおい りん ゆいな りこ めい みつき かえで つむぎ "
+        "みお うた あん こはる ことね あやか まお たろう けんた ひろと れん みなと ゆうま "
+        "はると あさひ はやて いつき あおい りつ かいと そうた りく えいた しょう たくみ "
+        "ゆうと なおき ともこ ようこ めぐみ くみこ ゆみ まゆみ あけみ きょうこ なおみ "
+        "ゆうこ".split(),
+        strict=True,
+    )
+]
 
 
 @dataclass
@@ -114,12 +144,18 @@ class Postgres:
         self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
     def _run(self, tool: str, *args: str) -> None:
-        subprocess.run([*self.as_postgres, str(self.bin / tool), *args], check=True, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
+        subprocess.run(
+            [*self.as_postgres, str(self.bin / tool), *args],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
 
     def start(self) -> None:
-        options = (f"-p {self.port} -k {self.data} -c listen_addresses=127.0.0.1 -c max_connections=200 "
-                   "-c fsync=off -c full_page_writes=off")
+        options = (
+            f"-p {self.port} -k {self.data} -c listen_addresses=127.0.0.1 -c max_connections=200 "
+            "-c fsync=off -c full_page_writes=off"
+        )
         self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.data / "server.log"), "-w", "start")
 
     def crash(self) -> None:
@@ -143,8 +179,9 @@ class Service:
         self.started = time.monotonic()
         self._log_from = self.log.stat().st_size if self.log.exists() else 0
         with open(self.log, "ab") as out:
-            self.process = subprocess.Popen(self.command, cwd=ROOT, env=self.env, stdout=out, stderr=out,
-                                            start_new_session=True)
+            self.process = subprocess.Popen(
+                self.command, cwd=ROOT, env=self.env, stdout=out, stderr=out, start_new_session=True
+            )
 
     def wait_ready(self, timeout: float = 60) -> None:
         """Until the process takes work: a web process answers HTTP (gunicorn listens before its worker has loaded
@@ -231,9 +268,11 @@ class Line:
     def _post(self, raw: bytes, port: int, event_id: str = "") -> str:
         started = time.time()
         try:
-            response = self.client.post(f"http://127.0.0.1:{port}/callback", content=raw,
-                                        headers={"X-Line-Signature": sign(raw, SECRET),
-                                                 "Content-Type": "application/json"})
+            response = self.client.post(
+                f"http://127.0.0.1:{port}/callback",
+                content=raw,
+                headers={"X-Line-Signature": sign(raw, SECRET), "Content-Type": "application/json"},
+            )
             status = str(response.status_code)
         except httpx.HTTPError as exc:
             status = type(exc).__name__
@@ -252,8 +291,9 @@ class Line:
         while time.monotonic() < deadline:
             port = self.rng.choice(self.ports)
             if twice_now:  # the same event to both web processes at the same moment
-                other = threading.Thread(target=self._post,
-                                         args=(raw, self.ports[1 - self.ports.index(port)], event_id))
+                other = threading.Thread(
+                    target=self._post, args=(raw, self.ports[1 - self.ports.index(port)], event_id)
+                )
                 other.start()
                 self.redelivered += 1
                 twice_now = False
@@ -340,8 +380,9 @@ class Parent:
         return messages
 
     def say(self, text: str, want=None) -> list:
-        return self.send("message", want, message={"type": "text", "id": os.urandom(6).hex(), "text": text,
-                                                   "quoteToken": "q"})
+        return self.send(
+            "message", want, message={"type": "text", "id": os.urandom(6).hex(), "text": text, "quoteToken": "q"}
+        )
 
     def tap(self, action: dict[str, Any], want=None) -> list:
         if action["type"] == "postback":
@@ -363,8 +404,9 @@ class Parent:
         self.say(self.name)
         self.say(self.phone)
         said = self.say(f"{2023 + self.n % 3}年{1 + self.n % 12}月", has("南本町子育て支援センター"))
-        said = self.choose(said, self.rng.choice(["南本町子育て支援センター", "高根台子育て支援センター"]),
-                           has("登録する"))
+        said = self.choose(
+            said, self.rng.choice(["南本町子育て支援センター", "高根台子育て支援センター"]), has("登録する")
+        )
         said = self.choose(said, "登録する", has("次へ"))
         for _ in range(6):  # the policy, page by page (a page answered twice, by reply and by push, is read once)
             if "同意する" in ChatUser.choices(said) or not said:
@@ -381,14 +423,28 @@ class Parent:
         preferred = [a for a in details if int(a["data"].split("|")[3]) in prefer]
         detail = self.rng.choice(preferred if preferred and self.rng.random() < 0.7 else details)
         said = self.tap(detail)
-        choice = next((label for label in ("申し込む", "キャンセル待ちに登録") if label in ChatUser.choices(said)), None)
+        choice = next(
+            (label for label in ("申し込む", "キャンセル待ちに登録") if label in ChatUser.choices(said)), None
+        )
         if choice is None:
             return  # not open (started, closed) or already applied: the card says why
-        said = self.choose(said, choice, lambda m: bool({"申し込む", "キャンセル待ちに登録する"} & set(ChatUser.choices(m))))
-        final = next((label for label in ("申し込む", "キャンセル待ちに登録する") if label in ChatUser.choices(said)), None)
+        said = self.choose(
+            said, choice, lambda m: bool({"申し込む", "キャンセル待ちに登録する"} & set(ChatUser.choices(m)))
+        )
+        final = next(
+            (label for label in ("申し込む", "キャンセル待ちに登録する") if label in ChatUser.choices(said)), None
+        )
         if final is not None:
-            self.choose(said, final, lambda m: "受け付けました" in ChatUser.texts(m) or "登録しました" in ChatUser.texts(m)
-                        or "お受けできません" in ChatUser.texts(m) or "いただけません" in ChatUser.texts(m))
+            self.choose(
+                said,
+                final,
+                lambda m: (
+                    "受け付けました" in ChatUser.texts(m)
+                    or "登録しました" in ChatUser.texts(m)
+                    or "お受けできません" in ChatUser.texts(m)
+                    or "いただけません" in ChatUser.texts(m)
+                ),
+            )
 
     def cancel(self) -> None:
         said = self.say("申込状況", lambda m: bool(all_actions(m)))
@@ -495,17 +551,27 @@ def seed_database(url: str, key: str, plan: Plan, started: datetime) -> tuple[li
         specs += [(started + timedelta(days=7 + i, hours=1), 200, False) for i in range(8)]
         for i, (start, capacity, approval) in enumerate(specs):
             event_row = events.create(
-                session, centre=("minamihoncho", "takanedai", "division")[i % 3], kind="meetup",
-                title=f"オンライン交流会{i + 1}", description="", starts_at=start, ends_at=start + timedelta(minutes=2),
-                capacity=capacity, applications_open_at=started - timedelta(days=1),
-                applications_close_at=start - timedelta(seconds=30), needs_approval=approval, created_by="chaos",
-                **CONFERENCE)
+                session,
+                centre=("minamihoncho", "takanedai", "division")[i % 3],
+                kind="meetup",
+                title=f"オンライン交流会{i + 1}",
+                description="",
+                starts_at=start,
+                ends_at=start + timedelta(minutes=2),
+                capacity=capacity,
+                applications_open_at=started - timedelta(days=1),
+                applications_close_at=start - timedelta(seconds=30),
+                needs_approval=approval,
+                created_by="chaos",
+                **CONFERENCE,
+            )
             events.publish(session, event_row)
             events.mark_announced(event_row)
             if i < len(plan.soon_minutes):
                 soon.append(event_row.id)
-        member = staff.create_member(session, name="当番 職員", login="duty@city.funabashi.example",
-                                     centre="division", role="staff")
+        member = staff.create_member(
+            session, name="当番 職員", login="duty@city.funabashi.example", centre="division", role="staff"
+        )
         member.line_user_pk, member.on_duty = users.get_or_create(session, staff_user).id, True
     return soon, staff_user
 
@@ -529,31 +595,68 @@ def main() -> None:
     key = Fernet.generate_key().decode()
     webs = [free_port(), free_port()]
     line = Line(plan.faults, webs, rng)
-    env = {**os.environ, "APP_MODE": "production", "LINE_CHANNEL_SECRET": SECRET,
-           "LINE_CHANNEL_ACCESS_TOKEN": "chaos-token", "SECRET_KEY": "9c1f2a8b3d7e4605" * 4, "DATA_ENCRYPTION_KEY": key,
-           "LINE_API_BASE_URL": line.double.base_url, "DATABASE_URL": postgres.url,
-           "PUBLIC_BASE_URL": "https://bot.example.jp", "LINE_TIMEOUT_SECONDS": "2", "REMINDER_OFFSETS": plan.offsets,
-           "QUIET_HOURS": "off", "LOG_FORMAT": "json", "LOG_LEVEL": "INFO", "PYTHONPATH": str(ROOT),
-           "CONTACT_PHONE": "047-436-2111"}
+    env = {
+        **os.environ,
+        "APP_MODE": "production",
+        "LINE_CHANNEL_SECRET": SECRET,
+        "LINE_CHANNEL_ACCESS_TOKEN": "chaos-token",
+        "SECRET_KEY": "9c1f2a8b3d7e4605" * 4,
+        "DATA_ENCRYPTION_KEY": key,
+        "LINE_API_BASE_URL": line.double.base_url,
+        "DATABASE_URL": postgres.url,
+        "PUBLIC_BASE_URL": "https://bot.example.jp",
+        "LINE_TIMEOUT_SECONDS": "2",
+        "REMINDER_OFFSETS": plan.offsets,
+        "QUIET_HOURS": "off",
+        "LOG_FORMAT": "json",
+        "LOG_LEVEL": "INFO",
+        "PYTHONPATH": str(ROOT),
+        "CONTACT_PHONE": "047-436-2111",
+    }
     env.pop("INLINE_PROCESSING", None)
-    subprocess.run([sys.executable, "-m", "bot.cli", "db", "upgrade"], cwd=ROOT, env=env, check=True,
-                   capture_output=True)
-    started = datetime.now(timezone.utc)
+    subprocess.run(
+        [sys.executable, "-m", "bot.cli", "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True
+    )
+    started = datetime.now(UTC)
     soon, staff_user = seed_database(postgres.url, key, plan, started)
-    gunicorn = [sys.executable, "-m", "gunicorn", "--workers", "1", "--threads", "6", "--timeout", "30",
-                "--log-level", "warning"]
-    services = [Service(f"web{i + 1}", [*gunicorn, "--bind", f"127.0.0.1:{port}", "bot:create_app()"], env,
-                        workdir / f"web{i + 1}.log", port) for i, port in enumerate(webs)]
-    services += [Service(f"worker{i + 1}", [sys.executable, "-m", "bot.cli", "worker"], env,
-                         workdir / f"worker{i + 1}.log") for i in range(2)]
+    gunicorn = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--workers",
+        "1",
+        "--threads",
+        "6",
+        "--timeout",
+        "30",
+        "--log-level",
+        "warning",
+    ]
+    services = [
+        Service(
+            f"web{i + 1}",
+            [*gunicorn, "--bind", f"127.0.0.1:{port}", "bot:create_app()"],
+            env,
+            workdir / f"web{i + 1}.log",
+            port,
+        )
+        for i, port in enumerate(webs)
+    ]
+    services += [
+        Service(f"worker{i + 1}", [sys.executable, "-m", "bot.cli", "worker"], env, workdir / f"worker{i + 1}.log")
+        for i in range(2)
+    ]
     for service in services:
         service.start()
     for service in services:
         service.wait_ready()
     monkey = Monkey(services, postgres, plan.kill_every, rng)
     parents = [Parent(line, n, random.Random(args.seed * 100_000 + n)) for n in range(plan.parents)]
-    print(f"chaos: {plan.parents} parents, {len(soon)} events starting within {max(plan.soon_minutes)} minutes, "
-          f"LINE faults {plan.faults}; work directory {workdir}", flush=True)
+    print(
+        f"chaos: {plan.parents} parents, {len(soon)} events starting within {max(plan.soon_minutes)} minutes, "
+        f"LINE faults {plan.faults}; work directory {workdir}",
+        flush=True,
+    )
     monkey.start()
     finished = 0
     with ThreadPoolExecutor(plan.threads) as pool:
@@ -569,16 +672,29 @@ def main() -> None:
             time.sleep(0.2)
     monkey.done.set()
     monkey.join()
-    print(f"chaos: parents done after {time.time() - started.timestamp():.0f} s; kills {monkey.kills}; "
-          "waiting for the events to start and the queues to drain", flush=True)
+    print(
+        f"chaos: parents done after {time.time() - started.timestamp():.0f} s; kills {monkey.kills}; "
+        "waiting for the events to start and the queues to drain",
+        flush=True,
+    )
     last_start = started + timedelta(minutes=max(plan.soon_minutes))
     wait_until_quiet(postgres.url, last_start + timedelta(seconds=10))
     for service in services:
         service.stop()
-    evidence = Evidence(url=postgres.url, key=key, line=line, parents=parents, staff_user=staff_user,
-                        windows=monkey.windows, logs=[s.log for s in services], conference=CONFERENCE,
-                        run_end=time.time(), kills=dict(monkey.kills), db_crashed=monkey.db_crashed,
-                        workdir=workdir)
+    evidence = Evidence(
+        url=postgres.url,
+        key=key,
+        line=line,
+        parents=parents,
+        staff_user=staff_user,
+        windows=monkey.windows,
+        logs=[s.log for s in services],
+        conference=CONFERENCE,
+        run_end=time.time(),
+        kills=dict(monkey.kills),
+        db_crashed=monkey.db_crashed,
+        workdir=workdir,
+    )
     results = check_all(evidence)
     ok = print_table(results, evidence, time.time() - started.timestamp())
     line.double.stop()
@@ -601,12 +717,17 @@ def wait_until_quiet(url: str, not_before: datetime, timeout: float = 240) -> No
     init_engine(url)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        moment = datetime.now(timezone.utc)
+        moment = datetime.now(UTC)
         with unit_of_work() as session:
             pending = session.scalar(select(func.count()).select_from(InboxEvent).where(InboxEvent.status == "pending"))
-            due = session.scalar(select(func.count()).select_from(OutboxMessage).where(
-                OutboxMessage.status == "planned",
-                or_(OutboxMessage.next_attempt_at <= moment, OutboxMessage.not_after <= moment)))
+            due = session.scalar(
+                select(func.count())
+                .select_from(OutboxMessage)
+                .where(
+                    OutboxMessage.status == "planned",
+                    or_(OutboxMessage.next_attempt_at <= moment, OutboxMessage.not_after <= moment),
+                )
+            )
         if moment >= not_before and not pending and not due:
             return
         time.sleep(1)

@@ -1,12 +1,13 @@
 """The invariants a chaos run (bench/chaos.py) must keep, checked afterwards from the database, the LINE double's
 journal, the driver's record of webhook deliveries and kills, and the processes' logs."""
+
 from __future__ import annotations
 
 import json
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,7 @@ class Result:
 def epoch(moment: datetime | None) -> float | None:
     if moment is None:
         return None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
 def accepted_sends(e: Evidence) -> list[dict[str, Any]]:
@@ -57,16 +58,21 @@ def webhooks_once(e: Evidence, session) -> Result:
     missing = [i for i in accepted if i not in rows]
     unfinished = Counter(rows[i] for i in accepted if i in rows and rows[i] != "done")
     twice = session.execute(
-        select(OutboxMessage.reply_token, func.count()).where(OutboxMessage.purpose.in_(("reply", "apology")),
-                                                            OutboxMessage.reply_token.is_not(None))
-        .group_by(OutboxMessage.reply_token).having(func.count() > 1)).all()
+        select(OutboxMessage.reply_token, func.count())
+        .where(OutboxMessage.purpose.in_(("reply", "apology")), OutboxMessage.reply_token.is_not(None))
+        .group_by(OutboxMessage.reply_token)
+        .having(func.count() > 1)
+    ).all()
     problems = [f"accepted but not stored: {len(missing)}"] if missing else []
     problems += [f"accepted but {status}: {n}" for status, n in unfinished.items()]
     problems += [f"answered twice: {len(twice)} events"] if twice else []
-    return Result("every accepted webhook event processed exactly once", not problems,
-                  f"{len(accepted)} accepted ({e.line.redelivered} delivered again), "
-                  f"{sum(1 for i in accepted if rows.get(i) == 'done')} processed, {len(twice)} answered twice",
-                  problems)
+    return Result(
+        "every accepted webhook event processed exactly once",
+        not problems,
+        f"{len(accepted)} accepted ({e.line.redelivered} delivered again), "
+        f"{sum(1 for i in accepted if rows.get(i) == 'done')} processed, {len(twice)} answered twice",
+        problems,
+    )
 
 
 # --- 2 ------------------------------------------------------------------------------------------------------------
@@ -103,8 +109,12 @@ def reminders(e: Evidence, session) -> Result:
     detail = ", ".join(f"{n} {what}" for what, n in counts.items()) or "none due"
     if reasons:
         detail += "; expired because: " + "; ".join(f"{why} ({n})" for why, n in reasons.most_common())
-    return Result("every due reminder delivered once or expired with a reason, none after the start",
-                  not problems and counts["delivered once"] > 0, detail, problems)
+    return Result(
+        "every due reminder delivered once or expired with a reason, none after the start",
+        not problems and counts["delivered once"] > 0,
+        detail,
+        problems,
+    )
 
 
 # --- 3 ------------------------------------------------------------------------------------------------------------
@@ -120,8 +130,10 @@ def join_links(e: Evidence, session) -> Result:
     purposes = dict(session.execute(select(OutboxMessage.retry_key, OutboxMessage.purpose)).all())
     owners: dict[str, tuple] = {}
     for link, enrollment, event, user in session.execute(
-        select(JoinLink, Enrollment, Event, LineUser).join(Enrollment, Enrollment.id == JoinLink.enrollment_id)
-        .join(Event, Event.id == Enrollment.event_id).join(Parent, Parent.id == Enrollment.parent_id)
+        select(JoinLink, Enrollment, Event, LineUser)
+        .join(Enrollment, Enrollment.id == JoinLink.enrollment_id)
+        .join(Event, Event.id == Enrollment.event_id)
+        .join(Parent, Parent.id == Enrollment.parent_id)
         .join(LineUser, LineUser.id == Parent.line_user_pk)
     ):
         owners[link.token_hash] = (link, enrollment, event, user)
@@ -145,13 +157,21 @@ def join_links(e: Evidence, session) -> Result:
             elif at < epoch(link.created_at):
                 problems.append(f"join link of enrollment {enrollment.id} sent before it was made ({how})")
             elif revoked is not None and at >= revoked:
-                problems.append(f"join link of enrollment {enrollment.id} ({enrollment.status}) sent {at - revoked:.3f} s "
-                                f"after it was revoked ({link.revoke_reason}; {how})")
+                problems.append(
+                    f"join link of enrollment {enrollment.id} ({enrollment.status}) sent {at - revoked:.3f} s "
+                    f"after it was revoked ({link.revoke_reason}; {how})"
+                )
             elif withdrawn is not None and at >= withdrawn:
-                problems.append(f"join link of enrollment {enrollment.id} sent {at - withdrawn:.3f} s after the "
-                                f"application was withdrawn ({how})")
-    return Result("join links only to eligible participants; never the meeting URL/ID/passcode", not problems,
-                  f"{checked} join links in {len(accepted_sends(e))} accepted messages checked", problems)
+                problems.append(
+                    f"join link of enrollment {enrollment.id} sent {at - withdrawn:.3f} s after the "
+                    f"application was withdrawn ({how})"
+                )
+    return Result(
+        "join links only to eligible participants; never the meeting URL/ID/passcode",
+        not problems,
+        f"{checked} join links in {len(accepted_sends(e))} accepted messages checked",
+        problems,
+    )
 
 
 # --- 4 ------------------------------------------------------------------------------------------------------------
@@ -175,9 +195,13 @@ def escalations(e: Evidence, session) -> Result:
     known = {row.reference for row in rows}
     received = {ref for p in e.parents for ref in p.references}
     problems += [f"{ref} given to a parent but not in the database" for ref in received - known]
-    return Result("every report escalated once", not problems and bool(rows),
-                  f"{len(rows)} escalations, {sum(alerts.values())} staff alerts delivered, "
-                  f"{len(received)} receipts read by parents", problems)
+    return Result(
+        "every report escalated once",
+        not problems and bool(rows),
+        f"{len(rows)} escalations, {sum(alerts.values())} staff alerts delivered, "
+        f"{len(received)} receipts read by parents",
+        problems,
+    )
 
 
 # --- 5 ------------------------------------------------------------------------------------------------------------
@@ -187,17 +211,24 @@ def no_errors_beyond_kills(e: Evidence) -> Result:
     excused = 0
     problems = []
     for attempt in failed:
-        covered = any(w.who in (ports[attempt.port], "postgres") and attempt.started <= w.end
-                      and attempt.ended >= w.start for w in e.windows)
+        covered = any(
+            w.who in (ports[attempt.port], "postgres") and attempt.started <= w.end and attempt.ended >= w.start
+            for w in e.windows
+        )
         if covered and not attempt.status.startswith("4"):
             excused += 1
         else:
             problems.append(f"{attempt.status} from {ports[attempt.port]} at {attempt.ended:.1f} outside a kill")
     problems += [f"{len(e.line.given_up)} events never accepted"] if e.line.given_up else []
-    return Result("no 5xx to LINE beyond the killed moments", not problems,
-                  f"{len(e.line.attempts)} deliveries, {len(failed)} not answered 200, all {excused} while a process "
-                  f"or the database was down" if not problems else f"{len(failed)} failed, {excused} excused",
-                  problems[:20])
+    return Result(
+        "no 5xx to LINE beyond the killed moments",
+        not problems,
+        f"{len(e.line.attempts)} deliveries, {len(failed)} not answered 200, all {excused} while a process "
+        f"or the database was down"
+        if not problems
+        else f"{len(failed)} failed, {excused} excused",
+        problems[:20],
+    )
 
 
 # --- 6 ------------------------------------------------------------------------------------------------------------
@@ -239,19 +270,32 @@ def consistency(e: Evidence, session) -> Result:
         if n:
             problems.append(f"{what}: {n}")
     held = {i for ids in session.scalars(select(LostCredentialReport.held_enrollment_ids)) for i in ids or []}
-    unlinked = session.execute(text(
-        "SELECT e.id FROM enrollments e JOIN events v ON v.id = e.event_id WHERE e.status = 'confirmed' AND "
-        "v.status = 'published' AND NOT EXISTS (SELECT 1 FROM join_links l WHERE l.enrollment_id = e.id AND "
-        "l.revoked_at IS NULL)")).scalars().all()
+    unlinked = (
+        session.execute(
+            text(
+                "SELECT e.id FROM enrollments e JOIN events v ON v.id = e.event_id WHERE e.status = 'confirmed' AND "
+                "v.status = 'published' AND NOT EXISTS (SELECT 1 FROM join_links l WHERE l.enrollment_id = e.id AND "
+                "l.revoked_at IS NULL)"
+            )
+        )
+        .scalars()
+        .all()
+    )
     missing = [i for i in unlinked if i not in held]
     if missing:
         problems.append(f"confirmed applications without a live link (not held by a report): {len(missing)}")
-    counts = {t: session.scalar(text(f"SELECT count(*) FROM {t}"))
-              for t in ("parents", "enrollments", "join_links", "outbox_messages")}
+    counts = {
+        t: session.scalar(text(f"SELECT count(*) FROM {t}"))
+        for t in ("parents", "enrollments", "join_links", "outbox_messages")
+    }
     failed = session.scalar(text("SELECT count(*) FROM outbox_messages WHERE status = 'failed'"))
-    return Result("database consistent (no orphan rows)", not problems,
-                  ", ".join(f"{n} {t}" for t, n in counts.items()) + f"; {failed} messages failed for good; "
-                  f"{len(CONSISTENCY) + 1} checks", problems)
+    return Result(
+        "database consistent (no orphan rows)",
+        not problems,
+        ", ".join(f"{n} {t}" for t, n in counts.items()) + f"; {failed} messages failed for good; "
+        f"{len(CONSISTENCY) + 1} checks",
+        problems,
+    )
 
 
 # --- 7 ------------------------------------------------------------------------------------------------------------
@@ -263,8 +307,12 @@ def logs_private(e: Evidence, session) -> Result:
     registered = [("line_user_id", p.user_id) for p in e.parents] + [("line_user_id", e.staff_user)]
     registered += [("name", p.name) for p in e.parents] + [("phone", p.phone) for p in e.parents]
     registered += [("join_token", crypto.unseal(t)) for t in session.scalars(select(JoinLink.token_sealed))]
-    registered += [("join_token", crypto.unseal(t)) for t in session.scalars(
-        select(Enrollment.calendar_token_sealed).where(Enrollment.calendar_token_sealed.is_not(None)))]
+    registered += [
+        ("join_token", crypto.unseal(t))
+        for t in session.scalars(
+            select(Enrollment.calendar_token_sealed).where(Enrollment.calendar_token_sealed.is_not(None))
+        )
+    ]
     registered += [("secret", v) for k, v in e.conference.items() if k != "conference_service"]
     lines = []
     for path in e.logs:
@@ -275,9 +323,12 @@ def logs_private(e: Evidence, session) -> Result:
             except ValueError:
                 lines.append(Line(path.stem, "stderr", raw, ""))
     leaks = [leak for leak in find_leaks(lines, registered) if leak.written]
-    return Result("no personal data in any process's log", not leaks,
-                  f"{len(lines)} log lines of {len(e.logs)} processes checked against {len(registered)} values",
-                  [f"{leak.kind} in {leak.logger}: {leak.line[:160]}" for leak in leaks[:20]])
+    return Result(
+        "no personal data in any process's log",
+        not leaks,
+        f"{len(lines)} log lines of {len(e.logs)} processes checked against {len(registered)} values",
+        [f"{leak.kind} in {leak.logger}: {leak.line[:160]}" for leak in leaks[:20]],
+    )
 
 
 def check_all(e: Evidence) -> list[Result]:
@@ -287,9 +338,15 @@ def check_all(e: Evidence) -> list[Result]:
     init_engine(e.url)
     crypto.init(e.key)
     with unit_of_work() as session:
-        results = [webhooks_once(e, session), reminders(e, session), join_links(e, session),
-                   escalations(e, session), no_errors_beyond_kills(e), consistency(e, session),
-                   logs_private(e, session)]
+        results = [
+            webhooks_once(e, session),
+            reminders(e, session),
+            join_links(e, session),
+            escalations(e, session),
+            no_errors_beyond_kills(e),
+            consistency(e, session),
+            logs_private(e, session),
+        ]
     return results
 
 
@@ -302,8 +359,11 @@ def late_answers(e: Evidence) -> str:
     if not waited:
         return "none"
     with unit_of_work() as session:
-        rows = session.execute(select(OutboxMessage.reply_token, OutboxMessage.status, OutboxMessage.sent_at)
-                               .where(OutboxMessage.reply_token.in_(list(waited)))).all()
+        rows = session.execute(
+            select(OutboxMessage.reply_token, OutboxMessage.status, OutboxMessage.sent_at).where(
+                OutboxMessage.reply_token.in_(list(waited))
+            )
+        ).all()
     delays = sorted(epoch(sent_at) - waited[token] for token, status, sent_at in rows if status == "sent")
     never = len(waited) - len(delays)
     late = f"{len(delays)} sent later (after {delays[0]:.0f}–{delays[-1]:.0f} s)" if delays else "0 sent later"
@@ -341,8 +401,11 @@ def answer_delays(e: Evidence) -> list[Result]:
     with unit_of_work() as session:
         tokens = list(asked)
         for start in range(0, len(tokens), 5000):
-            for token, retry_key in session.execute(select(OutboxMessage.reply_token, OutboxMessage.retry_key).where(
-                    OutboxMessage.reply_token.in_(tokens[start:start + 5000]))):
+            for token, retry_key in session.execute(
+                select(OutboxMessage.reply_token, OutboxMessage.retry_key).where(
+                    OutboxMessage.reply_token.in_(tokens[start : start + 5000])
+                )
+            ):
                 keys.setdefault(token, set()).update(batch_retry_key(retry_key, i) for i in range(3))
     by_token: dict[str, list[dict[str, Any]]] = defaultdict(list)
     by_key: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -383,12 +446,22 @@ def answer_delays(e: Evidence) -> list[Result]:
         if wait > FAULT_TARGET:
             over[cause].add(parent)
             over["any"].add(parent)
-        lines.append({"sent": round(sent, 3), "taken": round(taken.ended, 3) if taken else None,
-                      "by": webs.get(taken.port) if taken else None, "answered": round(answered, 3),
-                      "wait": round(wait, 3), "cause": cause, "kill": round(kill, 3) if kill else None,
-                      "deliveries": [f"{webs[a.port]}:{a.status}" for a in attempts],
-                      "sends": [f"{x['path'].rsplit('/', 1)[-1]}:{x['status']}{':' + x['fault'] if x.get('fault') else ''}"
-                                for x in sorted(tries, key=lambda x: x["ts"])]})
+        lines.append(
+            {
+                "sent": round(sent, 3),
+                "taken": round(taken.ended, 3) if taken else None,
+                "by": webs.get(taken.port) if taken else None,
+                "answered": round(answered, 3),
+                "wait": round(wait, 3),
+                "cause": cause,
+                "kill": round(kill, 3) if kill else None,
+                "deliveries": [f"{webs[a.port]}:{a.status}" for a in attempts],
+                "sends": [
+                    f"{x['path'].rsplit('/', 1)[-1]}:{x['status']}{':' + x['fault'] if x.get('fault') else ''}"
+                    for x in sorted(tries, key=lambda x: x["ts"])
+                ],
+            }
+        )
     if e.workdir is not None:
         with open(Path(e.workdir) / "answers.jsonl", "w", encoding="utf-8") as out:
             out.writelines(json.dumps(line) + "\n" for line in sorted(lines, key=lambda line: line["sent"]))
@@ -397,8 +470,10 @@ def answer_delays(e: Evidence) -> list[Result]:
         values = sorted(w for w, _ in waits[cause])
         if not values:
             return "none"
-        return (f"{len(values)} answers, p50 {_percentile(values, 0.5):.1f} s, p99 {_percentile(values, 0.99):.1f} s, "
-                f"max {values[-1]:.1f} s; parents over {FAULT_TARGET:.0f} s: {len(over[cause])}")
+        return (
+            f"{len(values)} answers, p50 {_percentile(values, 0.5):.1f} s, p99 {_percentile(values, 0.99):.1f} s, "
+            f"max {values[-1]:.1f} s; parents over {FAULT_TARGET:.0f} s: {len(over[cause])}"
+        )
 
     crash = sorted(w for w, _ in waits["crash"])
     crash_detail = spread("crash")
@@ -409,28 +484,52 @@ def answer_delays(e: Evidence) -> list[Result]:
         database_detail += f"; from the database's return to the answer: max {max(since_database):.1f} s"
     total = sum(len(v) for v in waits.values())
     return [
-        Result(f"answer delay caused by a process crash or restart (target: max ≤ {FAULT_TARGET:.0f} s, "
-               f"0 parents over)", not over["crash"] and (not crash or crash[-1] <= FAULT_TARGET), crash_detail),
+        Result(
+            f"answer delay caused by a process crash or restart (target: max ≤ {FAULT_TARGET:.0f} s, 0 parents over)",
+            not over["crash"] and (not crash or crash[-1] <= FAULT_TARGET),
+            crash_detail,
+        ),
         Result("answers delayed while the database was down", True, database_detail),
         Result("answers delayed by LINE (429, 500, no answer in time)", True, spread("line")),
         Result("answers without any fault (the machine's load)", True, spread("none")),
-        Result("every answer", not never, f"{total} answers ({never} never sent); parents who waited > "
-               f"{FAULT_TARGET:.0f} s for any answer: {len(over['any'])}"),
+        Result(
+            "every answer",
+            not never,
+            f"{total} answers ({never} never sent); parents who waited > "
+            f"{FAULT_TARGET:.0f} s for any answer: {len(over['any'])}",
+        ),
     ]
 
 
-def _cause(sent: float, answered: float, attempts: list, taken: Any, tries: list[dict[str, Any]],
-           webs: dict[int, str], kills: list, database: list) -> tuple[str, float | None]:
+def _cause(
+    sent: float,
+    answered: float,
+    attempts: list,
+    taken: Any,
+    tries: list[dict[str, Any]],
+    webs: dict[int, str],
+    kills: list,
+    database: list,
+) -> tuple[str, float | None]:
     """The fault that delayed one answer (``answer_delays`` says which wins), and for a crash, the kill's moment."""
     if any(w.start <= answered and w.back >= sent for w in database):
         return "database", None
     blamed = []
     for attempt in attempts:  # a delivery to a web process that was down, dying, or not yet taking work
-        blamed += [w.start for w in kills if w.who == webs[attempt.port] and w.start <= attempt.ended
-                   and w.back >= attempt.started and (attempt.status != "200" or attempt is taken)]
+        blamed += [
+            w.start
+            for w in kills
+            if w.who == webs[attempt.port]
+            and w.start <= attempt.ended
+            and w.back >= attempt.started
+            and (attempt.status != "200" or attempt is taken)
+        ]
     if taken is not None:  # killed after taking the webhook, before the answer went out; or a worker killed
-        blamed += [w.start for w in kills if taken.ended <= w.start <= answered
-                   and (w.who == webs[taken.port] or w.who.startswith("worker"))]
+        blamed += [
+            w.start
+            for w in kills
+            if taken.ended <= w.start <= answered and (w.who == webs[taken.port] or w.who.startswith("worker"))
+        ]
     if blamed:
         return "crash", max(blamed)
     if any(x["status"] != 200 or x.get("fault") for x in tries):
@@ -441,9 +540,11 @@ def _cause(sent: float, answered: float, attempts: list, taken: Any, tries: list
 def print_table(results: list[Result], e: Evidence, seconds: float) -> bool:
     stuck = [s for p in e.parents for s in p.stuck]
     print()
-    print(f"chaos run: {len(e.parents)} parents in {seconds:.0f} s; kills {e.kills}; PostgreSQL crashed and "
-          f"restarted: {'yes' if e.db_crashed else 'NO'}; parents who waited in vain for an answer at some step: "
-          f"{len({id(p) for p in e.parents if p.stuck})} ({len(stuck)} steps)")
+    print(
+        f"chaos run: {len(e.parents)} parents in {seconds:.0f} s; kills {e.kills}; PostgreSQL crashed and "
+        f"restarted: {'yes' if e.db_crashed else 'NO'}; parents who waited in vain for an answer at some step: "
+        f"{len({id(p) for p in e.parents if p.stuck})} ({len(stuck)} steps)"
+    )
     targets = answer_delays(e)
     width = max(len(r.name) for r in results + targets)
     print(f"| {'invariant':{width}} | result | evidence |")
@@ -453,7 +554,9 @@ def print_table(results: list[Result], e: Evidence, seconds: float) -> bool:
     # Targets, not invariants: printed MET or MISSED (or "—", a figure for the record); the exit status is the
     # invariants'.
     for target in targets:
-        verdict = ("MET" if target.ok else "MISSED") if "target" in target.name or target.name == "every answer" else "—"
+        verdict = (
+            ("MET" if target.ok else "MISSED") if "target" in target.name or target.name == "every answer" else "—"
+        )
         print(f"| {target.name:{width}} | {verdict:6} | {target.detail} |")
     for r in results:
         for problem in r.problems[:20]:

@@ -1,5 +1,6 @@
 """The baseline for bench/webhook.py: a plain line-bot-sdk v3 echo bot (the SDK's flask-echo example, nothing
 stored). Verify the signature, parse, reply with the same text."""
+
 from __future__ import annotations
 
 import os
@@ -11,7 +12,9 @@ from linebot.v3.messaging import ApiClient, Configuration, MessagingApi, ReplyMe
 from linebot.v3.webhooks import MessageEvent, TextMessageContent
 
 app = Flask(__name__)
-configuration = Configuration(host=os.environ["LINE_API_BASE_URL"], access_token=os.environ["LINE_CHANNEL_ACCESS_TOKEN"])
+configuration = Configuration(
+    host=os.environ["LINE_API_BASE_URL"], access_token=os.environ["LINE_CHANNEL_ACCESS_TOKEN"]
+)
 handler = WebhookHandler(os.environ["LINE_CHANNEL_SECRET"])
 
 

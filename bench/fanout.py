@@ -12,6 +12,7 @@ Results: docs/benchmarks.md, "Outbox fan-out".
     .venv/bin/python -m bench.fanout [--count 10000] [--workers 1] [--threads 8] [--database-url URL]
                                      [--double-server gunicorn|werkzeug]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -84,8 +85,14 @@ def machine_busy_seconds() -> float:
 
 
 def machine() -> str:
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.machine())
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.machine(),
+    )
     return f"{os.cpu_count()} CPUs ({model}), Python {platform.python_version()}, load {os.getloadavg()[0]:.2f}"
 
 
@@ -100,8 +107,22 @@ def serve_werkzeug(port: int) -> None:
 def start_double(server: str, threads: int) -> tuple[subprocess.Popen, str]:
     port = free_port()
     if server == "gunicorn":
-        command = [sys.executable, "-m", "gunicorn", "--workers", "1", "--threads", str(threads), "--keep-alive", "30",
-                   "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "bench.fanout:line_double_app()"]
+        command = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--workers",
+            "1",
+            "--threads",
+            str(threads),
+            "--keep-alive",
+            "30",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            "bench.fanout:line_double_app()",
+        ]
     else:
         command = [sys.executable, "-c", f"from bench.fanout import serve_werkzeug; serve_werkzeug({port})"]
     process = subprocess.Popen(command, cwd=ROOT)
@@ -140,32 +161,86 @@ def populate(count: int) -> list[str]:
             raise SystemExit("the bench needs an empty database (a fresh one for each run)")
         policy = people.ensure_policy(session, POLICY_TEXT)
         event = events.create(
-            session, centre="minamihoncho", kind="meetup", title="ねんねの赤ちゃん交流会", description="",
-            starts_at=moment + timedelta(minutes=25), ends_at=moment + timedelta(minutes=85), capacity=count,
-            applications_open_at=moment - timedelta(days=7), applications_close_at=moment,
-            needs_approval=False, conference_service="Zoom", join_url="https://zoom.example/j/1",
-            meeting_id="123 456 789", passcode="bench", created_by="bench")
+            session,
+            centre="minamihoncho",
+            kind="meetup",
+            title="ねんねの赤ちゃん交流会",
+            description="",
+            starts_at=moment + timedelta(minutes=25),
+            ends_at=moment + timedelta(minutes=85),
+            capacity=count,
+            applications_open_at=moment - timedelta(days=7),
+            applications_close_at=moment,
+            needs_approval=False,
+            conference_service="Zoom",
+            join_url="https://zoom.example/j/1",
+            meeting_id="123 456 789",
+            passcode="bench",
+            created_by="bench",
+        )
         events.publish(session, event)
-        session.execute(insert(LineUser), [
-            {"line_user_id": u, "language": "ja", "status": "active", "created_at": moment} for u in user_ids])
+        session.execute(
+            insert(LineUser),
+            [{"line_user_id": u, "language": "ja", "status": "active", "created_at": moment} for u in user_ids],
+        )
         user_pks = list(session.scalars(select(LineUser.id).order_by(LineUser.id)))
-        session.execute(insert(Parent), [
-            {"line_user_pk": pk, "name": "船橋 花子", "furigana": "ふなばし はなこ", "phone": "09012345678",
-             "is_guardian": True, "is_pregnant": False, "centre": "minamihoncho", "registered_at": moment,
-             "updated_at": moment} for pk in user_pks])
-        session.execute(insert(ConsentRecord), [
-            {"line_user_pk": pk, "policy_version_id": policy.id, "answer": "agreed", "channel": "line",
-             "answered_at": moment} for pk in user_pks])
+        session.execute(
+            insert(Parent),
+            [
+                {
+                    "line_user_pk": pk,
+                    "name": "船橋 花子",
+                    "furigana": "ふなばし はなこ",
+                    "phone": "09012345678",
+                    "is_guardian": True,
+                    "is_pregnant": False,
+                    "centre": "minamihoncho",
+                    "registered_at": moment,
+                    "updated_at": moment,
+                }
+                for pk in user_pks
+            ],
+        )
+        session.execute(
+            insert(ConsentRecord),
+            [
+                {
+                    "line_user_pk": pk,
+                    "policy_version_id": policy.id,
+                    "answer": "agreed",
+                    "channel": "line",
+                    "answered_at": moment,
+                }
+                for pk in user_pks
+            ],
+        )
         parent_ids = list(session.scalars(select(Parent.id).order_by(Parent.id)))
-        session.execute(insert(Enrollment), [
-            {"event_id": event.id, "parent_id": pid, "status": "confirmed", "queued_at": moment, "applied_at": moment,
-             "decided_at": moment} for pid in parent_ids])
+        session.execute(
+            insert(Enrollment),
+            [
+                {
+                    "event_id": event.id,
+                    "parent_id": pid,
+                    "status": "confirmed",
+                    "queued_at": moment,
+                    "applied_at": moment,
+                    "decided_at": moment,
+                }
+                for pid in parent_ids
+            ],
+        )
         enrollment_ids = list(session.scalars(select(Enrollment.id).order_by(Enrollment.id)))
         links = []
         for eid in enrollment_ids:
             token = crypto.new_token()
-            links.append({"enrollment_id": eid, "token_hash": crypto.token_hash(token),
-                          "token_sealed": crypto.seal(token), "created_at": moment})
+            links.append(
+                {
+                    "enrollment_id": eid,
+                    "token_hash": crypto.token_hash(token),
+                    "token_sealed": crypto.seal(token),
+                    "created_at": moment,
+                }
+            )
         session.execute(insert(JoinLink), links)
     return user_ids
 
@@ -182,9 +257,17 @@ def fetch(base_url: str, what: str):
 
 
 def app_config(url: str, base_url: str, threads: int) -> dict:
-    return {"mode": "test", "database_url": url, "line_api_base_url": base_url,
-            "line_channel_access_token": "bench-token", "public_base_url": "https://bot.example.jp",
-            "inline_processing": False, "reminder_offsets": "30m", "quiet_hours": "off", "delivery_threads": threads}
+    return {
+        "mode": "test",
+        "database_url": url,
+        "line_api_base_url": base_url,
+        "line_channel_access_token": "bench-token",
+        "public_base_url": "https://bot.example.jp",
+        "inline_processing": False,
+        "reminder_offsets": "30m",
+        "quiet_hours": "off",
+        "delivery_threads": threads,
+    }
 
 
 def deliver_everything(url: str, base_url: str, threads: int, go, results) -> None:
@@ -219,9 +302,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=8, help="sending threads per worker process")
     parser.add_argument("--workers", type=int, default=1, help="worker processes sending at once")
     parser.add_argument("--database-url", help="default: a fresh SQLite file")
-    parser.add_argument("--double-server", choices=("gunicorn", "werkzeug"), default="gunicorn",
-                        help="what serves the LINE double: gunicorn (one process, keep-alive, like LINE's API) or "
-                             "werkzeug's development server (as LineDouble.start: a new connection per request)")
+    parser.add_argument(
+        "--double-server",
+        choices=("gunicorn", "werkzeug"),
+        default="gunicorn",
+        help="what serves the LINE double: gunicorn (one process, keep-alive, like LINE's API) or "
+        "werkzeug's development server (as LineDouble.start: a new connection per request)",
+    )
     args = parser.parse_args()
 
     from bot import create_app
@@ -245,8 +332,10 @@ def main() -> None:
 
         spawn = multiprocessing.get_context("spawn")
         go, results = spawn.Event(), spawn.Queue()
-        workers = [spawn.Process(target=deliver_everything, args=(url, base_url, args.threads, go, results))
-                   for _ in range(args.workers)]
+        workers = [
+            spawn.Process(target=deliver_everything, args=(url, base_url, args.threads, go, results))
+            for _ in range(args.workers)
+        ]
         for process in workers:
             process.start()
         time.sleep(3)  # let the workers start up (imports, connections) before the clock starts
@@ -269,27 +358,39 @@ def main() -> None:
         scratch.cleanup()
 
     lost = [u for u in user_ids if line["accepted_to"].get(u, 0) == 0]
-    twice = [u for u, n in line["accepted_to"].items() if n > 1] + [k for k, n in line["accepted_keys"].items() if n > 1]
+    twice = [u for u, n in line["accepted_to"].items() if n > 1] + [
+        k for k, n in line["accepted_keys"].items() if n > 1
+    ]
     windows = line["per_second"][1:-1] or line["per_second"]  # whole seconds only
     span = line["last"] - line["first"]
     worker_cpu = sum(cpu for *_, cpu in sent)
     others = busy - worker_cpu - double_cpu
     print(f"machine        : {machine()}")
-    print(f"database       : {url.split(':')[0]}; {args.workers} worker process(es) x {args.threads} threads; "
-          f"LINE double served by {args.double_server}, push limit 2,000/s")
+    print(
+        f"database       : {url.split(':')[0]}; {args.workers} worker process(es) x {args.threads} threads; "
+        f"LINE double served by {args.double_server}, push limit 2,000/s"
+    )
     print(f"setup          : {args.count} participants in {setup:.1f} s")
     print(f"planning       : {planned.added} reminders in {planning:.2f} s ({planned.added / planning:,.0f}/s)")
-    print(f"sending        : {sending:.2f} s wall → {args.count / sending:,.0f} pushes/s "
-          f"(first to last accepted push {span:.2f} s); rows per worker {[n for n, *_ in sent]}")
-    print(f"per second     : min {min(windows)}, median {statistics.median(windows):.0f}, max {max(windows)} "
-          f"accepted pushes in whole one-second windows ({len(windows)} windows)")
+    print(
+        f"sending        : {sending:.2f} s wall → {args.count / sending:,.0f} pushes/s "
+        f"(first to last accepted push {span:.2f} s); rows per worker {[n for n, *_ in sent]}"
+    )
+    print(
+        f"per second     : min {min(windows)}, median {statistics.median(windows):.0f}, max {max(windows)} "
+        f"accepted pushes in whole one-second windows ({len(windows)} windows)"
+    )
     print(f"LINE answered  : {line['statuses']}")
     print(f"outbox rows    : {statuses}")
     print(f"lost           : {len(lost)}; duplicated: {len(twice)}")
-    print(f"CPU per push   : worker {worker_cpu / args.count * 1000:.2f} ms, LINE double {double_cpu / args.count * 1000:.2f} ms; "
-          f"other processes used {others:.1f} CPU-s of the {sending * os.cpu_count():.1f} available while sending")
-    print(f"peak RSS       : worker {', '.join(f'{a:.0f} MB at start, {b:.0f} MB at end' for _, a, b, _ in sent)}; "
-          f"LINE double {line['peak_rss_mb']:.0f} MB")
+    print(
+        f"CPU per push   : worker {worker_cpu / args.count * 1000:.2f} ms, LINE double {double_cpu / args.count * 1000:.2f} ms; "
+        f"other processes used {others:.1f} CPU-s of the {sending * os.cpu_count():.1f} available while sending"
+    )
+    print(
+        f"peak RSS       : worker {', '.join(f'{a:.0f} MB at start, {b:.0f} MB at end' for _, a, b, _ in sent)}; "
+        f"LINE double {line['peak_rss_mb']:.0f} MB"
+    )
     if lost or twice or statuses.get("sent") != args.count:
         raise SystemExit("FAILED: lost or duplicated reminders")
 

@@ -21,6 +21,7 @@ the horizon) and a steady one (nothing new), as the worker runs it every minute.
 
 Targets: latency flat within ±20 % from 1k to 100k parents; planner tick ≤ 1 s at 10k events.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,7 +51,7 @@ def _insert(session, model, rows) -> None:
     from sqlalchemy import insert
 
     for start in range(0, len(rows), CHUNK):
-        session.execute(insert(model), rows[start:start + CHUNK])
+        session.execute(insert(model), rows[start : start + CHUNK])
 
 
 def populate(parents: int, events: int, rng: random.Random) -> None:
@@ -59,13 +60,28 @@ def populate(parents: int, events: int, rng: random.Random) -> None:
     from storage import crypto, people
     from storage.clock import now
     from storage.db import inbox_unit_of_work, unit_of_work
-    from storage.models import (Child, ConsentRecord, Enrollment, Event, InboxEvent, JoinLink, LineUser,
-                                OutboxMessage, Parent)
+    from storage.models import (
+        Child,
+        ConsentRecord,
+        Enrollment,
+        Event,
+        InboxEvent,
+        JoinLink,
+        LineUser,
+        OutboxMessage,
+        Parent,
+    )
 
     moment = now().replace(second=0, microsecond=0)
-    sealed = {k: crypto.seal(v) for k, v in (("url", "https://zoom.example/j/81234567890?pwd=bench"),
-                                             ("id", "812 3456 7890"), ("pass", "bench-7731"),
-                                             ("token", crypto.new_token()))}
+    sealed = {
+        k: crypto.seal(v)
+        for k, v in (
+            ("url", "https://zoom.example/j/81234567890?pwd=bench"),
+            ("id", "812 3456 7890"),
+            ("pass", "bench-7731"),
+            ("token", crypto.new_token()),
+        )
+    }
     centres, kinds = ("division", "minamihoncho", "takanedai"), ("meetup", "consultation", "class")
     with unit_of_work() as session:
         policy = people.ensure_policy(session, POLICY_TEXT)
@@ -74,29 +90,74 @@ def populate(parents: int, events: int, rng: random.Random) -> None:
             # Spread over a year centred on now, on the hour (09:00–15:00 Tokyo = 00:00–06:00 UTC).
             start = (moment + timedelta(days=rng.uniform(-182, 182))).replace(hour=rng.randrange(0, 7), minute=0)
             starts[i] = start
-            event_rows.append({
-                "id": i, "centre": centres[i % 3], "kind": kinds[i % 3], "title": f"オンライン交流会 {i}",
-                "description": "", "starts_at": start, "ends_at": start + timedelta(hours=1), "capacity": 60,
-                "applications_open_at": start - timedelta(days=30), "applications_close_at": start - timedelta(hours=1),
-                "needs_approval": False, "status": "cancelled" if i % 50 == 0 else "published",
-                "conference_service": "Zoom", "join_url_sealed": sealed["url"], "meeting_id_sealed": sealed["id"],
-                "passcode_sealed": sealed["pass"], "join_opens_minutes": 15, "version": 1,
-                "published_at": start - timedelta(days=31), "created_by": "bench", "created_at": moment,
-                "updated_at": moment, "target_pregnant": False})
+            event_rows.append(
+                {
+                    "id": i,
+                    "centre": centres[i % 3],
+                    "kind": kinds[i % 3],
+                    "title": f"オンライン交流会 {i}",
+                    "description": "",
+                    "starts_at": start,
+                    "ends_at": start + timedelta(hours=1),
+                    "capacity": 60,
+                    "applications_open_at": start - timedelta(days=30),
+                    "applications_close_at": start - timedelta(hours=1),
+                    "needs_approval": False,
+                    "status": "cancelled" if i % 50 == 0 else "published",
+                    "conference_service": "Zoom",
+                    "join_url_sealed": sealed["url"],
+                    "meeting_id_sealed": sealed["id"],
+                    "passcode_sealed": sealed["pass"],
+                    "join_opens_minutes": 15,
+                    "version": 1,
+                    "published_at": start - timedelta(days=31),
+                    "created_by": "bench",
+                    "created_at": moment,
+                    "updated_at": moment,
+                    "target_pregnant": False,
+                }
+            )
         _insert(session, Event, event_rows)
         upcoming = [i for i, s in starts.items() if s > moment]
         past = [i for i, s in starts.items() if s <= moment]
         users, parent_rows, children, consents = [], [], [], []
         for i in range(1, parents + 1):
-            users.append({"id": i, "line_user_id": "U" + hashlib.md5(f"u{i}".encode()).hexdigest(), "language": "ja",
-                          "status": "active", "followed_at": moment, "created_at": moment})
-            parent_rows.append({"id": i, "line_user_pk": i, "name": f"保護者 {i}", "furigana": f"ほごしゃ {i}",
-                                "phone": f"090{i:08d}", "is_guardian": True, "is_pregnant": False,
-                                "centre": centres[i % 3], "registered_at": moment, "updated_at": moment})
+            users.append(
+                {
+                    "id": i,
+                    "line_user_id": "U" + hashlib.md5(f"u{i}".encode()).hexdigest(),
+                    "language": "ja",
+                    "status": "active",
+                    "followed_at": moment,
+                    "created_at": moment,
+                }
+            )
+            parent_rows.append(
+                {
+                    "id": i,
+                    "line_user_pk": i,
+                    "name": f"保護者 {i}",
+                    "furigana": f"ほごしゃ {i}",
+                    "phone": f"090{i:08d}",
+                    "is_guardian": True,
+                    "is_pregnant": False,
+                    "centre": centres[i % 3],
+                    "registered_at": moment,
+                    "updated_at": moment,
+                }
+            )
             born = (moment - timedelta(days=rng.randrange(30, 5 * 365))).date().replace(day=1)
             children.append({"id": i, "parent_id": i, "birth_month": born})
-            consents.append({"id": i, "line_user_pk": i, "policy_version_id": policy.id, "answer": "agreed",
-                             "channel": "line", "answered_at": moment})
+            consents.append(
+                {
+                    "id": i,
+                    "line_user_pk": i,
+                    "policy_version_id": policy.id,
+                    "answer": "agreed",
+                    "channel": "line",
+                    "answered_at": moment,
+                }
+            )
         for model, rows in ((LineUser, users), (Parent, parent_rows), (Child, children), (ConsentRecord, consents)):
             _insert(session, model, rows)
         del users, parent_rows, children, consents
@@ -105,44 +166,95 @@ def populate(parents: int, events: int, rng: random.Random) -> None:
             for k, event_id in enumerate(rng.sample(past, 1) + rng.sample(upcoming, 2)):
                 eid = len(enrollments) + 1
                 status = ("confirmed", "confirmed", "waitlisted", "withdrawn")[rng.randrange(4) if k else 0]
-                enrollments.append({"id": eid, "event_id": event_id, "parent_id": p, "status": status,
-                                    "queued_at": moment, "applied_at": moment,
-                                    "calendar_token_hash": hashlib.sha256(f"c{eid}".encode()).hexdigest(),
-                                    "calendar_token_sealed": sealed["token"]})
+                enrollments.append(
+                    {
+                        "id": eid,
+                        "event_id": event_id,
+                        "parent_id": p,
+                        "status": status,
+                        "queued_at": moment,
+                        "applied_at": moment,
+                        "calendar_token_hash": hashlib.sha256(f"c{eid}".encode()).hexdigest(),
+                        "calendar_token_sealed": sealed["token"],
+                    }
+                )
                 if status == "confirmed":
-                    links.append({"id": len(links) + 1, "enrollment_id": eid, "created_at": moment,
-                                  "token_hash": hashlib.sha256(f"j{eid}".encode()).hexdigest(),
-                                  "token_sealed": sealed["token"]})
+                    links.append(
+                        {
+                            "id": len(links) + 1,
+                            "enrollment_id": eid,
+                            "created_at": moment,
+                            "token_hash": hashlib.sha256(f"j{eid}".encode()).hexdigest(),
+                            "token_sealed": sealed["token"],
+                        }
+                    )
                     if event_id in past:
                         for offset in ("1d@10:00", "30m"):
-                            outbox.append(_sent("reminder", p, moment, f"reminder:{offset}:{eid}:{event_id}",
-                                                subject=f"enrollment:{eid}", not_after=starts[event_id]))
+                            outbox.append(
+                                _sent(
+                                    "reminder",
+                                    p,
+                                    moment,
+                                    f"reminder:{offset}:{eid}:{event_id}",
+                                    subject=f"enrollment:{eid}",
+                                    not_after=starts[event_id],
+                                )
+                            )
             user_id = "U" + hashlib.md5(f"u{p}".encode()).hexdigest()
             for n in range(5):
-                inbox.append({"webhook_event_id": f"01BENCH{p:08d}{n}", "source_key": user_id,
-                              "event_type": "message", "mode": "active", "event_timestamp": n, "redelivery": False,
-                              "payload": {"type": "message", "mode": "active", "timestamp": n,
-                                          "message": {"type": "text"}},
-                              "received_at": moment, "processed_at": moment, "status": "done", "attempts": 0})
+                inbox.append(
+                    {
+                        "webhook_event_id": f"01BENCH{p:08d}{n}",
+                        "source_key": user_id,
+                        "event_type": "message",
+                        "mode": "active",
+                        "event_timestamp": n,
+                        "redelivery": False,
+                        "payload": {"type": "message", "mode": "active", "timestamp": n, "message": {"type": "text"}},
+                        "received_at": moment,
+                        "processed_at": moment,
+                        "status": "done",
+                        "attempts": 0,
+                    }
+                )
             for _ in range(3):
                 outbox.append(_sent("reply", p, moment, None))
         _insert(session, Enrollment, enrollments)
         _insert(session, JoinLink, links)
         _insert(session, OutboxMessage, outbox)
         if session.bind.dialect.name == "postgresql":
-            for table in ("events", "line_users", "parents", "children", "consent_records", "enrollments",
-                          "join_links"):
+            for table in (
+                "events",
+                "line_users",
+                "parents",
+                "children",
+                "consent_records",
+                "enrollments",
+                "join_links",
+            ):
                 session.execute(_setval(table))
     with inbox_unit_of_work() as session:  # the inbox's own database on SQLite
         _insert(session, InboxEvent, inbox)
 
 
 def _sent(purpose: str, parent: int, moment, dedupe: str | None, subject: str | None = None, not_after=None) -> dict:
-    return {"dedupe_key": dedupe, "purpose": purpose,
-            "line_user_id": "U" + hashlib.md5(f"u{parent}".encode()).hexdigest(), "recipients": None,
-            "messages": [{"type": "text", "text": "ご案内"}], "retry_key": "00000000-0000-4000-8000-000000000000",
-            "status": "sent", "attempts": 1, "not_before": None, "not_after": not_after, "next_attempt_at": moment,
-            "subject": subject, "created_at": moment, "sent_at": moment, "finished_at": moment}
+    return {
+        "dedupe_key": dedupe,
+        "purpose": purpose,
+        "line_user_id": "U" + hashlib.md5(f"u{parent}".encode()).hexdigest(),
+        "recipients": None,
+        "messages": [{"type": "text", "text": "ご案内"}],
+        "retry_key": "00000000-0000-4000-8000-000000000000",
+        "status": "sent",
+        "attempts": 1,
+        "not_before": None,
+        "not_after": not_after,
+        "next_attempt_at": moment,
+        "subject": subject,
+        "created_at": moment,
+        "sent_at": moment,
+        "finished_at": moment,
+    }
 
 
 def _setval(table: str):
@@ -197,8 +309,9 @@ def openable_events(rng: random.Random) -> list[int]:
 
     moment = now()
     with unit_of_work() as session:
-        found = [e.id for e in events.upcoming(session, moment)
-                 if e.applications_open_at <= moment < e.applications_close_at]
+        found = [
+            e.id for e in events.upcoming(session, moment) if e.applications_open_at <= moment < e.applications_close_at
+        ]
     rng.shuffle(found)
     return found
 
@@ -269,9 +382,16 @@ def serve(pipe, url: str, parents: int, events: int, samples: int, seed: int) ->
     from storage import migrate
 
     migrate.upgrade(url)
-    app = create_app({"mode": "test", "database_url": url, "line_api_base_url": "http://127.0.0.1:9",
-                      "public_base_url": "https://bot.example.jp", "inline_processing": False,
-                      "secret_key": "bench-scale"})
+    app = create_app(
+        {
+            "mode": "test",
+            "database_url": url,
+            "line_api_base_url": "http://127.0.0.1:9",
+            "public_base_url": "https://bot.example.jp",
+            "inline_processing": False,
+            "secret_key": "bench-scale",
+        }
+    )
     logging.getLogger().setLevel(logging.WARNING)
     runtime = app.extensions["kosodate"]
     rng = random.Random(seed)
@@ -308,8 +428,9 @@ def serve(pipe, url: str, parents: int, events: int, samples: int, seed: int) ->
     get_engine().dispose()
 
 
-def run_scales(backend: str, server: str | None, scales: list[int], events: int, samples: int,
-               seed: int) -> dict[int, dict]:
+def run_scales(
+    backend: str, server: str | None, scales: list[int], events: int, samples: int, seed: int
+) -> dict[int, dict]:
     """Every scale of one database, measured in interleaved rounds — one parent on each scale in turn — so that
     whatever else the machine is doing falls on all of them alike."""
     warmup = 10
@@ -320,13 +441,19 @@ def run_scales(backend: str, server: str | None, scales: list[int], events: int,
         else:
             urls[parents] = postgres_database(server, f"kosodate_scale_{parents}")
         here, there = multiprocessing.Pipe()
-        process = multiprocessing.Process(target=serve, args=(there, urls[parents], parents, events,
-                                                               samples + warmup, seed))
+        process = multiprocessing.Process(
+            target=serve, args=(there, urls[parents], parents, events, samples + warmup, seed)
+        )
         process.start()
         children[parents] = (process, here)
-    results = {parents: {"fill_s": here.recv(), "times": {n: [] for n in INTERACTIONS},
-                         "statements": {n: set() for n in INTERACTIONS}}
-               for parents, (_, here) in children.items()}
+    results = {
+        parents: {
+            "fill_s": here.recv(),
+            "times": {n: [] for n in INTERACTIONS},
+            "statements": {n: set() for n in INTERACTIONS},
+        }
+        for parents, (_, here) in children.items()
+    }
     try:
         for n in range(samples + warmup):
             for parents, (_, here) in children.items():
@@ -338,8 +465,9 @@ def run_scales(backend: str, server: str | None, scales: list[int], events: int,
         for parents, (_, here) in children.items():
             here.send(("planner", 0))
             first, steady, added, applications = here.recv()
-            results[parents].update(planner_first_s=first, planner_steady_s=steady, planned=added,
-                                    applications=applications)
+            results[parents].update(
+                planner_first_s=first, planner_steady_s=steady, planned=added, applications=applications
+            )
     finally:
         for parents, (process, here) in children.items():
             here.send(("stop", 0))
@@ -380,38 +508,54 @@ def main() -> None:
     scales = [int(n) for n in args.parents.split(",")]
     backends = ([] if args.no_sqlite else ["sqlite"]) + (["postgresql"] if args.postgres else [])
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
-    print(f"machine: {os.cpu_count()} cores ({cpu}), Python {platform.python_version()}; "
-          f"{args.events} events, {args.samples} samples per interaction")
+    print(
+        f"machine: {os.cpu_count()} cores ({cpu}), Python {platform.python_version()}; "
+        f"{args.events} events, {args.samples} samples per interaction"
+    )
     results = {}
     for backend in backends:
-        for parents, result in run_scales(backend, args.postgres, scales, args.events, args.samples,
-                                          args.seed).items():
+        for parents, result in run_scales(backend, args.postgres, scales, args.events, args.samples, args.seed).items():
             results[(backend, parents)] = result
-            line = [f"{backend:10} {parents:>7} parents (filled in {result['fill_s']:5.1f} s; "
-                    f"{result['applications']} of {args.samples + 10} confirmations made an application):"]
+            line = [
+                f"{backend:10} {parents:>7} parents (filled in {result['fill_s']:5.1f} s; "
+                f"{result['applications']} of {args.samples + 10} confirmations made an application):"
+            ]
             for name in INTERACTIONS:
                 values = result["times"][name]
-                line.append(f"{name} median {statistics.median(values) * 1000:6.1f} ms p99 {pct(values, .99) * 1000:6.1f}"
-                            f" ms ({'/'.join(map(str, sorted(result['statements'][name])))} statements)")
-            line.append(f"planner tick first {result['planner_first_s']:.2f} s ({result['planned']} reminders), "
-                        f"steady {result['planner_steady_s']:.2f} s")
+                line.append(
+                    f"{name} median {statistics.median(values) * 1000:6.1f} ms p99 {pct(values, 0.99) * 1000:6.1f}"
+                    f" ms ({'/'.join(map(str, sorted(result['statements'][name])))} statements)"
+                )
+            line.append(
+                f"planner tick first {result['planner_first_s']:.2f} s ({result['planned']} reminders), "
+                f"steady {result['planner_steady_s']:.2f} s"
+            )
             print("\n    ".join(line), flush=True)
     print()
-    print("| database | parents | " + " | ".join(f"{n} median / p99 (ms)" for n in INTERACTIONS)
-          + " | planner tick first / steady (s) |")
+    print(
+        "| database | parents | "
+        + " | ".join(f"{n} median / p99 (ms)" for n in INTERACTIONS)
+        + " | planner tick first / steady (s) |"
+    )
     print("| --- | ---: | " + " | ".join("---:" for _ in INTERACTIONS) + " | ---: |")
     for (backend, parents), r in results.items():
-        cells = [f"{statistics.median(r['times'][n]) * 1000:.1f} / {pct(r['times'][n], .99) * 1000:.1f}"
-                 for n in INTERACTIONS]
-        print(f"| {backend} | {parents:,} | " + " | ".join(cells)
-              + f" | {r['planner_first_s']:.2f} / {r['planner_steady_s']:.2f} |")
+        cells = [
+            f"{statistics.median(r['times'][n]) * 1000:.1f} / {pct(r['times'][n], 0.99) * 1000:.1f}"
+            for n in INTERACTIONS
+        ]
+        print(
+            f"| {backend} | {parents:,} | "
+            + " | ".join(cells)
+            + f" | {r['planner_first_s']:.2f} / {r['planner_steady_s']:.2f} |"
+        )
     failed = []
     for backend in backends:
         base = results[(backend, scales[0])]
         for parents in scales[1:]:
             for name in INTERACTIONS:
                 ratio = statistics.median(results[(backend, parents)]["times"][name]) / statistics.median(
-                    base["times"][name])
+                    base["times"][name]
+                )
                 verdict = "flat" if 0.8 <= ratio <= 1.2 else "NOT FLAT"
                 print(f"{backend} {name}: median at {parents:,} parents = {ratio:.2f} x at {scales[0]:,} ({verdict})")
                 if verdict != "flat":
@@ -419,8 +563,10 @@ def main() -> None:
         for tick in ("first", "steady"):
             slowest = max(r[f"planner_{tick}_s"] for (b, _), r in results.items() if b == backend)
             within = slowest <= 1
-            print(f"{backend} planner, {tick} tick at worst: {slowest:.2f} s "
-                  f"({'within' if within else 'OVER'} the 1 s target)")
+            print(
+                f"{backend} planner, {tick} tick at worst: {slowest:.2f} s "
+                f"({'within' if within else 'OVER'} the 1 s target)"
+            )
             if not within:
                 failed.append(f"{backend} planner {tick} tick")
     if failed:

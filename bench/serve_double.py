@@ -6,6 +6,7 @@
 requests with 429 or 500, or only after ``--fault-delay`` seconds (processed all the same, like a LINE answer lost
 on the way).
 """
+
 from __future__ import annotations
 
 import argparse

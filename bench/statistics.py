@@ -10,6 +10,7 @@ the participants, 30 loss reports and loan requests a month, and the parents beh
 
 Target: the page under 1 s for a year of seeded data.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,59 +42,134 @@ def populate(events_per_month: int, year: int, rng: random.Random) -> int:
 
     start = datetime(year, 4, 1, tzinfo=UTC)
     with unit_of_work() as s:
-        s.add(StaffMember(id=1, name="職員", login="bench@city.example", centre="division", role="admin",
-                          active=True, totp_enabled=False, on_duty=False))
+        s.add(
+            StaffMember(
+                id=1,
+                name="職員",
+                login="bench@city.example",
+                centre="division",
+                role="admin",
+                active=True,
+                totp_enabled=False,
+                on_duty=False,
+            )
+        )
         s.flush()
         n_parents = events_per_month * 12 * 3 * 15 // 4
-        s.execute(insert(LineUser), [{"id": i, "line_user_id": f"U{i:032x}", "status": "active"}
-                                     for i in range(1, n_parents + 1)])
-        s.execute(insert(Parent), [{"id": i, "line_user_pk": i, "name": "", "furigana": "", "phone": "",
-                                    "is_guardian": True, "is_pregnant": i % 7 == 0, "centre": CENTRES[i % 3],
-                                    "registered_at": start + timedelta(minutes=i * 37 % (364 * 1440))}
-                                   for i in range(1, n_parents + 1)])
+        s.execute(
+            insert(LineUser),
+            [{"id": i, "line_user_id": f"U{i:032x}", "status": "active"} for i in range(1, n_parents + 1)],
+        )
+        s.execute(
+            insert(Parent),
+            [
+                {
+                    "id": i,
+                    "line_user_pk": i,
+                    "name": "",
+                    "furigana": "",
+                    "phone": "",
+                    "is_guardian": True,
+                    "is_pregnant": i % 7 == 0,
+                    "centre": CENTRES[i % 3],
+                    "registered_at": start + timedelta(minutes=i * 37 % (364 * 1440)),
+                }
+                for i in range(1, n_parents + 1)
+            ],
+        )
         events, enrollments, marks, feedback, escalations = [], [], [], [], []
         for month in range(12):
             for centre in CENTRES:
                 for k in range(events_per_month):
                     event_id = len(events) + 1
                     at = start + timedelta(days=30 * month + k % 28, hours=1)
-                    events.append({"id": event_id, "centre": centre, "kind": KINDS[k % 3], "title": "交流会",
-                                   "starts_at": at, "ends_at": at + timedelta(hours=1), "capacity": 10,
-                                   "applications_open_at": at - timedelta(days=14),
-                                   "applications_close_at": at, "status": "finished", "join_url_sealed": "x",
-                                   "meeting_id_sealed": "x", "passcode_sealed": "x"})
+                    events.append(
+                        {
+                            "id": event_id,
+                            "centre": centre,
+                            "kind": KINDS[k % 3],
+                            "title": "交流会",
+                            "starts_at": at,
+                            "ends_at": at + timedelta(hours=1),
+                            "capacity": 10,
+                            "applications_open_at": at - timedelta(days=14),
+                            "applications_close_at": at,
+                            "status": "finished",
+                            "join_url_sealed": "x",
+                            "meeting_id_sealed": "x",
+                            "passcode_sealed": "x",
+                        }
+                    )
                     for j, status in enumerate(STATUSES):
                         parent = rng.randrange(1, n_parents + 1)
                         enrollment_id = len(enrollments) + 1
-                        enrollments.append({"id": enrollment_id, "event_id": event_id, "parent_id": parent,
-                                            "status": status, "queued_at": at, "applied_at": at})
+                        enrollments.append(
+                            {
+                                "id": enrollment_id,
+                                "event_id": event_id,
+                                "parent_id": parent,
+                                "status": status,
+                                "queued_at": at,
+                                "applied_at": at,
+                            }
+                        )
                         if status == "confirmed" and j % 2 == 0:
-                            marks.append({"enrollment_id": enrollment_id, "attended": j % 4 == 0,
-                                          "marked_at": at, "marked_by_staff_id": 1})
+                            marks.append(
+                                {
+                                    "enrollment_id": enrollment_id,
+                                    "attended": j % 4 == 0,
+                                    "marked_at": at,
+                                    "marked_by_staff_id": 1,
+                                }
+                            )
                         if status == "confirmed" and j % 3 == 0:
-                            feedback.append({"event_id": event_id, "parent_id": parent, "score": rng.randint(1, 5),
-                                             "answered_at": at})
+                            feedback.append(
+                                {
+                                    "event_id": event_id,
+                                    "parent_id": parent,
+                                    "score": rng.randint(1, 5),
+                                    "answered_at": at,
+                                }
+                            )
             for r in range(30):
                 created = start + timedelta(days=30 * month + r % 28, minutes=r)
-                escalations.append({"reference": f"R-{month:02d}{r:04d}", "kind": ("lost_credentials",
-                                                                                   "equipment_loan")[r % 2],
-                                    "parent_id": rng.randrange(1, n_parents + 1), "centre": CENTRES[r % 3],
-                                    "status": "resolved", "created_at": created, "updated_at": created,
-                                    "attention_since": created,
-                                    "acknowledged_at": created + timedelta(minutes=rng.randint(1, 120)),
-                                    "resolved_at": created + timedelta(hours=rng.randint(1, 72))})
+                escalations.append(
+                    {
+                        "reference": f"R-{month:02d}{r:04d}",
+                        "kind": ("lost_credentials", "equipment_loan")[r % 2],
+                        "parent_id": rng.randrange(1, n_parents + 1),
+                        "centre": CENTRES[r % 3],
+                        "status": "resolved",
+                        "created_at": created,
+                        "updated_at": created,
+                        "attention_since": created,
+                        "acknowledged_at": created + timedelta(minutes=rng.randint(1, 120)),
+                        "resolved_at": created + timedelta(hours=rng.randint(1, 72)),
+                    }
+                )
         seen = set()
-        feedback = [f for f in feedback if (f["event_id"], f["parent_id"]) not in seen
-                    and not seen.add((f["event_id"], f["parent_id"]))]
+        feedback = [
+            f
+            for f in feedback
+            if (f["event_id"], f["parent_id"]) not in seen and not seen.add((f["event_id"], f["parent_id"]))
+        ]
         unique = set()
-        enrollments = [e for e in enrollments if (e["event_id"], e["parent_id"]) not in unique
-                       and not unique.add((e["event_id"], e["parent_id"]))]
+        enrollments = [
+            e
+            for e in enrollments
+            if (e["event_id"], e["parent_id"]) not in unique and not unique.add((e["event_id"], e["parent_id"]))
+        ]
         kept = {e["id"] for e in enrollments}
         marks = [m for m in marks if m["enrollment_id"] in kept]
-        for model, rows in ((Event, events), (Enrollment, enrollments), (AttendanceMark, marks),
-                            (Feedback, feedback), (Escalation, escalations)):
+        for model, rows in (
+            (Event, events),
+            (Enrollment, enrollments),
+            (AttendanceMark, marks),
+            (Feedback, feedback),
+            (Escalation, escalations),
+        ):
             for i in range(0, len(rows), 20_000):
-                s.execute(insert(model), rows[i:i + 20_000])
+                s.execute(insert(model), rows[i : i + 20_000])
         if s.bind.dialect.name == "postgresql":  # ids were given explicitly: move the sequences past them
             from bench.scale import _setval
 
@@ -154,15 +230,22 @@ def main() -> None:
         applications = populate(args.events_per_month, year, random.Random(7))
         password = secrets.token_urlsafe(16)
         with unit_of_work() as s:
-            member = staff.create_member(s, name="管理者", login="admin@city.example", centre="division", role="admin",
-                                         password=password)
+            member = staff.create_member(
+                s, name="管理者", login="admin@city.example", centre="division", role="admin", password=password
+            )
             login = member.login
         client = app.test_client()
         page = client.get("/staff/login").get_data(as_text=True)
-        token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0] if 'name="csrf_token" value="' in page \
+        token = (
+            page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+            if 'name="csrf_token" value="' in page
             else page.split('name="csrf_token" type="hidden" value="', 1)[1].split('"', 1)[0]
-        signed = client.post("/staff/login", data={"csrf_token": token, "login": login, "password": password},
-                             headers={"Referer": "https://localhost/staff/login"})
+        )
+        signed = client.post(
+            "/staff/login",
+            data={"csrf_token": token, "login": login, "password": password},
+            headers={"Referer": "https://localhost/staff/login"},
+        )
         assert signed.status_code == 302, signed.status_code
         path = f"/staff/statistics?period=FY{year}&centre=all"
         live = timed(client, path, args.runs)
@@ -173,12 +256,15 @@ def main() -> None:
         with unit_of_work() as s:
             from storage import statistics as figures
 
-            figures.snapshot_months(s, {**days, "participants": 400, "feedback": 400, "link_openings": 400,
-                                        "reports": 400})
+            figures.snapshot_months(
+                s, {**days, "participants": 400, "feedback": 400, "link_openings": 400, "reports": 400}
+            )
         snapshot_seconds = time.perf_counter() - began
         frozen = timed(client, path, args.runs)
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-          f"{'PostgreSQL' if args.postgres else 'SQLite'}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+        f"{'PostgreSQL' if args.postgres else 'SQLite'}"
+    )
     print(f"a year: {args.events_per_month * 3 * 12} events, {applications} applications")
     print(f"page, counted live:        median {live[0] * 1000:.0f} ms, max {live[1] * 1000:.0f} ms")
     print(f"Excel export, live:        median {xlsx_live[0] * 1000:.0f} ms, max {xlsx_live[1] * 1000:.0f} ms")

@@ -14,6 +14,7 @@ heaviest path); ``registered`` — a pool of registered, consenting parents send
     .venv/bin/python -m bench.webhook [--seconds 10] [--rate 300] [--concurrency 16] [--scenario new|registered|both]
                                       [--database-url URL]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,10 +31,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
-from typing import Callable
 
 import httpx
 from cryptography.fernet import Fernet
@@ -84,10 +85,16 @@ def registered_users(pool: list[str]):
 def body(n: int) -> tuple[bytes, str]:
     """Event n as LINE would send it: the raw body and its signature."""
     user, words = sender_of(n)
-    event = {"type": "message", "mode": "active", "timestamp": int(time.time() * 1000),
-             "source": {"type": "user", "userId": user}, "webhookEventId": f"01BENCH{n:010d}{secrets.token_hex(4)}",
-             "replyToken": secrets.token_hex(16), "deliveryContext": {"isRedelivery": False},
-             "message": {"type": "text", "id": str(n), "text": words, "quoteToken": "q"}}
+    event = {
+        "type": "message",
+        "mode": "active",
+        "timestamp": int(time.time() * 1000),
+        "source": {"type": "user", "userId": user},
+        "webhookEventId": f"01BENCH{n:010d}{secrets.token_hex(4)}",
+        "replyToken": secrets.token_hex(16),
+        "deliveryContext": {"isRedelivery": False},
+        "message": {"type": "text", "id": str(n), "text": words, "quoteToken": "q"},
+    }
     raw = json.dumps({"destination": BOT_USER_ID, "events": [event]}, ensure_ascii=False).encode()
     return raw, sign(raw, SECRET)
 
@@ -148,8 +155,7 @@ def throughput(port: int, seconds: float, concurrency: int, start_n: int) -> dic
 
     results = _generate(lambda k: [partial(sender, k * per_process + t) for t in range(per_process)])
     ok = sum(1 for status, _ in results if status == 200)
-    return {"requests": len(results), "ok": ok, "per_second": ok / seconds,
-            "next_n": max(n for _, n in results) + 1}
+    return {"requests": len(results), "ok": ok, "per_second": ok / seconds, "next_n": max(n for _, n in results) + 1}
 
 
 def fixed_rate(port: int, seconds: float, rate: float, start_n: int) -> dict:
@@ -175,14 +181,29 @@ def fixed_rate(port: int, seconds: float, rate: float, start_n: int) -> dict:
 
     results = _generate(senders_of)
     latencies = sorted(latency for _, latency in results)
-    return {"sent": total, "ok": sum(1 for status, _ in results if status == 200),
-            "median_ms": statistics.median(latencies) * 1000,
-            "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000}
+    return {
+        "sent": total,
+        "ok": sum(1 for status, _ in results if status == 200),
+        "median_ms": statistics.median(latencies) * 1000,
+        "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
+    }
 
 
 def gunicorn(app: str, port: int, env: dict, workers: int, threads: int) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--threads", str(threads),
-           "--bind", f"127.0.0.1:{port}", "--log-level", "warning", app]
+    cmd = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--workers",
+        str(workers),
+        "--threads",
+        str(threads),
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--log-level",
+        "warning",
+        app,
+    ]
     return subprocess.Popen(cmd, cwd=ROOT, env=env)
 
 
@@ -210,16 +231,29 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="kosodate-bench-"))
     db_url = args.database_url or f"sqlite:///{tmp / 'bench.sqlite3'}"
     double_port, echo_port, bot_port = free_port(), free_port(), free_port()
-    env = {**os.environ, "LINE_CHANNEL_SECRET": SECRET, "LINE_CHANNEL_ACCESS_TOKEN": TOKEN,
-           "SECRET_KEY": "5b3e0c7a91d24f68" * 4,
-           "LINE_API_BASE_URL": f"http://127.0.0.1:{double_port}", "DATABASE_URL": db_url, "APP_MODE": "production",
-           "DATA_ENCRYPTION_KEY": Fernet.generate_key().decode(),
-           "LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT)}
+    env = {
+        **os.environ,
+        "LINE_CHANNEL_SECRET": SECRET,
+        "LINE_CHANNEL_ACCESS_TOKEN": TOKEN,
+        "SECRET_KEY": "5b3e0c7a91d24f68" * 4,
+        "LINE_API_BASE_URL": f"http://127.0.0.1:{double_port}",
+        "DATABASE_URL": db_url,
+        "APP_MODE": "production",
+        "DATA_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        "LOG_LEVEL": "WARNING",
+        "PYTHONPATH": str(ROOT),
+    }
     # The double's access log is silenced: writing it costs CPU on the machine both bots are measured on.
-    double = subprocess.Popen([sys.executable, "-m", "bench.serve_double", str(double_port)], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    subprocess.run([sys.executable, "-m", "bot.cli", "db", "upgrade"], cwd=ROOT, env=env, check=True,
-                   capture_output=True)
+    double = subprocess.Popen(
+        [sys.executable, "-m", "bench.serve_double", str(double_port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    subprocess.run(
+        [sys.executable, "-m", "bot.cli", "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True
+    )
     pool = seed_registered(db_url, env["DATA_ENCRYPTION_KEY"]) if "registered" in scenarios else []
     report: dict[str, dict] = {}
     acknowledged = 0
@@ -251,8 +285,11 @@ def main() -> None:
                         # Sending starts 1 s after ``started`` and lasts ``seconds``.
                         lat["backlog_s"] = max(0.0, wait_processed(db_url, started) - 1.0 - args.seconds)
                         acknowledged += tp["ok"] + lat["ok"] + 1
-                    report[f"{bot}/{scenario}"] = {"throughput": tp, "fixed_rate": lat,
-                                                   "load": (load_before, os.getloadavg()[0])}
+                    report[f"{bot}/{scenario}"] = {
+                        "throughput": tp,
+                        "fixed_rate": lat,
+                        "load": (load_before, os.getloadavg()[0]),
+                    }
             finally:
                 stop(proc)
                 if worker:
@@ -316,23 +353,33 @@ def stored_events(db_url: str) -> int:
 def print_report(report: dict, args, db_url: str, scenarios, stored: int, acknowledged: int) -> None:
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
     print(f"machine: {os.cpu_count()} cores, {cpu}, Python {platform.python_version()}")
-    print(f"gunicorn: {args.workers} workers x {args.threads} threads; database: {db_url.split(':')[0]}; "
-          f"INLINE_PROCESSING={os.environ.get('INLINE_PROCESSING', '(default)')}; {args.seconds:.0f} s per phase")
-    print(f"{'':22} {'acks/s (closed)':>15} {'processed/s':>12} {'median ms':>10} {'p99 ms':>8} {'ok':>11} "
-          f"{'backlog s':>10} {'load':>10}")
+    print(
+        f"gunicorn: {args.workers} workers x {args.threads} threads; database: {db_url.split(':')[0]}; "
+        f"INLINE_PROCESSING={os.environ.get('INLINE_PROCESSING', '(default)')}; {args.seconds:.0f} s per phase"
+    )
+    print(
+        f"{'':22} {'acks/s (closed)':>15} {'processed/s':>12} {'median ms':>10} {'p99 ms':>8} {'ok':>11} "
+        f"{'backlog s':>10} {'load':>10}"
+    )
     for name, r in report.items():
         tp, fr = r["throughput"], r["fixed_rate"]
         processed = f"{tp['processed_per_second']:.0f}" if "processed_per_second" in tp else "(= acks)"
         backlog = f"{fr['backlog_s']:.1f}" if "backlog_s" in fr else "-"
-        print(f"{name:22} {tp['per_second']:15.0f} {processed:>12} {fr['median_ms']:10.1f} {fr['p99_ms']:8.1f} "
-              f"{fr['ok']:>5}/{fr['sent']:<5} {backlog:>10} {r['load'][0]:4.1f}-{r['load'][1]:<4.1f}")
+        print(
+            f"{name:22} {tp['per_second']:15.0f} {processed:>12} {fr['median_ms']:10.1f} {fr['p99_ms']:8.1f} "
+            f"{fr['ok']:>5}/{fr['sent']:<5} {backlog:>10} {r['load'][0]:4.1f}-{r['load'][1]:<4.1f}"
+        )
     for scenario in scenarios:
         ours, echo = report[f"ours/{scenario}"], report[f"echo/{scenario}"]
         ratio = ours["throughput"]["per_second"] / echo["throughput"]["per_second"]
-        print(f"{scenario}: throughput ratio (this bot / echo bot) {ratio:.2f}x; at {args.rate:.0f} events/s "
-              f"ack p99 {ours['fixed_rate']['p99_ms']:.1f} ms (echo {echo['fixed_rate']['p99_ms']:.1f} ms)")
-    print("processed/s: events acknowledged in the closed loop / seconds until all of them were processed and replied;"
-          " backlog s: seconds after the fixed-rate phase until nothing was pending")
+        print(
+            f"{scenario}: throughput ratio (this bot / echo bot) {ratio:.2f}x; at {args.rate:.0f} events/s "
+            f"ack p99 {ours['fixed_rate']['p99_ms']:.1f} ms (echo {echo['fixed_rate']['p99_ms']:.1f} ms)"
+        )
+    print(
+        "processed/s: events acknowledged in the closed loop / seconds until all of them were processed and replied;"
+        " backlog s: seconds after the fixed-rate phase until nothing was pending"
+    )
     print(f"acknowledged {acknowledged}, stored {stored}: {'none lost' if stored >= acknowledged else 'LOST EVENTS'}")
 
 

@@ -1,4 +1,5 @@
 """The Flask app: LINE webhook, public pages, staff console, demo simulator. ``from bot import create_app``."""
+
 from __future__ import annotations
 
 import os

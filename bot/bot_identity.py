@@ -8,6 +8,7 @@ seconds. Until the id is known (the first request, or LINE unreachable since sta
 accepted: the signature has already shown that the body comes from our channel's secret holder, and refusing would
 lose parents' messages for as long as LINE's API is down. Learning is tried again at most every ``RETRY_SECONDS``.
 """
+
 from __future__ import annotations
 
 import logging
@@ -24,8 +25,13 @@ def _in_a_thread(work: Callable[[], None]) -> None:
 
 
 class BotIdentity:
-    def __init__(self, configured: str, fetch: Callable[[], str | None], clock: Callable[[], float] = time.monotonic,
-                 run: Callable[[Callable[[], None]], None] = _in_a_thread):
+    def __init__(
+        self,
+        configured: str,
+        fetch: Callable[[], str | None],
+        clock: Callable[[], float] = time.monotonic,
+        run: Callable[[Callable[[], None]], None] = _in_a_thread,
+    ):
         self._known: str | None = configured or None
         self._fetch = fetch
         self._clock = clock
@@ -57,8 +63,11 @@ class BotIdentity:
                 self._known = found
                 log.info("learned this channel's bot user id from LINE")
             else:
-                log.warning("could not learn the bot user id from LINE; webhooks are accepted for any destination "
-                            "until it is known (next try in %d s)", RETRY_SECONDS)
+                log.warning(
+                    "could not learn the bot user id from LINE; webhooks are accepted for any destination "
+                    "until it is known (next try in %d s)",
+                    RETRY_SECONDS,
+                )
         return found or None
 
     def _learn_in_background(self) -> None:

@@ -3,6 +3,7 @@ application). It carries the time, title and centre, never the join details: the
 way in. The UID is stable and SEQUENCE is the event's version, so a calendar that re-reads it follows a new time
 or a cancellation.
 """
+
 from __future__ import annotations
 
 import re
@@ -57,11 +58,16 @@ def ics_for(event: EventInfo, *, enrollment_id: int, version: int, lang: str, ho
     entry.add("dtend", event.ends_at)
     entry.add("summary", event.title)
     entry.add("location", t(lang, "location"))
-    entry.add("description", "\n".join((
-        f"{views.centre(lang, event.centre)}・{views.kind(lang, event.kind)}",
-        t(lang, "join", minutes=event.join_opens_minutes),
-        t(lang, "rules"),
-    )))
+    entry.add(
+        "description",
+        "\n".join(
+            (
+                f"{views.centre(lang, event.centre)}・{views.kind(lang, event.kind)}",
+                t(lang, "join", minutes=event.join_opens_minutes),
+                t(lang, "rules"),
+            )
+        ),
+    )
     entry.add("sequence", version)
     entry.add("status", "CANCELLED" if event.status == "cancelled" else "CONFIRMED")
     entry.add("transp", "OPAQUE")
@@ -85,10 +91,15 @@ def calendar_file(token: str):
         if enrollment is None or enrollment.status != "confirmed":
             abort(404)
         lang = session.get(LineUser, enrollment.parent.line_user_pk).language
-        body = ics_for(info(enrollment.event), enrollment_id=enrollment.id, version=enrollment.event.version,
-                       lang=lang, host=host)
-    return Response(body, mimetype="text/calendar", headers={
-        "Content-Disposition": 'inline; filename="event.ics"',
-        "Cache-Control": "no-store",
-        "X-Robots-Tag": "noindex, nofollow",
-    })
+        body = ics_for(
+            info(enrollment.event), enrollment_id=enrollment.id, version=enrollment.event.version, lang=lang, host=host
+        )
+    return Response(
+        body,
+        mimetype="text/calendar",
+        headers={
+            "Content-Disposition": 'inline; filename="event.ics"',
+            "Cache-Control": "no-store",
+            "X-Robots-Tag": "noindex, nofollow",
+        },
+    )

@@ -1,4 +1,5 @@
 """``kosodate``: every command of the project (a Flask CLI group)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -83,8 +84,13 @@ def db_restore(path: Path, force: bool) -> None:
 
 
 @cli.command()
-@click.option("--job", "jobs", multiple=True, metavar="ID",
-              help="Run only this job (repeatable), e.g. --job outbox-deliver for an extra sender process.")
+@click.option(
+    "--job",
+    "jobs",
+    multiple=True,
+    metavar="ID",
+    help="Run only this job (repeatable), e.g. --job outbox-deliver for an extra sender process.",
+)
 def worker(jobs: tuple[str, ...]) -> None:
     """Run the scheduler process (the Procfile's worker)."""
     from scheduler import worker as worker_process
@@ -97,10 +103,19 @@ def worker(jobs: tuple[str, ...]) -> None:
 
 @cli.command(with_appcontext=False)
 @click.option("--port", default=8000, show_default=True, help="Port of the web app and simulator.")
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to listen on (this machine only: a loopback address).")
-@click.option("--database", type=click.Path(dir_okay=False, path_type=Path), default=Path("instance/demo.sqlite3"),
-              show_default=True, help="SQLite file of the demo.")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on (this machine only: a loopback address).",
+)
+@click.option(
+    "--database",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("instance/demo.sqlite3"),
+    show_default=True,
+    help="SQLite file of the demo.",
+)
 @click.option("--fresh", is_flag=True, help="Delete the demo database first and start over.")
 def demo(port: int, host: str, database: Path, fresh: bool) -> None:
     """Run the whole bot offline (web app, worker, LINE double) then print the simulator page's address."""
@@ -145,8 +160,10 @@ def outbox_status(event_id: int | None, enrollment_id: int | None, failed: bool,
             else:
                 found = rows.for_enrollment(session, enrollment_id)
             for d in found:
-                click.echo(f"#{d.id:<7} {d.purpose:18} {d.subject or '-':18} {d.status:8} due {when(d.due_at)}  "
-                           f"done {when(d.finished_at)}  attempts {d.attempts}  {d.last_error or ''}".rstrip())
+                click.echo(
+                    f"#{d.id:<7} {d.purpose:18} {d.subject or '-':18} {d.status:8} due {when(d.due_at)}  "
+                    f"done {when(d.finished_at)}  attempts {d.attempts}  {d.last_error or ''}".rstrip()
+                )
             if not found:
                 click.echo("no messages")
             return
@@ -188,8 +205,12 @@ def richmenu_deploy() -> None:
 
 
 @richmenu.command("render", with_appcontext=False)
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Where to write the PNG (default: the shipped bot/static/richmenu.png).")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to write the PNG (default: the shipped bot/static/richmenu.png).",
+)
 def richmenu_render(out: Path | None) -> None:
     """Draw the rich-menu image again (uses a Japanese font when the machine has one)."""
     from bot import richmenu as menu

@@ -4,6 +4,7 @@ publish, move to a new time, cancel, and see which join links were opened on man
 Changes go through handlers/event_service.py, so parents are told exactly as they would be from the console.
 Nothing here prints a join URL, meeting ID or passcode.
 """
+
 from __future__ import annotations
 
 import csv
@@ -79,8 +80,13 @@ SAY = Catalog(
         },
     }
 )
-LANG = click.option("--lang", type=click.Choice(["ja", "en"]), default="ja", show_default=True,
-                    help="表示の言語 / language of the output")
+LANG = click.option(
+    "--lang",
+    type=click.Choice(["ja", "en"]),
+    default="ja",
+    show_default=True,
+    help="表示の言語 / language of the output",
+)
 
 
 def _base_url() -> str:
@@ -113,7 +119,9 @@ def _create(session, draft, *, publish: bool, by: str) -> tuple[int, int]:
 @click.option("--service", default="Zoom", show_default=True, help="WEB会議サービスの名前")
 @click.option("--join-url", required=True)
 @click.option("--meeting-id", required=True)
-@click.option("--passcode", prompt="パスコード / passcode", hide_input=True, help="省略するとたずねます（画面に出しません）")
+@click.option(
+    "--passcode", prompt="パスコード / passcode", hide_input=True, help="省略するとたずねます（画面に出しません）"
+)
 @click.option("--publish/--draft", default=False, help="すぐ公開してお知らせを送るか（既定：下書き）")
 @click.option("--by", default="cli", show_default=True, help="作成したスタッフの名前")
 @LANG
@@ -240,8 +248,9 @@ def cancel_event(event_id: int, yes: bool, lang: str) -> None:
             click.echo(SAY.t(lang, "already", status=event.status))
             return
         affected = len(event_rows.affected_enrollments(session, event.id))
-        question = SAY.t(lang, "confirm_cancel", title=event.title, n=affected,
-                         when=views.when(lang, event.starts_at, event.ends_at))
+        question = SAY.t(
+            lang, "confirm_cancel", title=event.title, n=affected, when=views.when(lang, event.starts_at, event.ends_at)
+        )
         if not yes and not click.confirm(question):
             raise click.Abort()
         told = event_service.cancel_event(session, event)
@@ -265,4 +274,3 @@ def link_usage(event_id: int, lang: str) -> None:
         last = views.moment_text(lang, use.last_opened_at) if use.last_opened_at else "-"
         mark = SAY.t(lang, "links.many") if use.many_devices else ""
         click.echo(f"{use.enrollment_id}  {use.openings}  {use.devices}  {use.devices_shown}  {last}{mark}")
-

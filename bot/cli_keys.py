@@ -1,4 +1,5 @@
 """``kosodate keys rotate``: re-seal what is stored with the first key of DATA_ENCRYPTION_KEY."""
+
 from __future__ import annotations
 
 import click
@@ -28,6 +29,8 @@ def rotate() -> None:
                 click.echo(f"{column.class_.__tablename__}.{column.key}: {changed}")
             audit.record(session, action="keys.rotate", actor_label="cli", details={"values": total})
     except SecretUnreadable:
-        raise click.ClickException("a stored secret opens with none of the keys in DATA_ENCRYPTION_KEY: "
-                                   "add the key it was sealed with (nothing was changed)") from None
+        raise click.ClickException(
+            "a stored secret opens with none of the keys in DATA_ENCRYPTION_KEY: "
+            "add the key it was sealed with (nothing was changed)"
+        ) from None
     click.echo(f"re-encrypted {total} stored secrets with the first key")

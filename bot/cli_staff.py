@@ -4,6 +4,7 @@ standard input with ``--password-stdin`` (for scripts), never arguments (they wo
 
 The group is a Flask ``AppGroup``: its commands run inside the app, whose creation opens the database
 (``storage.db.init_engine``). A plain ``click.group`` here ran them without it, and every one failed in a real shell."""
+
 from __future__ import annotations
 
 import click
@@ -21,8 +22,10 @@ def _password(from_stdin: bool, login: str) -> str:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     problem = staff.password_problem(password, login=login)
     if problem:
-        raise click.ClickException(f"password refused ({staff.PASSWORD_MIN}-{staff.PASSWORD_MAX} characters, "
-                                   "not one character repeated, not a common password, not containing the login)")
+        raise click.ClickException(
+            f"password refused ({staff.PASSWORD_MIN}-{staff.PASSWORD_MAX} characters, "
+            "not one character repeated, not a common password, not containing the login)"
+        )
     return password
 
 
@@ -33,8 +36,12 @@ def _member(session, login: str):
     return found
 
 
-PASSWORD_STDIN = click.option("--password-stdin", "password_stdin", is_flag=True,
-                              help="Read the password from the first line of standard input (for scripts).")
+PASSWORD_STDIN = click.option(
+    "--password-stdin",
+    "password_stdin",
+    is_flag=True,
+    help="Read the password from the first line of standard input (for scripts).",
+)
 
 
 @click.group("staff", cls=AppGroup)
@@ -55,8 +62,14 @@ def create(name: str, login: str, centre: str, role: str, password_stdin: bool) 
         if staff.login_taken(session, login):
             raise click.ClickException("that login is already used")
         member = staff.create_member(session, name=name, login=login, centre=centre, role=role, password=password)
-        audit.record(session, action="staff.create", actor_label="cli", subject_type="staff", subject_id=member.id,
-                     details={"role": role, "centre": centre})
+        audit.record(
+            session,
+            action="staff.create",
+            actor_label="cli",
+            subject_type="staff",
+            subject_id=member.id,
+            details={"role": role, "centre": centre},
+        )
         click.echo(f"created staff member {member.id} ({role}, {centre})")
 
 
@@ -79,8 +92,16 @@ def list_members() -> None:
     """Every staff account: id, role, centre, active, second factor."""
     with unit_of_work() as session:
         for m in staff.members(session):
-            flags = ",".join(f for f, on in (("active", m.active), ("totp", m.totp_enabled),
-                                             ("line", m.line_user_pk is not None), ("on-duty", m.on_duty)) if on)
+            flags = ",".join(
+                f
+                for f, on in (
+                    ("active", m.active),
+                    ("totp", m.totp_enabled),
+                    ("line", m.line_user_pk is not None),
+                    ("on-duty", m.on_duty),
+                )
+                if on
+            )
             click.echo(f"{m.id:4} {m.role:7} {m.centre:13} {m.login}  [{flags}]")
 
 
@@ -95,8 +116,9 @@ def set_password(login: str, password_stdin: bool) -> None:
         staff.set_password(member, password)
         staff.set_active(session, member, True)
         staff.end_all_sessions(session, member.id, "password")
-        audit.record(session, action="staff.password_reset", actor_label="cli", subject_type="staff",
-                     subject_id=member.id)
+        audit.record(
+            session, action="staff.password_reset", actor_label="cli", subject_type="staff", subject_id=member.id
+        )
     click.echo("password set")
 
 
@@ -110,6 +132,12 @@ def unlock(login: str) -> None:
     with unit_of_work() as session:
         member = _member(session, login)
         lifted = login_throttle.clear(session, account_key(member.login))
-        audit.record(session, action="staff.unlock", actor_label="cli", subject_type="staff", subject_id=member.id,
-                     details={"addresses": lifted})
+        audit.record(
+            session,
+            action="staff.unlock",
+            actor_label="cli",
+            subject_type="staff",
+            subject_id=member.id,
+            details={"addresses": lifted},
+        )
     click.echo(f"sign-in delays lifted (failures from {lifted} address(es) forgotten)")

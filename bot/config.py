@@ -2,15 +2,16 @@
 
 The variable names are a contract with deployments (README, "Configuration"): keep them.
 """
+
 from __future__ import annotations
 
 import math
 import os
 import re
 import secrets
-from urllib.parse import urlsplit
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 LINE_API_DEFAULT = "https://api.line.me"
 MODES = ("production", "development", "demo", "test")
@@ -85,8 +86,9 @@ class Config:
         return replace(self, **changes)
 
 
-def from_environ(environ: os._Environ | dict | None = None, instance_path: str | Path = "instance",
-                 overrides: dict | None = None) -> Config:
+def from_environ(
+    environ: os._Environ | dict | None = None, instance_path: str | Path = "instance", overrides: dict | None = None
+) -> Config:
     """The configuration from the environment (and, for tests, explicit overrides), checked."""
     env = os.environ if environ is None else environ
     mode = env.get("APP_MODE", "production")
@@ -122,8 +124,9 @@ def from_environ(environ: os._Environ | dict | None = None, instance_path: str |
         backup_dir=env.get("BACKUP_DIR", "").strip(),
         backup_keep_days=_integer(env, "BACKUP_KEEP", Config.backup_keep_days, 1, 3650),
         metrics_token=env.get("METRICS_TOKEN", ""),
-        broadcast_approval_threshold=_integer(env, "BROADCAST_APPROVAL_THRESHOLD",
-                                              Config.broadcast_approval_threshold, 0, 1_000_000),
+        broadcast_approval_threshold=_integer(
+            env, "BROADCAST_APPROVAL_THRESHOLD", Config.broadcast_approval_threshold, 0, 1_000_000
+        ),
     )
     return check(config.with_(**(overrides or {})), set_in_code=overrides is not None)
 
@@ -149,8 +152,10 @@ def _database_url(url: str) -> str:
     try:
         backend = make_url(url).get_backend_name()
     except (ArgumentError, ValueError):
-        raise ConfigError("DATABASE_URL must be a database URL such as postgresql://user:password@host/name or "
-                          "sqlite:////path/kosodate.sqlite3") from None
+        raise ConfigError(
+            "DATABASE_URL must be a database URL such as postgresql://user:password@host/name or "
+            "sqlite:////path/kosodate.sqlite3"
+        ) from None
     if backend not in ("postgresql", "postgres", "sqlite"):
         raise ConfigError(f"DATABASE_URL must be a PostgreSQL or SQLite URL (got the {backend[:20]!r} database)")
     return url
@@ -220,8 +225,10 @@ def check(config: Config, *, set_in_code: bool = False) -> Config:
             raise ConfigError(f"DATA_ENCRYPTION_KEY {problem}")
     from handlers.reminders import parse_offsets, parse_quiet_hours
 
-    for name, parse, value in (("REMINDER_OFFSETS", parse_offsets, config.reminder_offsets),
-                               ("QUIET_HOURS", parse_quiet_hours, config.quiet_hours)):
+    for name, parse, value in (
+        ("REMINDER_OFFSETS", parse_offsets, config.reminder_offsets),
+        ("QUIET_HOURS", parse_quiet_hours, config.quiet_hours),
+    ):
         try:
             parse(value)
         except ValueError as exc:
@@ -234,15 +241,19 @@ def check(config: Config, *, set_in_code: bool = False) -> Config:
     if problem:
         raise ConfigError(problem)
     if config.line_bot_user_id and not re.fullmatch(r"U[0-9a-f]{32}", config.line_bot_user_id):
-        raise ConfigError("LINE_BOT_USER_ID must be the bot's user id (U and 32 hexadecimal characters, "
-                          "from GET /v2/bot/info), or unset to learn it from LINE")
+        raise ConfigError(
+            "LINE_BOT_USER_ID must be the bot's user id (U and 32 hexadecimal characters, "
+            "from GET /v2/bot/info), or unset to learn it from LINE"
+        )
     _check_public_base_url(config)
     local_only = ("development", "demo") if set_in_code else ("development", "demo", "test")
     if config.mode in local_only and not _loopback(config.public_base_url):
         # These modes serve the CSRF-exempt simulator and plain-HTTP cookies, and test and demo invent their secrets:
         # never on a reachable address. (The suite's in-process apps, which never listen, set their own address.)
-        raise ConfigError(f"APP_MODE={config.mode} runs only on this machine: PUBLIC_BASE_URL must be a loopback "
-                          "address such as http://127.0.0.1:8000")
+        raise ConfigError(
+            f"APP_MODE={config.mode} runs only on this machine: PUBLIC_BASE_URL must be a loopback "
+            "address such as http://127.0.0.1:8000"
+        )
     if config.production:
         missing = [
             name
@@ -260,15 +271,21 @@ def check(config: Config, *, set_in_code: bool = False) -> Config:
         if urlsplit(config.line_api_base_url).scheme != "https" and not _loopback(config.line_api_base_url):
             raise ConfigError("LINE_API_BASE_URL must be https (the channel access token goes with every call)")
         if config.metrics_token and secret_bits(config.metrics_token) < METRICS_TOKEN_BITS:
-            raise ConfigError(f"METRICS_TOKEN is too weak: use at least {METRICS_TOKEN_BITS // 8} random bytes, e.g. "
-                              "the output of: python -c \"import secrets; print(secrets.token_hex(16))\"")
+            raise ConfigError(
+                f"METRICS_TOKEN is too weak: use at least {METRICS_TOKEN_BITS // 8} random bytes, e.g. "
+                'the output of: python -c "import secrets; print(secrets.token_hex(16))"'
+            )
         if secret_bits(config.secret_key) < SECRET_KEY_BITS:
-            raise ConfigError(f"SECRET_KEY is too weak: use at least {SECRET_KEY_BITS // 8} random bytes, e.g. "
-                              "the output of: python -c \"import secrets; print(secrets.token_hex(32))\"")
+            raise ConfigError(
+                f"SECRET_KEY is too weak: use at least {SECRET_KEY_BITS // 8} random bytes, e.g. "
+                'the output of: python -c "import secrets; print(secrets.token_hex(32))"'
+            )
         return config
     if config.mode == "development" and not config.line_channel_secret:
-        raise ConfigError("APP_MODE=development needs LINE_CHANNEL_SECRET (a throwaway channel secret is only "
-                          "filled in for APP_MODE=test and demo)")
+        raise ConfigError(
+            "APP_MODE=development needs LINE_CHANNEL_SECRET (a throwaway channel secret is only "
+            "filled in for APP_MODE=test and demo)"
+        )
     if config.mode == "development":
         _check_channel_secret(config)
     from storage.crypto import dev_key
@@ -292,8 +309,10 @@ _ALPHABETS = ((re.compile(r"[0-9a-fA-F]+"), 16), (re.compile(r"[A-Za-z0-9_\-+/=]
 
 def _check_channel_secret(config: Config) -> None:
     if not CHANNEL_SECRET.fullmatch(config.line_channel_secret):
-        raise ConfigError("LINE_CHANNEL_SECRET must be the channel secret from the LINE Developers console "
-                          "(32 hexadecimal characters)")
+        raise ConfigError(
+            "LINE_CHANNEL_SECRET must be the channel secret from the LINE Developers console "
+            "(32 hexadecimal characters)"
+        )
 
 
 def secret_bits(value: str) -> float:
@@ -315,8 +334,10 @@ def _check_public_base_url(config: Config) -> None:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError("PUBLIC_BASE_URL must be the web address of this server, e.g. https://kosodate.example.jp")
     if config.production and parts.scheme != "https" and not _loopback(config.public_base_url):
-        raise ConfigError("PUBLIC_BASE_URL must be an https:// address in production (parents' join links and "
-                          "calendar addresses are sent with it)")
+        raise ConfigError(
+            "PUBLIC_BASE_URL must be an https:// address in production (parents' join links and "
+            "calendar addresses are sent with it)"
+        )
 
 
 def _loopback(url: str) -> bool:

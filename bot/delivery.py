@@ -25,6 +25,7 @@ Exactly once, in effect:
   whose answer was lost (a timeout, a crash before recording) can be followed by the same text by push: for a
   parent waiting for an answer, twice is better than never. Everything else is sent at most once.
 """
+
 from __future__ import annotations
 
 import json
@@ -34,11 +35,12 @@ import threading
 import time
 import uuid
 from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable, Iterable, Iterator, Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -92,8 +94,17 @@ class Job:
 
     @classmethod
     def of(cls, row: OutboxMessage, recipients: list[str] | None, messages: list[dict[str, Any]]) -> Job:
-        return cls(row.id, row.purpose, row.line_user_id, recipients, _usable_reply_token(row), messages,
-                   row.retry_key, row.subject, list(row.messages))
+        return cls(
+            row.id,
+            row.purpose,
+            row.line_user_id,
+            recipients,
+            _usable_reply_token(row),
+            messages,
+            row.retry_key,
+            row.subject,
+            list(row.messages),
+        )
 
 
 @dataclass(frozen=True)
@@ -119,8 +130,16 @@ def _usable_reply_token(row: OutboxMessage) -> str | None:
 class Dispatcher:
     """Claims due rows in batches, sends them (in parallel when ``threads`` > 1), records the outcomes."""
 
-    def __init__(self, gateway: Gateway, *, threads: int = 1, batch: int = 100, quiet: QuietWindow | None = None,
-                 leases: Leases | None = None, stopping: threading.Event | None = None):
+    def __init__(
+        self,
+        gateway: Gateway,
+        *,
+        threads: int = 1,
+        batch: int = 100,
+        quiet: QuietWindow | None = None,
+        leases: Leases | None = None,
+        stopping: threading.Event | None = None,
+    ):
         self.gateway = gateway
         self.batch = batch
         self.quiet = quiet
@@ -195,8 +214,9 @@ class Dispatcher:
         finally:
             self.leases.drop(job.id for job in jobs)  # if recording failed, the leases run out and it is sent again
         purposes = {job.id: job.purpose for job in jobs}
-        metrics.outbox_results((purposes.get(r.job_id, "unknown"), "sent" if r.outcome.delivered else r.outcome.status)
-                               for r in results)
+        metrics.outbox_results(
+            (purposes.get(r.job_id, "unknown"), "sent" if r.outcome.delivered else r.outcome.status) for r in results
+        )
         if claimed:  # per batch, so debug: the worker logs a summary once a minute (scheduler/worker.py)
             counts = Counter("sent" if r.outcome.delivered else r.outcome.status for r in results)
             log.debug("outbox: %d claimed, %d expired, %s", claimed, claimed - len(jobs), dict(counts))
@@ -228,6 +248,7 @@ class Dispatcher:
                 return refused + [r for future in futures for r in future.result()]
             finally:
                 hold.close()  # the links are out (or not): withdrawals may go ahead
+
         return finish
 
     def _send_lane(self, jobs: list[Job]) -> list[Result]:
@@ -252,8 +273,9 @@ def deliver(gateway: Gateway, ids: list[int] | None = None, limit: int = 100, le
 def _eligible(session: Session, rows: list[OutboxMessage]) -> list[Job]:
     reasons, recipients = _refusals(session, rows)
     filled = join_links.fill(session, {row.id: row.messages for row in rows if row.id not in reasons})
-    reasons.update((row_id, "the personal link no longer exists")
-                   for row_id, messages in filled.items() if messages is None)
+    reasons.update(
+        (row_id, "the personal link no longer exists") for row_id, messages in filled.items() if messages is None
+    )
     jobs = []
     for row in rows:
         reason = reasons.get(row.id)
@@ -270,8 +292,11 @@ def _refusals(session: Session, rows: list[OutboxMessage]) -> tuple[dict[int, st
     """Why each row must not be sent (if so), and the multicast recipients who may still receive it."""
     moment = now()
     reasons: dict[int, str] = {}
-    pushed = {r.id: r.line_user_id for r in rows
-              if r.line_user_id and not _usable_reply_token(r) and r.purpose not in LEAVE_PURPOSES}
+    pushed = {
+        r.id: r.line_user_id
+        for r in rows
+        if r.line_user_id and not _usable_reply_token(r) and r.purpose not in LEAVE_PURPOSES
+    }
     blocked = _blocked(session, [*pushed.values(), *(u for r in rows for u in r.recipients or [])])
     recipients: dict[int, list[str]] = {}
     for row in rows:
@@ -306,8 +331,13 @@ def _blocked(session: Session, line_user_ids: Iterable[str]) -> set[str]:
     wanted = sorted(set(line_user_ids))
     found: set[str] = set()
     for start in range(0, len(wanted), 500):
-        found.update(session.scalars(select(LineUser.line_user_id).where(
-            LineUser.line_user_id.in_(wanted[start:start + 500]), LineUser.status == "blocked")))
+        found.update(
+            session.scalars(
+                select(LineUser.line_user_id).where(
+                    LineUser.line_user_id.in_(wanted[start : start + 500]), LineUser.status == "blocked"
+                )
+            )
+        )
     return found
 
 

@@ -6,6 +6,7 @@ after that commit (``bot.delivery``). A crash before the commit leaves the event
 a crash after it leaves planned replies that the worker sends. An event that keeps failing is given up after
 three attempts, and the user gets an apology instead of silence.
 """
+
 from __future__ import annotations
 
 import logging
@@ -120,8 +121,14 @@ def _count_failure(key: str, error: str) -> list[int]:
     with unit_of_work() as session:
         user = users.get_or_create(session, key)
         apology = render_all([Text(texts.t(user.language, "error.apology"))])
-        row = outbox.add(session, purpose="apology", messages=apology, line_user_id=key,
-                         reply_token=(event.payload or {}).get("replyToken"), dedupe_key=f"apology:{event.id}")
+        row = outbox.add(
+            session,
+            purpose="apology",
+            messages=apology,
+            line_user_id=key,
+            reply_token=(event.payload or {}).get("replyToken"),
+            dedupe_key=f"apology:{event.id}",
+        )
         return [row] if row else []
 
 
@@ -182,8 +189,9 @@ def _converse(session: Session, user: LineUser, inp: Input, reply_token: str | N
     if not transition.replies:
         return []
     messages = render_all(transition.replies)
-    row_id = outbox.add(session, purpose="reply", messages=messages, line_user_id=user.line_user_id,
-                        reply_token=reply_token)
+    row_id = outbox.add(
+        session, purpose="reply", messages=messages, line_user_id=user.line_user_id, reply_token=reply_token
+    )
     return [row_id]
 
 
@@ -192,7 +200,14 @@ def _leave_group(session: Session, event: InboxEvent, source: dict[str, Any], re
     if not chat_id or not reply_token:
         return []
     messages = render_all([Text(texts.t("ja", "group.leave"))])
-    row = outbox.add(session, purpose=f"leave_{source['type']}", messages=messages, line_user_id=None,
-                     recipients=None, reply_token=reply_token, subject=chat_id[:64],
-                     dedupe_key=f"leave:{event.webhook_event_id}")
+    row = outbox.add(
+        session,
+        purpose=f"leave_{source['type']}",
+        messages=messages,
+        line_user_id=None,
+        recipients=None,
+        reply_token=reply_token,
+        subject=chat_id[:64],
+        dedupe_key=f"leave:{event.webhook_event_id}",
+    )
     return [row] if row else []

@@ -10,14 +10,16 @@ A request should never make its neighbours fail: the webhook checks each event's
 that fails by itself answers an error (and is redelivered by LINE). When the database is down every one of them
 fails, as it should.
 """
+
 from __future__ import annotations
 
 import logging
 import os
 import queue
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any, Callable
+from typing import Any
 
 from sqlalchemy import exc as sa_exc
 
@@ -79,8 +81,9 @@ class InboxWriter:
                     done.set_exception(exc)
                 log.warning("inbox: %d request(s) not stored: %s", len(batch), type(exc).__name__)
                 return []
-            log.warning("inbox batch of %d requests not stored (%s): storing each alone", len(batch),
-                        type(exc).__name__)
+            log.warning(
+                "inbox batch of %d requests not stored (%s): storing each alone", len(batch), type(exc).__name__
+            )
             return sorted({key for one in batch for key in self.store_batch([one])})
         for _, done in batch:
             done.set_result(None)

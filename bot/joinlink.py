@@ -7,6 +7,7 @@ inside the event's window, for a confirmed participant who consents and is not b
 Every opening of a live link is recorded with a keyed fingerprint of the browser and address, never the token or
 the address.
 """
+
 from __future__ import annotations
 
 import re
@@ -93,17 +94,27 @@ def join_page(token: str):
     def t(key: str, **values) -> str:
         return PAGE.t(lang, key, **values)
 
-    context = {"lang": lang, "t": t, "other_lang": "en" if lang == "ja" else "ja", "event": None,
-               "conference": None, "message": ""}
+    context = {
+        "lang": lang,
+        "t": t,
+        "other_lang": "en" if lang == "ja" else "ja",
+        "event": None,
+        "conference": None,
+        "message": "",
+    }
     if page is None:
         # One page for every dead link (unknown, revoked, erased, event cancelled): nothing of the event, nothing
         # of why, and only the language asked for in the address, so the page cannot tell the cases apart.
         context |= {"state": "gone", "message": t("state.gone", phone=phone)}
     else:
         event = page.event
-        context |= {"state": page.state, "event": event, "conference": page.conference,
-                    "when": views.when(lang, event.starts_at, event.ends_at),
-                    "where": f"{views.centre(lang, event.centre)}・{views.kind(lang, event.kind)}"}
+        context |= {
+            "state": page.state,
+            "event": event,
+            "conference": page.conference,
+            "when": views.when(lang, event.starts_at, event.ends_at),
+            "where": f"{views.centre(lang, event.centre)}・{views.kind(lang, event.kind)}",
+        }
         if page.state != "open":
             opens = views.clock(event.starts_at - timedelta(minutes=event.join_opens_minutes))
             context["message"] = t(f"state.{page.state}", phone=phone, minutes=event.join_opens_minutes, opens=opens)

@@ -12,6 +12,7 @@ are handed back at once (``release``), so a deploy delays nothing.
 
 The thread runs only while something is held, so a process that sends nothing has no heartbeat.
 """
+
 from __future__ import annotations
 
 import logging
@@ -45,8 +46,14 @@ class Queue(Protocol):
 
 
 class Leases:
-    def __init__(self, *, heartbeat: bool = True, every: timedelta = outbox.RENEW_EVERY, queue: Queue = outbox,
-                 name: str = "outbox"):
+    def __init__(
+        self,
+        *,
+        heartbeat: bool = True,
+        every: timedelta = outbox.RENEW_EVERY,
+        queue: Queue = outbox,
+        name: str = "outbox",
+    ):
         self.heartbeat = heartbeat
         self.every = every.total_seconds()
         self.queue, self.name = queue, name
@@ -60,8 +67,12 @@ class Leases:
         """Rows just claimed (committed): {row id: (attempts, claimed until)}. Renewed from now on."""
         with self._lock:
             self._held.update(claimed)
-            if self.heartbeat and claimed and not self._closed.is_set() and (
-                    self._thread is None or self._pid != os.getpid() or not self._thread.is_alive()):
+            if (
+                self.heartbeat
+                and claimed
+                and not self._closed.is_set()
+                and (self._thread is None or self._pid != os.getpid() or not self._thread.is_alive())
+            ):
                 self._pid = os.getpid()  # (a thread does not survive a fork: a forked worker starts its own)
                 self._thread = threading.Thread(target=self._run, name=f"{self.name}-heartbeat", daemon=True)
                 self._thread.start()

@@ -14,6 +14,7 @@
   Authentication, the connection pool, timeouts and errors (``ApiException``) are still the SDK's.
 Nothing personal is logged: no user ids, no message text, no tokens.
 """
+
 from __future__ import annotations
 
 import json
@@ -83,7 +84,11 @@ class Gateway:
         """One attempt only: a reply token is single-use and LINE offers no retry key for replies."""
         body = {"replyToken": reply_token, "messages": messages}
         outcome = self._call("reply", lambda: self._post("/v2/bot/message/reply", body))
-        if outcome.status == "failed" and outcome.http_status == 400 and "reply token" in (outcome.detail or "").lower():
+        if (
+            outcome.status == "failed"
+            and outcome.http_status == 400
+            and "reply token" in (outcome.detail or "").lower()
+        ):
             return Outcome("bad_token", 400, outcome.detail, outcome.request_id)
         return outcome
 
@@ -100,7 +105,9 @@ class Gateway:
     def leave(self, chat_type: str, chat_id: str) -> Outcome:
         """Leave a group or room the bot was invited to (it is for one-to-one chats)."""
         if chat_type == "group":
-            return self._call("leave", lambda: self.api.leave_group_with_http_info(chat_id, _request_timeout=self.timeout))
+            return self._call(
+                "leave", lambda: self.api.leave_group_with_http_info(chat_id, _request_timeout=self.timeout)
+            )
         return self._call("leave", lambda: self.api.leave_room_with_http_info(chat_id, _request_timeout=self.timeout))
 
     def bot_user_id(self) -> str | None:
@@ -119,7 +126,9 @@ class Gateway:
         (status, count): ``ready`` with the count, ``unready`` until LINE has counted (about a day),
         ``unavailable_for_privacy`` under 20. None when LINE did not answer (the caller shows that it is unknown)."""
         try:
-            found = self.api.get_number_of_sent_multicast_messages(day.strftime("%Y%m%d"), _request_timeout=self.timeout)
+            found = self.api.get_number_of_sent_multicast_messages(
+                day.strftime("%Y%m%d"), _request_timeout=self.timeout
+            )
             return found.status, found.success
         except ApiException as exc:
             log.warning("line multicast count: HTTP %s", exc.status)
@@ -143,8 +152,15 @@ class Gateway:
         """POST a JSON body through the SDK's ApiClient (what ``MessagingApi`` does after building its models).
         No response type: LINE's answer to a send is not needed, only its status and request id."""
         headers = {**JSON_HEADERS, "X-Line-Retry-Key": retry_key} if retry_key else dict(JSON_HEADERS)
-        return self._client.call_api(path, "POST", header_params=headers, body=body, response_types_map={},
-                                     auth_settings=["Bearer"], _request_timeout=self.timeout)
+        return self._client.call_api(
+            path,
+            "POST",
+            header_params=headers,
+            body=body,
+            response_types_map={},
+            auth_settings=["Bearer"],
+            _request_timeout=self.timeout,
+        )
 
     def _with_retries(self, op: str, call) -> Outcome:
         outcome = Outcome("retry")

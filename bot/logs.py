@@ -17,14 +17,16 @@ with ``time`` (ISO 8601, UTC), ``level``, ``logger``, ``message``, ``process``, 
 ``exc_type`` / ``exception`` when there is one. Tracebacks show code and exception messages, never local variables;
 SQLAlchemy's errors leave out bound parameters (``hide_parameters=True`` in ``storage.db``).
 """
+
 from __future__ import annotations
 
 import json
 import logging
 import os
 import re
-from datetime import datetime, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
 _CONFIGURED = False
 
@@ -35,28 +37,43 @@ _SEP = r"[-‐－―ー\s().（）]{0,2}"
 _PHONE = re.compile(
     rf"(?<![0-9０-９A-Za-z+])(?:\+81{_SEP}(?:\(0\))?{_SEP}|[0０]){_DIGIT}(?:{_SEP}{_DIGIT}){{8,9}}(?![0-9０-９A-Za-z])"
 )
-_CONFERENCE_HOSTS = r"(?:[\w-]+\.)*(?:zoom|webex|teams\.microsoft|teams\.live|meet\.google|whereby|jitsi|bluejeans)[\w.-]*"
+_CONFERENCE_HOSTS = (
+    r"(?:[\w-]+\.)*(?:zoom|webex|teams\.microsoft|teams\.live|meet\.google|whereby|jitsi|bluejeans)[\w.-]*"
+)
 
 Replacement = str | Callable[[re.Match], str]
 # (what it masks, pattern, replacement), applied in this order.
 REDACTIONS: list[tuple[str, re.Pattern, Replacement]] = [
     ("personal link", re.compile(r"/(j|c)/[A-Za-z0-9_\-]+(\.ics)?"), lambda m: f"/{m[1]}/***{m[2] or ''}"),
     ("conference URL", re.compile(rf"(https?://{_CONFERENCE_HOSTS})(?:/[^\s\"'<>]*)?", re.I), r"\1/***"),
-    ("secret in a query string",
-     re.compile(r"([?&;](?:pwd|passcode|password|pass|token|tk|key|secret|code|sig|signature)=)[^&\s\"'<>]+", re.I),
-     r"\1***"),
-    ("labelled passcode or meeting ID",
-     re.compile(r"(passcode|password|pwd|パスコード|パスワード|meeting\s*id|ミーティング\s*ID|会議\s*ID)"
-                r"(\s*[:：=]\s*)(?:[\w!#$%*+\-./@^~]+(?:\s\d{2,5}){0,3})", re.I),
-     r"\1\2***"),
+    (
+        "secret in a query string",
+        re.compile(r"([?&;](?:pwd|passcode|password|pass|token|tk|key|secret|code|sig|signature)=)[^&\s\"'<>]+", re.I),
+        r"\1***",
+    ),
+    (
+        "labelled passcode or meeting ID",
+        re.compile(
+            r"(passcode|password|pwd|パスコード|パスワード|meeting\s*id|ミーティング\s*ID|会議\s*ID)"
+            r"(\s*[:：=]\s*)(?:[\w!#$%*+\-./@^~]+(?:\s\d{2,5}){0,3})",
+            re.I,
+        ),
+        r"\1\2***",
+    ),
     # PostgreSQL's error details quote the values of the row ("Failing row contains (…)", "Key (…)=(…)").
     ("database error detail", re.compile(r"(DETAIL:\s*)(?:Failing row contains|Key \().*"), r"\1***"),
     ("sealed value", re.compile(r"gAAAAA[A-Za-z0-9_\-=]{20,}"), "gAAAAA***"),
     ("LINE user, group or room id", re.compile(r"(?<![0-9A-Za-z])([UCR])[0-9a-f]{32}(?![0-9A-Za-z])"), r"\1***"),
     ("e-mail address", re.compile(r"(?<![\w.+-])[\w.+-]+@((?:[\w-]+\.)+[\w-]+)"), r"***@\1"),
     ("phone number", _PHONE, "0**-****-****"),
-    ("bare link token", re.compile(r"(?<![A-Za-z0-9_\-])(?=[A-Za-z0-9_\-]*\d)(?=[A-Za-z0-9_\-]*[A-Za-z])"
-                                   r"[A-Za-z0-9_\-]{43}(?![A-Za-z0-9_\-])"), "***"),
+    (
+        "bare link token",
+        re.compile(
+            r"(?<![A-Za-z0-9_\-])(?=[A-Za-z0-9_\-]*\d)(?=[A-Za-z0-9_\-]*[A-Za-z])"
+            r"[A-Za-z0-9_\-]{43}(?![A-Za-z0-9_\-])"
+        ),
+        "***",
+    ),
 ]
 
 
@@ -94,7 +111,7 @@ class RedactingFormatter(logging.Formatter):
         stack = redact(self.formatStack(record.stack_info)) if record.stack_info else None
         if self.as_json:
             out: dict[str, Any] = {
-                "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+                "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
                 "level": record.levelname,
                 "logger": record.name,
                 "message": message,

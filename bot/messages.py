@@ -4,6 +4,7 @@ Limits (developers.line.biz): ≤ 5 messages per request, text ≤ 5,000 UTF-16 
 labels ≤ 20 characters, postback data ≤ 300, displayText ≤ 300, altText present (we keep it ≤ 400),
 flex carousel ≤ 12 bubbles (we use ≤ 10).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -75,7 +76,7 @@ def split_text(text: str) -> list[str]:
         while utf16_len(line) > MAX_TEXT_UTF16:
             head = clip_utf16(line, MAX_TEXT_UTF16)[:-1]
             parts.append(head)
-            line = line[len(head):]
+            line = line[len(head) :]
         current = line
     if current:
         parts.append(current)
@@ -115,7 +116,9 @@ def render(reply: Reply) -> list[dict[str, Any]]:
         messages = [{"type": "flex", "altText": alt_text(reply.alt or reply.title), "contents": bubble(reply)}]
     elif isinstance(reply, Carousel):
         bubbles = [bubble(c) for c in reply.cards[:MAX_BUBBLES]] or [bubble(Card(title="…"))]
-        messages = [{"type": "flex", "altText": alt_text(reply.alt), "contents": {"type": "carousel", "contents": bubbles}}]
+        messages = [
+            {"type": "flex", "altText": alt_text(reply.alt), "contents": {"type": "carousel", "contents": bubbles}}
+        ]
     else:
         raise TypeError(f"not a reply: {type(reply).__name__}")
     qr = quick_reply(reply.quick)

@@ -7,6 +7,7 @@ A sender sends one notice and raises ``NotifyError`` when it could not; the work
 the notice planned and tries again later. Notices carry a reference number, a kind, a centre and a console link
 (handlers/report_notices.py ``external_text``), nothing personal; errors name the failure, never an address.
 """
+
 from __future__ import annotations
 
 import smtplib
@@ -57,8 +58,10 @@ def parse_smtp_url(url: str) -> SmtpServer:
     username, password = unquote(parts.username or ""), unquote(parts.password or "")
     if (username or password) and not (tls or starttls or insecure):
         # The password would cross the network in clear.
-        raise ValueError("SMTP_URL sends its password without TLS: use smtps://, add ?starttls=1, or ?insecure=1 "
-                         "if the server is on this machine")
+        raise ValueError(
+            "SMTP_URL sends its password without TLS: use smtps://, add ?starttls=1, or ?insecure=1 "
+            "if the server is on this machine"
+        )
     return SmtpServer(parts.hostname, parts.port or (465 if tls else 25), tls, starttls, username, password)
 
 
@@ -134,8 +137,9 @@ def address_sender(config: Any, channel: str, address: str) -> Sender | None:
 
 def division_defaults(config: Any) -> routing.Defaults:
     """What the environment gives the division, for telling whether an escalation can reach anybody."""
-    return routing.Defaults(smtp=bool(config.smtp_url), email="email" in senders(config),
-                            webhook=bool(config.escalation_webhook_url))
+    return routing.Defaults(
+        smtp=bool(config.smtp_url), email="email" in senders(config), webhook=bool(config.escalation_webhook_url)
+    )
 
 
 def config_problem(config: Any) -> str | None:

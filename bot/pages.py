@@ -56,7 +56,8 @@ def readiness() -> tuple[dict, list[str]]:
             beats = health.heartbeats(session)
             # Reported, not a 503: nobody on duty at night is a setting to fix, not a broken process.
             unreachable = routing.unreachable_centres(
-                session, moment, division_defaults(current_app.extensions["kosodate"].config))
+                session, moment, division_defaults(current_app.extensions["kosodate"].config)
+            )
         report["escalations"] = {"unreachable_centres": unreachable}
         report["outbox"] = {"due": due, "oldest_due_age_seconds": _age(moment, oldest_due)}
         report["workers"] = [

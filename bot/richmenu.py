@@ -6,6 +6,7 @@ with a Japanese font (``kosodate richmenu render``); where no Japanese font is i
 with pictograms and English labels. ``kosodate richmenu deploy`` creates the menu through the gateway and makes it
 every user's default. Drawing needs Pillow, an optional extra (``richmenu``): a deployment uploads the shipped picture.
 """
+
 from __future__ import annotations
 
 import io
@@ -21,8 +22,10 @@ COLUMNS, ROWS = 3, 2
 IMAGE_PATH = Path(__file__).parent / "static" / "richmenu.png"
 MAX_IMAGE_BYTES = 1024 * 1024  # LINE accepts rich-menu images up to 1 MB
 MENU_NAME = "kosodate-main-v1"
-PILLOW_HINT = ("drawing the rich-menu image needs Pillow, which this installation lacks: "
-               "pip install 'kosodate-line-bot[richmenu]' (in a checkout: pip install -e '.[richmenu]')")
+PILLOW_HINT = (
+    "drawing the rich-menu image needs Pillow, which this installation lacks: "
+    "pip install 'kosodate-line-bot[richmenu]' (in a checkout: pip install -e '.[richmenu]')"
+)
 
 
 class PillowMissing(RuntimeError):
@@ -56,14 +59,16 @@ def _grid(items: list[tuple[str, str, str, str]]) -> tuple[Area, ...]:
     return tuple(areas)
 
 
-AREAS: tuple[Area, ...] = _grid([
-    ("events", "イベント一覧", "Events", encode("events", "start")),
-    ("applications", "申込状況", "My applications", encode("applications", "start")),
-    ("report", "紛失・盗難の報告", "Report loss", encode("report", "start")),
-    ("profile", "登録情報", "My details", encode("profile", "start")),
-    ("policy", "ポリシー", "Policy", encode("policy", "start")),
-    ("help", "ヘルプ", "Help", encode("menu", "help")),
-])
+AREAS: tuple[Area, ...] = _grid(
+    [
+        ("events", "イベント一覧", "Events", encode("events", "start")),
+        ("applications", "申込状況", "My applications", encode("applications", "start")),
+        ("report", "紛失・盗難の報告", "Report loss", encode("report", "start")),
+        ("profile", "登録情報", "My details", encode("profile", "start")),
+        ("policy", "ポリシー", "Policy", encode("policy", "start")),
+        ("help", "ヘルプ", "Help", encode("menu", "help")),
+    ]
+)
 
 
 def definition() -> dict[str, Any]:
@@ -90,8 +95,12 @@ def image_png() -> bytes:
 
 # --- drawing -----------------------------------------------------------------------------------------------------
 COLOURS = {
-    "events": "#2e9e6a", "applications": "#3b7dd8", "report": "#d9534f",
-    "profile": "#8a6bd1", "policy": "#e0a020", "help": "#5a6f80",
+    "events": "#2e9e6a",
+    "applications": "#3b7dd8",
+    "report": "#d9534f",
+    "profile": "#8a6bd1",
+    "policy": "#e0a020",
+    "help": "#5a6f80",
 }
 FONT_CANDIDATES = (
     "/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc",
@@ -176,8 +185,11 @@ def _pictogram(draw, key: str, cx: int, cy: int, colour: str) -> None:
         draw.arc((cx - 120, cy, cx + 120, cy + 220), start=180, end=360, fill=white, width=w)
         draw.line((cx - 120, cy + 110, cx + 120, cy + 110), fill=white, width=w)
     elif key == "policy":  # a document
-        draw.polygon((cx - 95, cy - 125, cx + 45, cy - 125, cx + 95, cy - 75, cx + 95, cy + 125, cx - 95, cy + 125),
-                     outline=white, width=w)
+        draw.polygon(
+            (cx - 95, cy - 125, cx + 45, cy - 125, cx + 95, cy - 75, cx + 95, cy + 125, cx - 95, cy + 125),
+            outline=white,
+            width=w,
+        )
         for dy in (-45, 10, 65):
             draw.line((cx - 55, cy + dy, cx + 55, cy + dy), fill=white, width=14)
     else:  # help: a question mark
@@ -187,5 +199,5 @@ def _pictogram(draw, key: str, cx: int, cy: int, colour: str) -> None:
 
 
 def _lighter(colour: str) -> str:
-    r, g, b = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    r, g, b = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
     return "#{:02x}{:02x}{:02x}".format(*(min(255, v + (255 - v) // 4) for v in (r, g, b)))

@@ -15,6 +15,7 @@ process exits and ``close`` runs) loses and delays nothing: the lanes finish the
 answer, the events still queued stay pending for the worker's sweep, and the outbox rows this process claimed but
 did not send are handed back at once (``bot.leases``) instead of waiting for their leases to run out.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -117,8 +118,10 @@ class Runtime:
             if self._pid != os.getpid():  # first use, or we are a freshly forked gunicorn worker
                 self._pid = os.getpid()
                 self._lanes = [queue.Queue() for _ in range(LANES)]
-                self._lane_threads = [threading.Thread(target=self._run_lane, args=(lane,), name=f"inbox-lane-{i}",
-                                                       daemon=True) for i, lane in enumerate(self._lanes)]
+                self._lane_threads = [
+                    threading.Thread(target=self._run_lane, args=(lane,), name=f"inbox-lane-{i}", daemon=True)
+                    for i, lane in enumerate(self._lanes)
+                ]
                 for thread in self._lane_threads:
                     thread.start()
             return self._lanes
@@ -143,8 +146,9 @@ class Runtime:
         Runs in this runtime's sweep thread, at the processing priority."""
         with self._lock:
             if self._sweeper is None:
-                self._sweeper = ThreadPoolExecutor(1, thread_name_prefix="inbox-sweep", initializer=lower_priority,
-                                                   initargs=(self.engine,))
+                self._sweeper = ThreadPoolExecutor(
+                    1, thread_name_prefix="inbox-sweep", initializer=lower_priority, initargs=(self.engine,)
+                )
             sweeper = self._sweeper
         return sweeper.submit(self._sweep).result()
 

@@ -3,6 +3,7 @@
 The LINE webhook and the demo simulator's JSON API are exempt from CSRF by name (LINE signs its requests; the
 simulator is not registered in production). Everything else that accepts POST must send ``csrf_token``.
 """
+
 from __future__ import annotations
 
 import logging
@@ -27,8 +28,9 @@ HSTS = "max-age=63072000; includeSubDomains"
 def init_app(app: Flask, config: Config, *, csrf_exempt: list) -> None:
     """Call after every blueprint is registered; ``csrf_exempt`` lists the blueprints that are exempt."""
     if config.trusted_proxies:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxies, x_proto=config.trusted_proxies,
-                                x_host=config.trusted_proxies)
+        app.wsgi_app = ProxyFix(
+            app.wsgi_app, x_for=config.trusted_proxies, x_proto=config.trusted_proxies, x_host=config.trusted_proxies
+        )
     elif config.production:
         app.before_request(forwarded_for_warning())
     app.config.update(
@@ -75,7 +77,9 @@ def forwarded_for_warning() -> Callable[[], None]:
         nonlocal warned
         if not warned and "X-Forwarded-For" in request.headers:
             warned = True
-            log.warning("requests arrive through a proxy (X-Forwarded-For) but TRUSTED_PROXIES=0: every client "
-                        "looks like the proxy to the sign-in throttle; set TRUSTED_PROXIES to the number of proxies")
+            log.warning(
+                "requests arrive through a proxy (X-Forwarded-For) but TRUSTED_PROXIES=0: every client "
+                "looks like the proxy to the sign-in throttle; set TRUSTED_PROXIES to the number of proxies"
+            )
 
     return check

@@ -1,4 +1,5 @@
 """POST /callback: verify, store in the inbox, acknowledge. No processing happens on the request path."""
+
 from __future__ import annotations
 
 import hashlib
@@ -48,9 +49,9 @@ def callback():
     for event in events:
         if not isinstance(event.get("webhookEventId"), str):
             # Every LINE event has one; a stable id from the content keeps dedupe working if one ever does not.
-            event["webhookEventId"] = "sha256:" + hashlib.sha256(
-                json.dumps(event, sort_keys=True).encode()
-            ).hexdigest()[:56]
+            event["webhookEventId"] = (
+                "sha256:" + hashlib.sha256(json.dumps(event, sort_keys=True).encode()).hexdigest()[:56]
+            )
     try:
         runtime.inbox_writer.store(events)  # returns after the commit: only then may LINE hear 200
     except UNAVAILABLE as exc:
@@ -73,8 +74,9 @@ def _admitted(parsed: webhook_shape.Webhook) -> list[dict[str, Any]]:
     moment = now()
     fresh = [event for event in parsed.events if not webhook_shape.is_stale(event, moment)]
     if len(fresh) < len(parsed.events):
-        log.warning("webhook refused: %d event(s) older than 24 hours and not redelivered",
-                    len(parsed.events) - len(fresh))
+        log.warning(
+            "webhook refused: %d event(s) older than 24 hours and not redelivered", len(parsed.events) - len(fresh)
+        )
     return fresh
 
 

@@ -19,6 +19,7 @@ reject event types the installed SDK does not know yet (LINE adds some every yea
 SDK. This check guards what ``bot/dispatch.py`` and ``storage/inbox.py`` read, and that the event can be stored
 (finite numbers, no NUL or lone surrogate in a string, bounded depth), and lets everything else through.
 """
+
 from __future__ import annotations
 
 import json
@@ -86,9 +87,11 @@ def event_problem(event: dict[str, Any]) -> str | None:
     event_id = event.get("webhookEventId")
     if event_id is not None and not (isinstance(event_id, str) and 0 < len(event_id) <= MAX_EVENT_ID):
         return "webhookEventId is not a short string"
-    for name, fields in (("source", ("type", "userId", "groupId", "roomId")),
-                         ("message", ("type", "id", "text")),
-                         ("postback", ("data",))):
+    for name, fields in (
+        ("source", ("type", "userId", "groupId", "roomId")),
+        ("message", ("type", "id", "text")),
+        ("postback", ("data",)),
+    ):
         if name not in event:
             continue
         part = event[name]

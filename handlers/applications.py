@@ -2,9 +2,11 @@
 ones, and cancelling (with a confirmation). A cancelled seat goes to the first on the waitlist
 (``WithdrawApplication``, handlers/event_service.py). Diagram: applications.mmd.
 """
+
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from handlers import event_views as views
 from handlers import texts
@@ -84,9 +86,11 @@ def _guard(ctx: Context) -> list[Reply] | None:
 
 def _card(ctx: Context, app: ApplicationInfo, version: int) -> Card:
     event = app.event
-    lines = [views.when(ctx, event.starts_at, event.ends_at),
-             f"{views.centre(ctx, event.centre)}・{views.kind(ctx, event.kind)}",
-             t(ctx, "list.status", status=views.status(ctx, app))]
+    lines = [
+        views.when(ctx, event.starts_at, event.ends_at),
+        f"{views.centre(ctx, event.centre)}・{views.kind(ctx, event.kind)}",
+        t(ctx, "list.status", status=views.status(ctx, app)),
+    ]
     buttons = []
     if app.join_url:
         lines.append(t(ctx, "list.join_note", minutes=event.join_opens_minutes))
@@ -105,7 +109,7 @@ def _list_prompt(ctx: Context, data: Mapping[str, Any], version: int) -> list[Re
     if not apps:
         return [Text(t(ctx, "list.none"), quick=(events,))]
     first = int(data.get("page") or 0) * PAGE
-    chunk = apps[first:first + PAGE]
+    chunk = apps[first : first + PAGE]
     quick = [events]
     if first + PAGE < len(apps):
         quick.insert(0, Choice(t(ctx, "list.more", n=len(apps) - first - PAGE), data=_pb("more", "", version)))
@@ -142,8 +146,10 @@ def _confirm_prompt(ctx: Context, data: Mapping[str, Any], version: int) -> list
     lines = [t(ctx, "cancel.ask", title=event.title, when=views.when(ctx, event.starts_at, event.ends_at))]
     if app.status != "waitlisted":
         lines.append(t(ctx, "cancel.seat_note"))
-    buttons = (Choice(t(ctx, "cancel.yes"), data=_pb("yes", str(app.id), version)),
-               Choice(t(ctx, "cancel.no"), data=_pb("no", str(app.id), version)))
+    buttons = (
+        Choice(t(ctx, "cancel.yes"), data=_pb("yes", str(app.id), version)),
+        Choice(t(ctx, "cancel.no"), data=_pb("no", str(app.id), version)),
+    )
     return [Card(title=t(ctx, "cancel.title"), lines=tuple(lines), buttons=buttons, alt=t(ctx, "cancel.title"))]
 
 
@@ -157,8 +163,10 @@ def _confirm_accept(ctx: Context, data: Mapping[str, Any], inp: Input):
         return Retry(Text(t(ctx, "pick.buttons")))
     if app is None or pb.value != str(app.id):
         return Go("list", say=(Text(t(ctx, "cancel.gone")),), remember=False)
-    return Finish(say=(Text(t(ctx, "cancel.done", title=app.event.title), quick=texts.menu_choices(ctx)),),
-                  effects=(WithdrawApplication(app.id, ctx.public_base_url),))
+    return Finish(
+        say=(Text(t(ctx, "cancel.done", title=app.event.title), quick=texts.menu_choices(ctx)),),
+        effects=(WithdrawApplication(app.id, ctx.public_base_url),),
+    )
 
 
 FLOW = Flow(
@@ -168,8 +176,9 @@ FLOW = Flow(
         "list": Step(_list_prompt, _list_accept),
         "confirm_cancel": Step(_confirm_prompt, _confirm_accept),
     },
-    keywords=frozenset(keyword(w) for w in ("申込状況", "申し込み状況", "申込み状況", "もうしこみ", "applications",
-                                            "my applications")),
+    keywords=frozenset(
+        keyword(w) for w in ("申込状況", "申し込み状況", "申込み状況", "もうしこみ", "applications", "my applications")
+    ),
     title_key="menu.applications",
     guard=_guard,
 )

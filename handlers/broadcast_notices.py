@@ -11,6 +11,7 @@ Registered with bot.delivery by bot/runtime.py: ``QUIET_PURPOSES`` (a non-urgent
 quiet hours), ``DELIVERY_CHECKS`` (a cancelled broadcast does not go) and ``RECIPIENT_CHECKS`` (who of a row's
 recipients may still receive it: not blocked, consented to the current policy, not opted out).
 """
+
 from __future__ import annotations
 
 import logging
@@ -52,18 +53,32 @@ TEXTS = Catalog(
         },
     }
 )
-SENDERS = {"ja": {None: "船橋市 地域子育て支援課", "division": "船橋市 地域子育て支援課",
-                  "minamihoncho": "南本町子育て支援センター", "takanedai": "高根台子育て支援センター"},
-           "en": {None: "Funabashi City", "division": "Funabashi City", "minamihoncho": "Minamihoncho centre",
-                  "takanedai": "Takanedai centre"}}
+SENDERS = {
+    "ja": {
+        None: "船橋市 地域子育て支援課",
+        "division": "船橋市 地域子育て支援課",
+        "minamihoncho": "南本町子育て支援センター",
+        "takanedai": "高根台子育て支援センター",
+    },
+    "en": {
+        None: "Funabashi City",
+        "division": "Funabashi City",
+        "minamihoncho": "Minamihoncho centre",
+        "takanedai": "Takanedai centre",
+    },
+}
 
 
 def messages(session: Session, broadcast: Broadcast, lang: str) -> list[dict[str, Any]]:
     """The LINE messages of a broadcast in one language: the text (with who sends it and how to stop), then the
     image, then the event card; 「お知らせの停止」 as a quick reply on the last one."""
     lang = lang if lang in ("ja", "en") else "ja"
-    replies: list[Reply] = [Text(f"{broadcast.text}\n\n"
-                                 + TEXTS.t(lang, "footer", sender=SENDERS[lang].get(broadcast.centre, SENDERS[lang][None])))]
+    replies: list[Reply] = [
+        Text(
+            f"{broadcast.text}\n\n"
+            + TEXTS.t(lang, "footer", sender=SENDERS[lang].get(broadcast.centre, SENDERS[lang][None]))
+        )
+    ]
     event = events.get(session, broadcast.card_event_id) if broadcast.card_event_id else None
     out = render_all(replies)
     if broadcast.image_url:
@@ -93,21 +108,43 @@ def release(session: Session, broadcast: Broadcast, threshold: int, actor: Any =
     moment = now()
     ids: list[int] = []
     for lang, recipients in sorted(by_lang.items()):
-        ids += outbox.add_multicast(session, purpose=purpose, messages=messages(session, broadcast, lang),
-                                    recipients=recipients, dedupe_key=f"broadcast:{broadcast.id}:{lang}",
-                                    subject=f"{broadcasts.SUBJECT}:{broadcast.id}", not_before=moment,
-                                    not_after=max(broadcast.send_at, moment) + STALE_AFTER)
+        ids += outbox.add_multicast(
+            session,
+            purpose=purpose,
+            messages=messages(session, broadcast, lang),
+            recipients=recipients,
+            dedupe_key=f"broadcast:{broadcast.id}:{lang}",
+            subject=f"{broadcasts.SUBJECT}:{broadcast.id}",
+            not_before=moment,
+            not_after=max(broadcast.send_at, moment) + STALE_AFTER,
+        )
     rows = list(session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids)))) if ids else []
     counted: dict[str, int] = {}
     for why in reasons.values():
         counted[why] = counted.get(why, 0) + 1
     broadcasts.released(session, broadcast, len(audience), counted, rows)
-    audit.record(session, action="broadcast.send", actor=actor, actor_label=None if actor else "system",
-                 subject_type="broadcast", subject_id=broadcast.id,
-                 details=broadcasts.as_details(broadcast, audience_size=len(audience), sent_to=len(eligible),
-                                               rows=len(rows), **{f"excluded_{k}": v for k, v in counted.items()}))
-    log.info("broadcast %s released: %d parents in %d rows, %d left out", broadcast.id, len(eligible), len(rows),
-             len(reasons))
+    audit.record(
+        session,
+        action="broadcast.send",
+        actor=actor,
+        actor_label=None if actor else "system",
+        subject_type="broadcast",
+        subject_id=broadcast.id,
+        details=broadcasts.as_details(
+            broadcast,
+            audience_size=len(audience),
+            sent_to=len(eligible),
+            rows=len(rows),
+            **{f"excluded_{k}": v for k, v in counted.items()},
+        ),
+    )
+    log.info(
+        "broadcast %s released: %d parents in %d rows, %d left out",
+        broadcast.id,
+        len(eligible),
+        len(rows),
+        len(reasons),
+    )
     return len(eligible)
 
 

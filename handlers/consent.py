@@ -10,9 +10,11 @@ For other flows: ``require_consent(ctx)`` returns None when the parent may apply
 them to registration or to this flow; it has the shape of ``Flow.guard``, so ``Flow(guard=require_consent)`` works.
 Diagram: consent.mmd.
 """
+
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from handlers import texts
 from handlers.effects import RecordConsent
@@ -165,8 +167,12 @@ def _reading_step(name: str, following: str) -> Step:
 
     def prompt(ctx: Context, data: Mapping[str, Any], version: int) -> list[Reply]:
         back = (Choice(t(ctx, "nav.back"), text=t(ctx, "nav.back")),) if data.get("_back") else ()
-        quick = (Choice(t(ctx, "next"), data=encode(FLOW_NAME, "next", "", version)), *link_choice(ctx), *back,
-                 Choice(t(ctx, "nav.cancel"), text=t(ctx, "nav.cancel")))
+        quick = (
+            Choice(t(ctx, "next"), data=encode(FLOW_NAME, "next", "", version)),
+            *link_choice(ctx),
+            *back,
+            Choice(t(ctx, "nav.cancel"), text=t(ctx, "nav.cancel")),
+        )
         return [Text(section_text(ctx, name), quick=quick)]
 
     def accept(ctx: Context, data: Mapping[str, Any], inp: Input) -> StepResult:
@@ -190,10 +196,15 @@ def _answer_prompt(ctx: Context, data: Mapping[str, Any], version: int) -> list[
 
 
 def _answer_accept(ctx: Context, data: Mapping[str, Any], inp: Input) -> StepResult:
-    answer = picked(inp, FLOW_NAME, "answer", {
-        "agreed": (*both("agree"), "同意", "同意します", "はい", "agree", "yes"),
-        "declined": (*both("decline"), "同意しません", "いいえ", "disagree", "no"),
-    })
+    answer = picked(
+        inp,
+        FLOW_NAME,
+        "answer",
+        {
+            "agreed": (*both("agree"), "同意", "同意します", "はい", "agree", "yes"),
+            "declined": (*both("decline"), "同意しません", "いいえ", "disagree", "no"),
+        },
+    )
     if answer is None:
         return Retry(Text(t(ctx, "choose.answer")))
     if data.get("policy") != policy_in_force(ctx):  # the text changed while they read: not what is in force

@@ -7,9 +7,11 @@ registration flow does not load the event list, the parent's reports or a staff 
 is read in the event's one transaction, before any effect is applied; once the step has returned, the context is
 sealed (``seal``) so that nothing is read afterwards, when the effects have changed the tables.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -66,16 +68,19 @@ def load(session: Session, user: LineUser, *, public_base_url: str = "", contact
     moment = now()
     consent = _consent_facts(session, user)
     consent_current = consent["answer"] == "agreed" and consent["for_current"]
-    facts = Lazy({
-        CONSENT_KEY: lambda: consent,
-        FACTS_KEY: lambda: event_facts.load(session, parent, moment=moment, consent_current=consent_current,
-                                            public_base_url=public_base_url),
-        # The parent's reports and loan requests; whether the LINE account is a staff member's (StaffMember).
-        REPORTS_KEY: lambda: report_facts.of_parent(session, parent, moment=moment),
-        STAFF_KEY: lambda: report_facts.of_staff_member(session, user, moment=moment),
-        # Whether the parent stopped staff's お知らせ (handlers/news.py).
-        NEWS_KEY: lambda: broadcasts.opted_out(session, parent.id) if parent is not None else None,
-    })
+    facts = Lazy(
+        {
+            CONSENT_KEY: lambda: consent,
+            FACTS_KEY: lambda: event_facts.load(
+                session, parent, moment=moment, consent_current=consent_current, public_base_url=public_base_url
+            ),
+            # The parent's reports and loan requests; whether the LINE account is a staff member's (StaffMember).
+            REPORTS_KEY: lambda: report_facts.of_parent(session, parent, moment=moment),
+            STAFF_KEY: lambda: report_facts.of_staff_member(session, user, moment=moment),
+            # Whether the parent stopped staff's お知らせ (handlers/news.py).
+            NEWS_KEY: lambda: broadcasts.opted_out(session, parent.id) if parent is not None else None,
+        }
+    )
     return Context(
         now=moment,
         lang=user.language,
@@ -96,17 +101,20 @@ def seal(ctx: Context) -> None:
 
 
 def _profile(parent: Parent) -> Lazy:
-    return Lazy({
-        "name": lambda: parent.name,
-        "furigana": lambda: parent.furigana,
-        "phone": lambda: parent.phone,
-        "is_guardian": lambda: parent.is_guardian,
-        "is_pregnant": lambda: parent.is_pregnant,
-        "due_month": lambda: parent.due_month.isoformat()[:7] if parent.due_month else None,
-        # The one value that costs a query: read only when the step asks for it.
-        "children": lambda: [c.birth_month.isoformat()[:7] for c in parent.children],
-        "centre": lambda: parent.centre,
-    }, none_is_absent=False)
+    return Lazy(
+        {
+            "name": lambda: parent.name,
+            "furigana": lambda: parent.furigana,
+            "phone": lambda: parent.phone,
+            "is_guardian": lambda: parent.is_guardian,
+            "is_pregnant": lambda: parent.is_pregnant,
+            "due_month": lambda: parent.due_month.isoformat()[:7] if parent.due_month else None,
+            # The one value that costs a query: read only when the step asks for it.
+            "children": lambda: [c.birth_month.isoformat()[:7] for c in parent.children],
+            "centre": lambda: parent.centre,
+        },
+        none_is_absent=False,
+    )
 
 
 def _consent_facts(session: Session, user: LineUser) -> dict[str, Any]:

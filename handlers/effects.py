@@ -2,10 +2,12 @@
 
 Each effect is a frozen dataclass; ``apply`` maps it to storage functions (no SQL here either).
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -75,9 +77,15 @@ def _set_language(session: Session, user: LineUser, effect: SetLanguage) -> None
 @applies(SaveProfile)
 def _save_profile(session: Session, user: LineUser, effect: SaveProfile) -> None:
     people.save_parent(
-        session, user.id, name=effect.name, furigana=effect.furigana, phone=effect.phone,
-        is_guardian=effect.is_guardian, is_pregnant=effect.is_pregnant,
-        due_month=as_date(effect.due_month) if effect.due_month else None, centre=effect.centre,
+        session,
+        user.id,
+        name=effect.name,
+        furigana=effect.furigana,
+        phone=effect.phone,
+        is_guardian=effect.is_guardian,
+        is_pregnant=effect.is_pregnant,
+        due_month=as_date(effect.due_month) if effect.due_month else None,
+        centre=effect.centre,
         children=[as_date(month) for month in effect.children],
     )
 

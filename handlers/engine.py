@@ -6,11 +6,13 @@ A flow (see ``Flow``) is a table of named steps; each step has a ``prompt`` (wha
 for every flow. Nothing here touches a database, Flask or LINE: the dispatcher stores the new state and applies the
 effects in one transaction, then sends the replies.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 from handlers import texts
 from handlers.normalize import keyword
@@ -329,7 +331,9 @@ class Engine:
             Choice(texts.t(ctx, "resume.continue"), data=encode(RESUME_FLOW, "continue", "", version)),
             Choice(texts.t(ctx, "resume.restart"), data=encode(RESUME_FLOW, "restart", "", version)),
         )
-        return Transition(replace(state, version=version), [Text(texts.t(ctx, "resume.ask", where=where), quick=choices)])
+        return Transition(
+            replace(state, version=version), [Text(texts.t(ctx, "resume.ask", where=where), quick=choices)]
+        )
 
     def _resume_answer(self, state: State, pb: Postback, ctx: Context) -> Transition:
         flow = self._current(state)

@@ -3,12 +3,14 @@ checked into an ``EventDraft``, with every problem named in plain words (Japanes
 
 Pure: the moment is passed in. Times are read as Asia/Tokyo and kept in UTC.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 from handlers import event_views as views
 from handlers.normalize import digits_and_dashes, keyword, text
@@ -137,7 +139,7 @@ def parse_moment(value: str) -> datetime | None:
         return None
     year, month, day, hour, minute = map(int, found.groups())
     try:
-        return datetime(year, month, day, hour, minute, tzinfo=TOKYO).astimezone(timezone.utc)
+        return datetime(year, month, day, hour, minute, tzinfo=TOKYO).astimezone(UTC)
     except ValueError:
         return None
 
@@ -160,10 +162,12 @@ def column(lang: str, name: str) -> str:
     return COLUMNS[name][0 if lang == "en" else 1]
 
 
-def parse_draft(values: Mapping[str, str], *, moment: datetime,
-                lang: str = "ja") -> tuple[EventDraft | None, list[str]]:
+def parse_draft(
+    values: Mapping[str, str], *, moment: datetime, lang: str = "ja"
+) -> tuple[EventDraft | None, list[str]]:
     """Read one event from ``values`` (keys: column names in any accepted spelling). Returns the draft, or None with
     every problem found."""
+
     def err(key: str, **kw: Any) -> None:
         errors.append(ERRORS.t(lang, key, **kw))
 
@@ -223,10 +227,21 @@ def parse_draft(values: Mapping[str, str], *, moment: datetime,
     if errors:
         return None, errors
     return EventDraft(
-        centre=centre, kind=kind, title=row["title"], description=row.get("description", ""),
-        starts_at=start, ends_at=end, capacity=capacity, applications_open_at=opens, applications_close_at=closes,
-        needs_approval=flags["approval"], conference_service=row.get("service", ""), join_url=row["join_url"],
-        meeting_id=row["meeting_id"], passcode=row.get("passcode", ""), target_min_months=low,
-        target_max_months=high, target_pregnant=flags["pregnant"],
+        centre=centre,
+        kind=kind,
+        title=row["title"],
+        description=row.get("description", ""),
+        starts_at=start,
+        ends_at=end,
+        capacity=capacity,
+        applications_open_at=opens,
+        applications_close_at=closes,
+        needs_approval=flags["approval"],
+        conference_service=row.get("service", ""),
+        join_url=row["join_url"],
+        meeting_id=row["meeting_id"],
+        passcode=row.get("passcode", ""),
+        target_min_months=low,
+        target_max_months=high,
+        target_pregnant=flags["pregnant"],
     ), []
-

@@ -6,6 +6,7 @@ version. Join-link rows are checked again when they are sent (``DELIVERY_CHECKS`
 a link is never delivered to someone who is not, at that moment, a confirmed participant in good standing.
 No message here ever contains the web-conference join URL, meeting ID or passcode: only the personal link does.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -92,14 +93,22 @@ def _stamp(moment) -> int:
     return int(moment.timestamp())
 
 
-def _push(session: Session, user: LineUser, purpose: str, replies: list[Reply], dedupe_key: str,
-          subject: str | None = None) -> int | None:
-    return outbox.add(session, purpose=purpose, messages=render_all(replies), line_user_id=user.line_user_id,
-                      dedupe_key=dedupe_key, subject=subject)
+def _push(
+    session: Session, user: LineUser, purpose: str, replies: list[Reply], dedupe_key: str, subject: str | None = None
+) -> int | None:
+    return outbox.add(
+        session,
+        purpose=purpose,
+        messages=render_all(replies),
+        line_user_id=user.line_user_id,
+        dedupe_key=dedupe_key,
+        subject=subject,
+    )
 
 
-def join_link_card(lang: str, event: EventInfo, join_url: str, calendar_url: str, *, reason: str,
-                   opens_minutes: int) -> Card:
+def join_link_card(
+    lang: str, event: EventInfo, join_url: str, calendar_url: str, *, reason: str, opens_minutes: int
+) -> Card:
     lines = [event.title, views.when(lang, event.starts_at, event.ends_at)]
     if reason == "reissued":
         lines.append(t(lang, "link.reissued_note"))
@@ -109,8 +118,12 @@ def join_link_card(lang: str, event: EventInfo, join_url: str, calendar_url: str
         Choice(t(lang, "link.calendar"), uri=calendar_url),
         Choice(t(lang, "link.applications"), data=encode("applications", "start")),
     )
-    return Card(title=t(lang, f"link.{reason}"), lines=tuple(lines), buttons=buttons,
-                alt=t(lang, "link.alt", what=t(lang, f"link.{reason}"), title=event.title))
+    return Card(
+        title=t(lang, f"link.{reason}"),
+        lines=tuple(lines),
+        buttons=buttons,
+        alt=t(lang, "link.alt", what=t(lang, f"link.{reason}"), title=event.title),
+    )
 
 
 def plan_join_link(session: Session, enrollment: Enrollment, base_url: str, reason: str) -> int | None:
@@ -121,8 +134,14 @@ def plan_join_link(session: Session, enrollment: Enrollment, base_url: str, reas
     user = _user(session, enrollment)
     # By reference: the sender fills the tokens in (storage.join_links.fill), the outbox never holds them.
     join_url, calendar_url = join_links.join_url(base_url, link.id), join_links.calendar_url(base_url, enrollment)
-    card = join_link_card(user.language, info(enrollment.event), join_url, calendar_url, reason=reason,
-                          opens_minutes=enrollment.event.join_opens_minutes)
+    card = join_link_card(
+        user.language,
+        info(enrollment.event),
+        join_url,
+        calendar_url,
+        reason=reason,
+        opens_minutes=enrollment.event.join_opens_minutes,
+    )
     return _push(session, user, "join_link", [card], f"join-link:{link.id}", subject=f"join_link:{link.id}")
 
 
@@ -133,15 +152,27 @@ def _when(lang: str, event: Event) -> str:
 def plan_promoted_pending(session: Session, enrollment: Enrollment) -> int | None:
     user, event = _user(session, enrollment), enrollment.event
     text = t(user.language, "promoted.pending", title=event.title, when=_when(user.language, event))
-    return _push(session, user, "application_update", [Text(text)],
-                 f"promoted:{enrollment.id}:{_stamp(enrollment.queued_at)}", subject=f"enrollment:{enrollment.id}")
+    return _push(
+        session,
+        user,
+        "application_update",
+        [Text(text)],
+        f"promoted:{enrollment.id}:{_stamp(enrollment.queued_at)}",
+        subject=f"enrollment:{enrollment.id}",
+    )
 
 
 def plan_declined(session: Session, enrollment: Enrollment) -> int | None:
     user, event = _user(session, enrollment), enrollment.event
     text = t(user.language, "declined", title=event.title, when=_when(user.language, event))
-    return _push(session, user, "application_update", [Text(text)],
-                 f"declined:{enrollment.id}:{_stamp(enrollment.applied_at)}", subject=f"enrollment:{enrollment.id}")
+    return _push(
+        session,
+        user,
+        "application_update",
+        [Text(text)],
+        f"declined:{enrollment.id}:{_stamp(enrollment.applied_at)}",
+        subject=f"enrollment:{enrollment.id}",
+    )
 
 
 def plan_correction(session: Session, enrollment: Enrollment, actual: str) -> int | None:
@@ -150,16 +181,27 @@ def plan_correction(session: Session, enrollment: Enrollment, actual: str) -> in
     user, event = _user(session, enrollment), enrollment.event
     key = "race.waitlisted" if actual == "waitlisted" else "race.pending"
     text = t(user.language, key, title=event.title, n=enrollments.waitlist_position(session, enrollment) or "")
-    return _push(session, user, "application_update", [Text(text)],
-                 f"apply-outcome:{enrollment.id}:{_stamp(enrollment.applied_at)}",
-                 subject=f"enrollment:{enrollment.id}")
+    return _push(
+        session,
+        user,
+        "application_update",
+        [Text(text)],
+        f"apply-outcome:{enrollment.id}:{_stamp(enrollment.applied_at)}",
+        subject=f"enrollment:{enrollment.id}",
+    )
 
 
 def plan_refused(session: Session, user: LineUser, event: Event) -> int | None:
     """The rules said no on the final check (the parent's view was a moment old): say so instead of silence."""
     text = t(user.language, "race.refused", title=event.title)
-    return _push(session, user, "application_update", [Text(text)],
-                 f"apply-refused:{event.id}:{user.id}:{_stamp(now())}", subject=f"event:{event.id}")
+    return _push(
+        session,
+        user,
+        "application_update",
+        [Text(text)],
+        f"apply-refused:{event.id}:{user.id}:{_stamp(now())}",
+        subject=f"event:{event.id}",
+    )
 
 
 def plan_changed(session: Session, event: Event, affected: list[Enrollment], old_start, old_end) -> int:
@@ -170,8 +212,14 @@ def plan_changed(session: Session, event: Event, affected: list[Enrollment], old
         lang = user.language
         text = t(lang, "changed", title=event.title, when=_when(lang, event), old=views.when(lang, old_start, old_end))
         quick = (Choice(t(lang, "applications"), data=encode("applications", "start")),)
-        if _push(session, user, "event_changed", [Text(text, quick=quick)],
-                 f"event-changed:{event.id}:v{event.version}:{enrollment.id}", subject=f"event:{event.id}"):
+        if _push(
+            session,
+            user,
+            "event_changed",
+            [Text(text, quick=quick)],
+            f"event-changed:{event.id}:v{event.version}:{enrollment.id}",
+            subject=f"event:{event.id}",
+        ):
             planned += 1
     return planned
 
@@ -183,8 +231,14 @@ def plan_cancelled(session: Session, event: Event, affected: list[Enrollment]) -
         lang = user.language
         text = t(lang, "cancelled", title=event.title, when=_when(lang, event))
         quick = (Choice(t(lang, "events"), data=encode("events", "start")),)
-        if _push(session, user, "event_cancelled", [Text(text, quick=quick)],
-                 f"event-cancelled:{event.id}:v{event.version}:{enrollment.id}", subject=f"event:{event.id}"):
+        if _push(
+            session,
+            user,
+            "event_cancelled",
+            [Text(text, quick=quick)],
+            f"event-cancelled:{event.id}:v{event.version}:{enrollment.id}",
+            subject=f"event:{event.id}",
+        ):
             planned += 1
     return planned
 
@@ -195,13 +249,20 @@ def announcement_card(lang: str, event: EventInfo) -> Card:
         f"{views.centre(lang, event.centre)}・{views.kind(lang, event.kind)}",
         views.when(lang, event.starts_at, event.ends_at),
         views.target(lang, event),
-        t(lang, "announce.window", opens=views.moment_text(lang, event.opens_at),
-          closes=views.moment_text(lang, event.closes_at)),
+        t(
+            lang,
+            "announce.window",
+            opens=views.moment_text(lang, event.opens_at),
+            closes=views.moment_text(lang, event.closes_at),
+        ),
         t(lang, "announce.settings"),
     )
-    return Card(title=t(lang, "announce.title"), lines=lines,
-                buttons=(Choice(t(lang, "events"), data=encode("events", "start")),),
-                alt=t(lang, "announce.alt", title=event.title))
+    return Card(
+        title=t(lang, "announce.title"),
+        lines=lines,
+        buttons=(Choice(t(lang, "events"), data=encode("events", "start")),),
+        alt=t(lang, "announce.alt", title=event.title),
+    )
 
 
 def plan_announcement(session: Session, event: Event, recipients: list[tuple[str, str]], not_before=None) -> int:
@@ -213,9 +274,16 @@ def plan_announcement(session: Session, event: Event, recipients: list[tuple[str
     for lang, ids in sorted(by_lang.items()):
         messages = render_all([announcement_card(lang, info(event))])
         for i in range(0, len(ids), MULTICAST_MAX):
-            if outbox.add(session, purpose="event_announcement", messages=messages, recipients=ids[i:i + MULTICAST_MAX],
-                          dedupe_key=f"announce:{event.id}:{lang}:{i // MULTICAST_MAX}", not_before=not_before,
-                          not_after=event.applications_close_at, subject=f"event:{event.id}"):
+            if outbox.add(
+                session,
+                purpose="event_announcement",
+                messages=messages,
+                recipients=ids[i : i + MULTICAST_MAX],
+                dedupe_key=f"announce:{event.id}:{lang}:{i // MULTICAST_MAX}",
+                not_before=not_before,
+                not_after=event.applications_close_at,
+                subject=f"event:{event.id}",
+            ):
                 rows += 1
     return rows
 

@@ -4,11 +4,13 @@ application becomes, when the join page may show how to join, and the quiet hour
 The flows (handlers/events.py, handlers/applications.py), the join page and the staff operations all ask here, so a
 rule is written once. No database, no clock: the moment is always passed in.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any, Mapping
+from typing import Any
 
 from storage.clock import TOKYO, to_tokyo
 
@@ -133,7 +135,7 @@ def sorted_for(events: tuple[EventInfo, ...] | list[EventInfo], profile: Mapping
 
 # --- applying ----------------------------------------------------------------------------------------------
 def window_refusal(event: EventInfo, moment: datetime) -> str | None:
-    """"cancelled", "not_published", "started", "not_open_yet", "closed", or None while applications are open."""
+    """ "cancelled", "not_published", "started", "not_open_yet", "closed", or None while applications are open."""
     if event.status != "published":
         return "cancelled" if event.status == "cancelled" else "not_published"
     if moment >= event.starts_at:
@@ -174,8 +176,9 @@ def expected_outcome(event: EventInfo) -> str:
 
 
 # --- the join page -----------------------------------------------------------------------------------------
-def join_state(*, moment: datetime, starts_at: datetime, ends_at: datetime, opens_minutes: int,
-               revoked: bool, refusal: str | None) -> str:
+def join_state(
+    *, moment: datetime, starts_at: datetime, ends_at: datetime, opens_minutes: int, revoked: bool, refusal: str | None
+) -> str:
     """What the join page shows: "open" (how to join) only inside the window, for a live link of a participant in
     good standing; otherwise why not: "revoked", a refusal (cancelled, not_confirmed, no_consent, barred, …),
     "ended" or "too_early"."""

@@ -5,6 +5,7 @@ decline, reissue a link) used by ``kosodate events`` and the staff console.
 Each function runs inside the caller's transaction; the rules are re-checked here against the locked rows, because
 the parent's view of the seats was taken a moment earlier.
 """
+
 from __future__ import annotations
 
 import logging
@@ -19,8 +20,8 @@ from handlers.effects import applies
 from handlers.event_facts import info
 from handlers.event_rules import EventInfo, fits, join_state, quiet_until, window_refusal
 from storage import enrollments, events, join_links, people, sanctions
-from storage.events import Conference
 from storage.clock import now
+from storage.events import Conference
 from storage.models import Enrollment, Event, LineUser, Parent
 from storage.models.events import CENTRES
 
@@ -216,9 +217,14 @@ def open_join_link(session: Session, token: str, *, fingerprint: str, reveal: bo
         return None
     enrollment = link.enrollment
     event = enrollment.event
-    state = join_state(moment=now(), starts_at=event.starts_at, ends_at=event.ends_at,
-                       opens_minutes=event.join_opens_minutes, revoked=link.revoked_at is not None,
-                       refusal=enrollments.refusal(session, enrollment))
+    state = join_state(
+        moment=now(),
+        starts_at=event.starts_at,
+        ends_at=event.ends_at,
+        opens_minutes=event.join_opens_minutes,
+        revoked=link.revoked_at is not None,
+        refusal=enrollments.refusal(session, enrollment),
+    )
     if state in DEAD_STATES:
         return None
     conference = _ready_conference(event) if state == "open" else None

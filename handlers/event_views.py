@@ -1,5 +1,6 @@
 """How events read to parents, in Japanese and English: centre and kind names, dates in Asia/Tokyo, the target, seats,
 application statuses. Shared by the flows, the notices, the join page and the staff commands."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -96,8 +97,14 @@ def date_text(ctx: Any, moment: datetime) -> str:
     local = to_tokyo(moment)
     weekdays = t(ctx, "weekdays")
     names = weekdays.split(",") if "," in weekdays else list(weekdays)
-    return t(ctx, "date", month=local.month, day=local.day, weekday=names[local.weekday()],
-             month_name=MONTHS_EN[local.month - 1])
+    return t(
+        ctx,
+        "date",
+        month=local.month,
+        day=local.day,
+        weekday=names[local.weekday()],
+        month_name=MONTHS_EN[local.month - 1],
+    )
 
 
 def clock(moment: datetime) -> str:
@@ -108,8 +115,14 @@ def when(ctx: Any, starts_at: datetime, ends_at: datetime) -> str:
     """「12月1日(月) 10:00〜11:00」, in Asia/Tokyo."""
     if to_tokyo(starts_at).date() == to_tokyo(ends_at).date():
         return t(ctx, "when", date=date_text(ctx, starts_at), start=clock(starts_at), end=clock(ends_at))
-    return t(ctx, "when.days", date=date_text(ctx, starts_at), start=clock(starts_at),
-             end_date=date_text(ctx, ends_at), end=clock(ends_at))
+    return t(
+        ctx,
+        "when.days",
+        date=date_text(ctx, starts_at),
+        start=clock(starts_at),
+        end_date=date_text(ctx, ends_at),
+        end=clock(ends_at),
+    )
 
 
 def moment_text(ctx: Any, moment: datetime) -> str:

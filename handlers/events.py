@@ -4,9 +4,11 @@ kind, ten at a time (もっと見る); an event's details; applying, or joining 
 
 Who may apply is decided in handlers/event_rules.py; the application itself is the ``ApplyForEvent`` effect.
 """
+
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from handlers import event_views as views
 from handlers import texts
@@ -165,8 +167,14 @@ def _event(ctx: Context, data: Mapping[str, Any]) -> EventInfo | None:
 
 def refusal_text(ctx: Context, reason: str, event: EventInfo) -> str:
     mine = facts_of(ctx).application_for(event.id)
-    return t(ctx, f"refusal.{reason}", opens=views.moment_text(ctx, event.opens_at), target=views.target(ctx, event),
-             phone=ctx.contact_phone, status=views.status(ctx, mine) if mine else "")
+    return t(
+        ctx,
+        f"refusal.{reason}",
+        opens=views.moment_text(ctx, event.opens_at),
+        target=views.target(ctx, event),
+        phone=ctx.contact_phone,
+        status=views.status(ctx, mine) if mine else "",
+    )
 
 
 # --- list --------------------------------------------------------------------------------------------------
@@ -177,29 +185,38 @@ def _visible(ctx: Context, data: Mapping[str, Any]) -> list[EventInfo]:
 
 
 def _card(ctx: Context, event: EventInfo, version: int) -> Card:
-    lines = [t(ctx, "detail.where", centre=views.centre(ctx, event.centre), kind=views.kind(ctx, event.kind)),
-             views.when(ctx, event.starts_at, event.ends_at), t(ctx, "detail.target", target=views.target(ctx, event)),
-             views.seats(ctx, event)]
+    lines = [
+        t(ctx, "detail.where", centre=views.centre(ctx, event.centre), kind=views.kind(ctx, event.kind)),
+        views.when(ctx, event.starts_at, event.ends_at),
+        t(ctx, "detail.target", target=views.target(ctx, event)),
+        views.seats(ctx, event),
+    ]
     mine = facts_of(ctx).application_for(event.id)
     if mine is not None:
         lines.append(t(ctx, "list.mine", status=views.status(ctx, mine)))
     elif ctx.registered and not fits(event, ctx.profile):
         lines.append(t(ctx, "list.not_fit"))
-    return Card(title=event.title, lines=tuple(lines), alt=event.title,
-                buttons=(Choice(t(ctx, "list.details"), data=_pb("detail", str(event.id), version)),))
+    return Card(
+        title=event.title,
+        lines=tuple(lines),
+        alt=event.title,
+        buttons=(Choice(t(ctx, "list.details"), data=_pb("detail", str(event.id), version)),),
+    )
 
 
 def _list_prompt(ctx: Context, data: Mapping[str, Any], version: int) -> list[Reply]:
     shown = _visible(ctx, data)
     first = int(data.get("page") or 0) * PAGE
-    chunk = shown[first:first + PAGE]
+    chunk = shown[first : first + PAGE]
     filters = [views.centre(ctx, data["centre"])] if data.get("centre") else []
     filters += [views.kind(ctx, data["kind"])] if data.get("kind") else []
     quick = []
     if first + PAGE < len(shown):
         quick.append(Choice(t(ctx, "list.more", n=len(shown) - first - PAGE), data=_pb("more", "", version)))
-    quick += [Choice(t(ctx, "list.by_centre"), data=_pb("pick_centre", "", version)),
-              Choice(t(ctx, "list.by_kind"), data=_pb("pick_kind", "", version))]
+    quick += [
+        Choice(t(ctx, "list.by_centre"), data=_pb("pick_centre", "", version)),
+        Choice(t(ctx, "list.by_kind"), data=_pb("pick_kind", "", version)),
+    ]
     if filters:
         quick.append(Choice(t(ctx, "list.all"), data=_pb("clear", "", version)))
     if ctx.registered:
@@ -273,8 +290,12 @@ def _detail_prompt(ctx: Context, data: Mapping[str, Any], version: int) -> list[
         t(ctx, "detail.when", when=views.when(ctx, event.starts_at, event.ends_at)),
         t(ctx, "detail.target", target=views.target(ctx, event)),
         t(ctx, "detail.capacity", capacity=event.capacity, seats=views.seats(ctx, event)),
-        t(ctx, "detail.window", opens=views.moment_text(ctx, event.opens_at),
-          closes=views.moment_text(ctx, event.closes_at)),
+        t(
+            ctx,
+            "detail.window",
+            opens=views.moment_text(ctx, event.opens_at),
+            closes=views.moment_text(ctx, event.closes_at),
+        ),
     ]
     if event.needs_approval:
         lines.append(t(ctx, "detail.approval"))
@@ -323,8 +344,10 @@ def _confirm_prompt(ctx: Context, data: Mapping[str, Any], version: int) -> list
         lines.append(t(ctx, "confirm.approval"))
     lines.append(t(ctx, "confirm.rules"))
     yes = t(ctx, "confirm.yes_waitlist" if outcome == "waitlisted" else "confirm.yes")
-    buttons = (Choice(yes, data=_pb("yes", str(event.id), version)),
-               Choice(t(ctx, "confirm.no"), data=_pb("no", str(event.id), version)))
+    buttons = (
+        Choice(yes, data=_pb("yes", str(event.id), version)),
+        Choice(t(ctx, "confirm.no"), data=_pb("no", str(event.id), version)),
+    )
     return [Card(title=t(ctx, "confirm.title"), lines=tuple(lines), buttons=buttons, alt=t(ctx, "confirm.title"))]
 
 
@@ -342,10 +365,14 @@ def _confirm_accept(ctx: Context, data: Mapping[str, Any], inp: Input):
     if reason is not None:
         return Finish(say=(Text(refusal_text(ctx, reason, event)), texts.menu(ctx)))
     outcome = expected_outcome(event)
-    quick = (Choice(texts.t(ctx, "menu.applications"), data=encode("applications", "start")),
-             Choice(texts.t(ctx, "menu.events"), data=encode(NAME, "start")))
-    return Finish(say=(Text(t(ctx, f"done.{outcome}", title=event.title), quick=quick),),
-                  effects=(ApplyForEvent(event.id, outcome, ctx.public_base_url),))
+    quick = (
+        Choice(texts.t(ctx, "menu.applications"), data=encode("applications", "start")),
+        Choice(texts.t(ctx, "menu.events"), data=encode(NAME, "start")),
+    )
+    return Finish(
+        say=(Text(t(ctx, f"done.{outcome}", title=event.title), quick=quick),),
+        effects=(ApplyForEvent(event.id, outcome, ctx.public_base_url),),
+    )
 
 
 # --- お知らせ設定 ----------------------------------------------------------------------------------------------
@@ -353,9 +380,15 @@ def _notices_prompt(ctx: Context, data: Mapping[str, Any], version: int) -> list
     on = set(data.get("optins") or ())
     lines = "\n".join(
         t(ctx, "notices.line", centre=views.centre(ctx, c), state=t(ctx, "notices.on" if c in on else "notices.off"))
-        for c in CENTRES)
-    quick = [Choice(t(ctx, "notices.turn_off" if c in on else "notices.turn_on", centre=views.centre_short(ctx, c)),
-                    data=_pb("optout" if c in on else "optin", c, version)) for c in CENTRES]
+        for c in CENTRES
+    )
+    quick = [
+        Choice(
+            t(ctx, "notices.turn_off" if c in on else "notices.turn_on", centre=views.centre_short(ctx, c)),
+            data=_pb("optout" if c in on else "optin", c, version),
+        )
+        for c in CENTRES
+    ]
     quick.append(Choice(t(ctx, "notices.done"), data=_pb("done", "", version)))
     return [Text(t(ctx, "notices.prompt", lines=lines), quick=tuple(quick))]
 
@@ -368,8 +401,9 @@ def _notices_accept(ctx: Context, data: Mapping[str, Any], inp: Input):
     if action in ("optin", "optout") and pb.value in CENTRES and ctx.registered:
         on = set(data.get("optins") or ())
         (on.add if action == "optin" else on.discard)(pb.value)
-        return Go(None, {"optins": sorted(on)}, effects=(SetAnnouncementOptIn(pb.value, action == "optin"),),
-                  remember=False)
+        return Go(
+            None, {"optins": sorted(on)}, effects=(SetAnnouncementOptIn(pb.value, action == "optin"),), remember=False
+        )
     return Retry(Text(t(ctx, "pick.buttons")))
 
 

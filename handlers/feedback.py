@@ -5,11 +5,13 @@ Diagram: feedback.mmd.
 The score is stored only for a confirmed participant of that event (``storage.feedback``); a second tap replaces it.
 Text is taken as the comment only shortly after the question: a message days later is about something else.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Mapping
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -75,7 +77,7 @@ def _record_comment(session: Session, user: LineUser, effect: RecordComment) -> 
 
 
 def parse_answer(value: str) -> tuple[int, int] | None:
-    """"12.5" (event 12, score 5) from a thank-you's button; None for anything else."""
+    """ "12.5" (event 12, score 5) from a thank-you's button; None for anything else."""
     event, _, score = value.partition(".")
     if event.isdigit() and score in ("1", "2", "3", "4", "5"):
         return int(event), int(score)
@@ -93,8 +95,11 @@ def _score_accept(ctx: Context, data: Mapping[str, Any], inp: Input):
     if answer is None:
         return Finish(say=(Text(t(ctx, "score.again")),))
     event_id, score = answer
-    return Go("comment", data={"event": event_id, "score": score, "asked_at": ctx.now.isoformat()},
-              effects=(RecordScore(event_id, score),))
+    return Go(
+        "comment",
+        data={"event": event_id, "score": score, "asked_at": ctx.now.isoformat()},
+        effects=(RecordScore(event_id, score),),
+    )
 
 
 def _comment_prompt(ctx: Context, data: Mapping[str, Any], version: int) -> list[Reply]:

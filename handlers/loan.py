@@ -7,9 +7,11 @@ card, and gets a 受付番号 at once (``RequestLoan``: staff of the event's cen
 like for a loss report, handlers/report_service.py). The staff decision — approved with pick-up details, or declined
 with the reason — comes back in the chat, and shows in 報告・相談の状況.
 """
+
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from handlers import texts
 from handlers.engine import Context, Finish, Flow, Go, Input, Retry, Step, StepResult, picked
@@ -99,8 +101,10 @@ def _event_title(ctx: Context, event_id: int | None) -> str:
 # --- steps --------------------------------------------------------------------------------------------------
 def _equipment_prompt(ctx: Context, data: Mapping[str, Any], version: int) -> list[Reply]:
     chosen = set(data.get("equipment") or ())
-    quick = [Choice(("✓" if e in chosen else "") + label(ctx, "equipment", e), data=_pb("toggle", e, version))
-             for e in EQUIPMENT]
+    quick = [
+        Choice(("✓" if e in chosen else "") + label(ctx, "equipment", e), data=_pb("toggle", e, version))
+        for e in EQUIPMENT
+    ]
     quick.append(Choice(t(ctx, "equipment.done"), data=_pb("done", "", version)))
     lines = [t(ctx, "equipment.ask")]
     if chosen:
@@ -121,8 +125,10 @@ def _equipment_accept(ctx: Context, data: Mapping[str, Any], inp: Input) -> Step
 
 
 def _event_prompt(ctx: Context, data: Mapping[str, Any], version: int) -> list[Reply]:
-    quick = [Choice(event_button_label(ctx, a), data=_pb("event", str(a.event.id), version))
-             for a in candidates(ctx)[:MAX_EVENT_BUTTONS]]
+    quick = [
+        Choice(event_button_label(ctx, a), data=_pb("event", str(a.event.id), version))
+        for a in candidates(ctx)[:MAX_EVENT_BUTTONS]
+    ]
     quick.append(Choice(t(ctx, "event.undecided"), data=_pb("event", "none", version)))
     return [Text(t(ctx, "event.ask"), quick=(*quick, *nav(ctx)))]
 
@@ -161,21 +167,36 @@ def _note_accept(ctx: Context, data: Mapping[str, Any], inp: Input) -> StepResul
 
 
 def _confirm_prompt(ctx: Context, data: Mapping[str, Any], version: int) -> list[Reply]:
-    lines = (t(ctx, "confirm.equipment", value=labels(ctx, "equipment", data.get("equipment") or ())),
-             t(ctx, "confirm.event", value=_event_title(ctx, data.get("event"))),
-             t(ctx, "confirm.reason", value=label(ctx, "reason", data.get("reason"))),
-             t(ctx, "confirm.note", value=data.get("note") or LABELS.t(ctx, "none")))
+    lines = (
+        t(ctx, "confirm.equipment", value=labels(ctx, "equipment", data.get("equipment") or ())),
+        t(ctx, "confirm.event", value=_event_title(ctx, data.get("event"))),
+        t(ctx, "confirm.reason", value=label(ctx, "reason", data.get("reason"))),
+        t(ctx, "confirm.note", value=data.get("note") or LABELS.t(ctx, "none")),
+    )
     send = Choice(t(ctx, "confirm.send"), data=_pb("send", "", version))
-    return [Card(title=t(ctx, "confirm.title"), lines=lines, buttons=(send,), alt=t(ctx, "confirm.title"),
-                 quick=(send, *nav(ctx)))]
+    return [
+        Card(
+            title=t(ctx, "confirm.title"),
+            lines=lines,
+            buttons=(send,),
+            alt=t(ctx, "confirm.title"),
+            quick=(send, *nav(ctx)),
+        )
+    ]
 
 
 def _confirm_accept(ctx: Context, data: Mapping[str, Any], inp: Input) -> StepResult:
     if picked(inp, NAME, "send", {"": both_languages(TEXTS, "confirm.send")}) is None:
         return Retry(Text(t(ctx, "choose.buttons")))
     ref = reference(LOAN, report_facts(ctx).fresh)
-    effect = RequestLoan(reference=ref, equipment=tuple(data["equipment"]), event_id=data.get("event"),
-                         reason=data["reason"], note=data.get("note") or "", base_url=ctx.public_base_url)
+    effect = RequestLoan(
+        reference=ref,
+        equipment=tuple(data["equipment"]),
+        event_id=data.get("event"),
+        reason=data["reason"],
+        note=data.get("note") or "",
+        base_url=ctx.public_base_url,
+    )
     quick = texts.menu_choices_led_by(ctx, Choice(t(ctx, "menu.status"), data=encode(STATUS_NAME, "start")))
     return Finish(say=(Text(t(ctx, "done", reference=ref, phone=ctx.contact_phone), quick=quick),), effects=(effect,))
 
@@ -190,8 +211,19 @@ FLOW = Flow(
         NOTE: Step(_note_prompt, _note_accept),
         CONFIRM: Step(_confirm_prompt, _confirm_accept, choice=True),
     },
-    keywords=frozenset(keyword(w) for w in ("機器の貸出相談", "機器の貸出", "貸出", "貸し出し", "機器を借りたい",
-                                            "loan", "borrow", "borrow equipment")),
+    keywords=frozenset(
+        keyword(w)
+        for w in (
+            "機器の貸出相談",
+            "機器の貸出",
+            "貸出",
+            "貸し出し",
+            "機器を借りたい",
+            "loan",
+            "borrow",
+            "borrow equipment",
+        )
+    ),
     title_key="title",
     guard=_guard,
     intro=lambda ctx: [Text(t(ctx, "intro"))],

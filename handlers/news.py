@@ -1,6 +1,7 @@
 """お知らせの停止 / お知らせを受け取る (flow "news"): whether the parent receives the お知らせ staff send to a group of
 parents (storage/broadcasts.py). Every お知らせ ends with how to stop them and a 「お知らせの停止」 button, which
 stops them at once (an entry button carrying its answer); typed, the words ask first."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping

@@ -1,4 +1,5 @@
 """The effect of 「お知らせの停止」 / 「お知らせを受け取る」 (handlers/news.py) and its applier."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,5 @@
 """Text input normalisation before validation: full-width digits and letters, hyphen look-alikes, spaces, kana."""
+
 from __future__ import annotations
 
 import re

@@ -2,6 +2,7 @@
 
 A deployment with a changed text is a new policy version: parents are asked to consent again.
 """
+
 from __future__ import annotations
 
 from functools import cache

@@ -3,10 +3,12 @@
 Anyone may read it. A registered parent who has not agreed to the version in force can go on to the consent flow;
 one who has agreed can withdraw at any time (``ConsentWithdrawn``), after being told plainly what that stops.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
 from handlers import consent, texts
 from handlers.effects import ConsentWithdrawn
@@ -70,8 +72,20 @@ TEXTS = texts.Catalog(
     }
 )
 ACTIONS = ("read", "agree", "withdraw", "close")
-MONTHS_EN = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-             "November", "December")
+MONTHS_EN = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 
 
 def t(ctx: Any, key: str, **values: Any) -> str:
@@ -88,8 +102,11 @@ def status(ctx: Context) -> str:
     facts = ctx.facts.get("consent") or {}
     if ctx.consent_current:
         when = to_tokyo(datetime.fromisoformat(facts["answered_at"])) if facts.get("answered_at") else None
-        date = t(ctx, "date", year=when.year, month=when.month, day=when.day,
-                 month_name=MONTHS_EN[when.month - 1]) if when else ""
+        date = (
+            t(ctx, "date", year=when.year, month=when.month, day=when.day, month_name=MONTHS_EN[when.month - 1])
+            if when
+            else ""
+        )
         return t(ctx, "status.agreed", date=date)
     if consent.revised(ctx):
         return t(ctx, "status.revised")

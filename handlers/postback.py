@@ -3,6 +3,7 @@
 Format: ``1|<flow>|<action>|<value>|<state version>`` (≤ 300 characters). Menu postbacks (rich menu, main menu)
 carry no state version: they are entry points and are always valid.
 """
+
 from __future__ import annotations
 
 import re

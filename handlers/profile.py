@@ -1,5 +1,6 @@
 """登録情報 (flow "profile"): the registered details on the same card as at registration, any field changeable the
 same way, saved only on 保存する. The steps are registration's (``handlers.registration.Steps``) in editing mode."""
+
 from __future__ import annotations
 
 from typing import Any

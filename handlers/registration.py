@@ -9,12 +9,14 @@ can be changed from there, and only "登録する" saves (``SaveProfile``); cons
 The order of questions is not a fixed list: after each answer the flow goes to the first thing still missing
 (``next_missing``), so editing one field from the card comes back to the card. Diagram: registration.mmd.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from datetime import date
 from enum import StrEnum
-from typing import Any, Mapping
+from typing import Any
 
 from handlers import normalize, texts
 from handlers import registration_rules as rules
@@ -24,6 +26,7 @@ from handlers.postback import encode
 from handlers.registration_texts import TEXTS, month_label
 from handlers.replies import Card, Choice, Reply, Text
 from storage.clock import to_tokyo
+
 
 class Ask(StrEnum):
     """The steps of registration and profile (stored as ``conversation_states.step``)."""
@@ -41,8 +44,14 @@ class Ask(StrEnum):
 
 
 # Fields the card offers to change, and the step that asks each.
-EDITS = {"role": Ask.WHO, "name": Ask.NAME, "phone": Ask.PHONE, "children": Ask.CHILDREN, "due": Ask.DUE,
-         "centre": Ask.CENTRE}
+EDITS = {
+    "role": Ask.WHO,
+    "name": Ask.NAME,
+    "phone": Ask.PHONE,
+    "children": Ask.CHILDREN,
+    "due": Ask.DUE,
+    "centre": Ask.CENTRE,
+}
 
 
 def t(ctx: Any, key: str, **values: Any) -> str:
@@ -229,8 +238,10 @@ class Steps:
     def child_prompt(self, ctx: Context, data: Mapping[str, Any], version: int) -> list[Reply]:
         count = len(data.get("children") or ())
         text = t(ctx, "child.ask_more", n=count + 1) if count else t(ctx, "child.ask")
-        years = tuple(Choice(t(ctx, "child.year_label", year=y), data=self.data("year", str(y), version))
-                      for y in rules.child_years(today(ctx)))
+        years = tuple(
+            Choice(t(ctx, "child.year_label", year=y), data=self.data("year", str(y), version))
+            for y in rules.child_years(today(ctx))
+        )
         return [Text(text, quick=(*years, *nav(ctx)))]
 
     def child_accept(self, ctx: Context, data: Mapping[str, Any], inp: Input) -> StepResult:
@@ -282,8 +293,10 @@ class Steps:
     def children_prompt(self, ctx: Context, data: Mapping[str, Any], version: int) -> list[Reply]:
         children = sorted(data.get("children") or ())
         listing = "\n".join(f"・{t(ctx, 'line.child', month=month_label(ctx, m))}" for m in children)
-        choices = [Choice(t(ctx, "children.remove", month=month_label(ctx, m)), data=self.data("remove", m, version))
-                   for m in children]
+        choices = [
+            Choice(t(ctx, "children.remove", month=month_label(ctx, m)), data=self.data("remove", m, version))
+            for m in children
+        ]
         if len(children) < rules.MAX_CHILDREN:
             choices.insert(0, Choice(t(ctx, "children.add"), data=self.data("add", "", version)))
         choices.append(Choice(t(ctx, "children.done"), data=self.data("done", "", version)))
@@ -359,8 +372,14 @@ class Steps:
         save = Choice(t(ctx, save_key), data=self.data("save", "", version))
         close = Choice(t(ctx, "review.close"), data=self.data("close", "", version))
         buttons = (save,) if self.changed(data) else (close,)
-        fields = ["role", "name", "phone", *(["children"] if is_guardian(data) else []),
-                  *(["due"] if is_pregnant(data) else []), "centre"]
+        fields = [
+            "role",
+            "name",
+            "phone",
+            *(["children"] if is_guardian(data) else []),
+            *(["due"] if is_pregnant(data) else []),
+            "centre",
+        ]
         edits = [Choice(t(ctx, f"edit.{f}"), data=self.data("edit", f, version)) for f in fields]
         other = "en" if (data.get("lang") or ctx.lang) == "ja" else "ja"
         edits.append(Choice(t(ctx, f"lang.{other}"), data=self.data("lang", other, version)))
@@ -400,15 +419,15 @@ class Steps:
             Ask.FURIGANA: Step(self.furigana_prompt, self.furigana_accept, typed, help_hint="help.furigana"),
             Ask.PHONE: Step(self.phone_prompt, self.phone_accept, typed, help_hint="help.phone"),
             Ask.CHILD: Step(self.child_prompt, self.child_accept, either, help_hint="help.child"),
-            Ask.CHILD_MONTH: Step(self.child_month_prompt, self.child_month_accept, either, help_hint="help.child",
-                                  choice=True),
-            Ask.CHILDREN: Step(self.children_prompt, self.children_accept, either, help_hint="help.child",
-                               choice=True),
+            Ask.CHILD_MONTH: Step(
+                self.child_month_prompt, self.child_month_accept, either, help_hint="help.child", choice=True
+            ),
+            Ask.CHILDREN: Step(self.children_prompt, self.children_accept, either, help_hint="help.child", choice=True),
             Ask.DUE: Step(self.due_prompt, self.due_accept, either, help_hint="help.due"),
             Ask.CENTRE: Step(self.centre_prompt, self.centre_accept, either, help_hint="help.centre", choice=True),
-            Ask.CONFIRM: Step(self.confirm_prompt, self.confirm_accept, either, help_hint="help.confirm",
-                              choice=True),
+            Ask.CONFIRM: Step(self.confirm_prompt, self.confirm_accept, either, help_hint="help.confirm", choice=True),
         }
+
 
 def _not_again(ctx: Context) -> list[Reply] | None:
     return [Text(t(ctx, "already")), texts.menu(ctx)] if ctx.registered else None

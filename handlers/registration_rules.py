@@ -4,6 +4,7 @@ Pure functions over already-normalised text (``handlers.normalize``); each retur
 reason key (``Invalid``) the flow turns into a kind explanation. Months are "YYYY-MM" strings in flow data and
 become the first day of the month in storage.
 """
+
 from __future__ import annotations
 
 import re
@@ -71,8 +72,12 @@ def parse_name(raw: str) -> tuple[str, str | None] | Invalid:
         name, reading = bracket.group(1), bracket.group(2)
     elif len(parts) == 2 and is_kana(parts[1]):
         name, reading = parts
-    elif len(words) >= 4 and len(words) % 2 == 0 and is_kana(" ".join(words[half:])) \
-            and not is_kana(" ".join(words[:half])):  # not 2 words: "山田 さくら" is a name whose given name is kana
+    elif (
+        len(words) >= 4
+        and len(words) % 2 == 0
+        and is_kana(" ".join(words[half:]))
+        and not is_kana(" ".join(words[:half]))
+    ):  # not 2 words: "山田 さくら" is a name whose given name is kana
         name, reading = " ".join(words[:half]), " ".join(words[half:])
     problem = name_problem(name)
     if problem:
@@ -139,9 +144,20 @@ ERAS = {"令和": 2018, "r": 2018, "平成": 1988, "h": 1988}
 MONTH_NAMES = {
     name: i + 1
     for i, names in enumerate(
-        [("jan", "january"), ("feb", "february"), ("mar", "march"), ("apr", "april"), ("may",), ("jun", "june"),
-         ("jul", "july"), ("aug", "august"), ("sep", "sept", "september"), ("oct", "october"), ("nov", "november"),
-         ("dec", "december")]
+        [
+            ("jan", "january"),
+            ("feb", "february"),
+            ("mar", "march"),
+            ("apr", "april"),
+            ("may",),
+            ("jun", "june"),
+            ("jul", "july"),
+            ("aug", "august"),
+            ("sep", "sept", "september"),
+            ("oct", "october"),
+            ("nov", "november"),
+            ("dec", "december"),
+        ]
     )
     for name in names
 }

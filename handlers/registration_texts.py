@@ -1,4 +1,5 @@
 """What the registration and profile flows say, in Japanese and English."""
+
 from __future__ import annotations
 
 from handlers.texts import Catalog
@@ -202,6 +203,6 @@ MONTH_NAMES_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep",
 
 
 def month_label(ctx, key: str) -> str:
-    """"2024年5月" / "May 2024" for a "YYYY-MM" key."""
+    """ "2024年5月" / "May 2024" for a "YYYY-MM" key."""
     year, month = (int(part) for part in key.split("-"))
     return TEXTS.t(ctx, "month.label", year=year, month=month, month_name=MONTH_NAMES_EN[month - 1])

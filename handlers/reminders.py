@@ -11,11 +11,12 @@ What: the event, its time, the participant's personal join link, one line of the
 the day-level reminders add the preparation of policy 4 (the app, camera, microphone, network, what to do if the
 connection fails). The thank-you asks one question, 満足度 1–5, as quick replies (the "feedback" flow takes it).
 """
+
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 
 from handlers import event_views as views
 from handlers.postback import encode
@@ -47,7 +48,7 @@ class Offset:
         if self.at is None:
             return start - self.before
         day = to_tokyo(start).date() - timedelta(days=self.days)
-        return datetime.combine(day, self.at, TOKYO).astimezone(timezone.utc)
+        return datetime.combine(day, self.at, TOKYO).astimezone(UTC)
 
     @property
     def reach(self) -> timedelta:
@@ -60,7 +61,7 @@ _BEFORE = re.compile(r"^(\d{1,4})([mhd])$")
 
 
 def parse_offsets(text: str) -> tuple[Offset, ...]:
-    """"1d@10:00,30m" → offsets. Raises ValueError with a message for the operator."""
+    """ "1d@10:00,30m" → offsets. Raises ValueError with a message for the operator."""
     offsets: dict[str, Offset] = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
         if m := _DAY_AT.match(part):
@@ -98,11 +99,11 @@ class QuietHours:
             return moment
         local = to_tokyo(moment)
         day = local.date() if local.time() < self.end else local.date() + timedelta(days=1)
-        return datetime.combine(day, self.end, TOKYO).astimezone(timezone.utc)
+        return datetime.combine(day, self.end, TOKYO).astimezone(UTC)
 
 
 def parse_quiet_hours(text: str) -> QuietHours | None:
-    """"21:00-08:00" → QuietHours; "" or "off" → None. Raises ValueError."""
+    """ "21:00-08:00" → QuietHours; "" or "off" → None. Raises ValueError."""
     text = text.strip()
     if text.lower() in ("", "off", "none"):
         return None
@@ -156,10 +157,10 @@ TEXTS = Catalog(
             "reminder.body": "日時：{when}\nあなた専用の参加用ページ：\n{url}\n（開始{minutes}分前から参加方法が表示されます）",
             "reminder.rules": "録画・録音・撮影やSNSへの投稿はせず、このリンクはほかの人に教えないでください。",
             "prepare": "【前日までのご準備】\n"
-                       "・WEB会議アプリを、お使いのスマートフォン・パソコン・タブレットにインストールし、最新版に更新してください。\n"
-                       "・カメラ、マイク、スピーカー（イヤホン）と、インターネットへの接続を事前にお確かめください。\n"
-                       "・当日つながらないときは、アプリや端末を再起動し、Wi-Fi・モバイル通信を確かめてから、参加用ページをもう一度開いてください。それでも参加できないときは、地域子育て支援課（{phone}）へご連絡ください。\n"
-                       "※通信環境や機器の不具合で参加できない場合があることを、あらかじめご了承ください。機器をお持ちでない方は、貸し出しのご相談もできます。",
+            "・WEB会議アプリを、お使いのスマートフォン・パソコン・タブレットにインストールし、最新版に更新してください。\n"
+            "・カメラ、マイク、スピーカー（イヤホン）と、インターネットへの接続を事前にお確かめください。\n"
+            "・当日つながらないときは、アプリや端末を再起動し、Wi-Fi・モバイル通信を確かめてから、参加用ページをもう一度開いてください。それでも参加できないときは、地域子育て支援課（{phone}）へご連絡ください。\n"
+            "※通信環境や機器の不具合で参加できない場合があることを、あらかじめご了承ください。機器をお持ちでない方は、貸し出しのご相談もできます。",
             "thanks": "「{title}」にご参加いただき、ありがとうございました。\nよろしければ、今日の満足度を1〜5で教えてください（5がいちばん満足）。",
             "thanks.score": "満足度 {score}",
         },
@@ -169,10 +170,10 @@ TEXTS = Catalog(
             "reminder.body": "When: {when}\nYour personal join page:\n{url}\n(It shows how to join from {minutes} minutes before the start.)",
             "reminder.rules": "Please do not record, film or post anything on social media, and do not share this link.",
             "prepare": "[Before the day]\n"
-                       "- Install the web-conference app on your phone, computer or tablet, and update it to the latest version.\n"
-                       "- Check your camera, microphone, speaker (or earphones) and internet connection beforehand.\n"
-                       "- If you cannot connect on the day, restart the app and your device, check your Wi-Fi or mobile data, then open your join page again. If it still does not work, please call the Community Child-rearing Support Division ({phone}).\n"
-                       "Please note that problems with your connection or equipment may prevent you from taking part. If you have no suitable device, ask us about borrowing one.",
+            "- Install the web-conference app on your phone, computer or tablet, and update it to the latest version.\n"
+            "- Check your camera, microphone, speaker (or earphones) and internet connection beforehand.\n"
+            "- If you cannot connect on the day, restart the app and your device, check your Wi-Fi or mobile data, then open your join page again. If it still does not work, please call the Community Child-rearing Support Division ({phone}).\n"
+            "Please note that problems with your connection or equipment may prevent you from taking part. If you have no suitable device, ask us about borrowing one.",
             "thanks": "Thank you for joining “{title}”.\nIf you have a moment, how satisfied were you today, from 1 to 5 (5 = very satisfied)?",
             "thanks.score": "Satisfaction {score}",
         },
@@ -199,11 +200,13 @@ def reminder(facts: ReminderFacts, offset: Offset) -> list[Reply]:
     text can be tapped (LINE links URLs in text)."""
     lang, when = facts.lang, views.when(facts.lang, facts.starts_at, facts.ends_at)
     kind = "prepare" if offset.prepares else "soon"
-    text = "\n".join((
-        t(lang, f"reminder.{kind}", title=facts.title),
-        t(lang, "reminder.body", when=when, url=facts.join_url, minutes=facts.opens_minutes),
-        t(lang, "reminder.rules"),
-    ))
+    text = "\n".join(
+        (
+            t(lang, f"reminder.{kind}", title=facts.title),
+            t(lang, "reminder.body", when=when, url=facts.join_url, minutes=facts.opens_minutes),
+            t(lang, "reminder.rules"),
+        )
+    )
     if offset.prepares:
         return [Text(text), Text(t(lang, "prepare", phone=facts.contact_phone))]
     return [Text(text)]
@@ -215,6 +218,8 @@ def score_postback(event_id: int, score: str) -> str:
 
 
 def thanks(lang: str, event_id: int, title: str) -> list[Reply]:
-    quick = tuple(Choice(score, data=score_postback(event_id, score), display=t(lang, "thanks.score", score=score))
-                  for score in SCORES)
+    quick = tuple(
+        Choice(score, data=score_postback(event_id, score), display=t(lang, "thanks.score", score=score))
+        for score in SCORES
+    )
     return [Text(t(lang, "thanks", title=title), quick=quick)]

@@ -1,4 +1,5 @@
 """What a flow says, independent of LINE: bot.messages turns these into LINE message objects within LINE's limits."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

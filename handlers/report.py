@@ -13,22 +13,49 @@ the parent's answers back into the same thread (``AnswerStaff``). While an instr
 free text the parent sends outside any flow is offered as that answer, after a confirmation (``offer_answer``,
 called by the router's idle handling).
 """
+
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from handlers import event_views as views
 from handlers import texts
-from handlers.engine import (STATE_TTL, Context, Finish, Flow, Go, Input, Retry, State, Step, StepResult, Transition,
-                             picked)
+from handlers.engine import (
+    STATE_TTL,
+    Context,
+    Finish,
+    Flow,
+    Go,
+    Input,
+    Retry,
+    State,
+    Step,
+    StepResult,
+    Transition,
+    picked,
+)
 from handlers.event_rules import ApplicationInfo, facts_of
 from handlers.normalize import keyword
 from handlers.postback import encode
 from handlers.replies import Card, Carousel, Choice, Reply, Text
-from handlers.report_rules import (LOST, LOST_WHEN, MESSAGE_MAX, MISUSE, NOTE_MAX, REPORT, EscalationInfo,
-                                   ReportFacts, merge_target, reference, report_facts, responsible_centre)
+from handlers.report_rules import (
+    LOST,
+    LOST_WHEN,
+    MESSAGE_MAX,
+    MISUSE,
+    NOTE_MAX,
+    REPORT,
+    EscalationInfo,
+    ReportFacts,
+    merge_target,
+    reference,
+    report_facts,
+    responsible_centre,
+)
 from handlers.report_service import AnswerStaff, FileReport
-from handlers.report_texts import LABELS, REPORT as REPORT_TEXTS, STATUS, both_languages, label, nav, status_label
+from handlers.report_texts import LABELS, STATUS, both_languages, label, nav, status_label
+from handlers.report_texts import REPORT as REPORT_TEXTS
 from storage.clock import to_tokyo
 
 NAME, STATUS_NAME = "report", "my_reports"
@@ -72,8 +99,9 @@ def _options(group: str, values: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
     return {v: both_languages(LABELS, f"{group}.{v}") for v in values}
 
 
-def _ask(ctx: Context, key: str, group: str, values: tuple[str, ...], action: str, version: int,
-         back: bool = True) -> list[Reply]:
+def _ask(
+    ctx: Context, key: str, group: str, values: tuple[str, ...], action: str, version: int, back: bool = True
+) -> list[Reply]:
     quick = tuple(Choice(label(ctx, group, v), data=_pb(action, v, version)) for v in values)
     return [Text(t(ctx, key), quick=(*quick, *nav(ctx, back)))]
 
@@ -124,11 +152,15 @@ def _titles(ctx: Context, event_ids) -> str:
 def _events_prompt(ctx: Context, data: Mapping[str, Any], version: int) -> list[Reply]:
     chosen = set(data.get("events") or ())
     apps = candidates(ctx)[:MAX_EVENT_BUTTONS]
-    quick = [Choice(event_button_label(ctx, a, a.event.id in chosen), data=_pb("toggle", str(a.event.id), version))
-             for a in apps]
-    quick += [Choice(t(ctx, "events.all"), data=_pb("all", "", version)),
-              Choice(t(ctx, "events.none"), data=_pb("none", "", version)),
-              Choice(t(ctx, "events.done"), data=_pb("done", "", version))]
+    quick = [
+        Choice(event_button_label(ctx, a, a.event.id in chosen), data=_pb("toggle", str(a.event.id), version))
+        for a in apps
+    ]
+    quick += [
+        Choice(t(ctx, "events.all"), data=_pb("all", "", version)),
+        Choice(t(ctx, "events.none"), data=_pb("none", "", version)),
+        Choice(t(ctx, "events.done"), data=_pb("done", "", version)),
+    ]
     lines = [t(ctx, "events.ask")]
     if chosen:
         lines.append(t(ctx, "events.chosen", titles=_titles(ctx, sorted(chosen))))
@@ -171,16 +203,25 @@ def _stops_links(ctx: Context, event_ids) -> bool:
 
 
 def _confirm_prompt(ctx: Context, data: Mapping[str, Any], version: int) -> list[Reply]:
-    lines = [t(ctx, "confirm.lost", value=label(ctx, "lost", data["lost"])),
-             t(ctx, "confirm.when", value=label(ctx, "when", data["lost_when"])),
-             t(ctx, "confirm.misuse", value=label(ctx, "misuse", data["misuse"])),
-             t(ctx, "confirm.events", value=_titles(ctx, data.get("events") or ())),
-             t(ctx, "confirm.note", value=data.get("note") or LABELS.t(ctx, "none"))]
+    lines = [
+        t(ctx, "confirm.lost", value=label(ctx, "lost", data["lost"])),
+        t(ctx, "confirm.when", value=label(ctx, "when", data["lost_when"])),
+        t(ctx, "confirm.misuse", value=label(ctx, "misuse", data["misuse"])),
+        t(ctx, "confirm.events", value=_titles(ctx, data.get("events") or ())),
+        t(ctx, "confirm.note", value=data.get("note") or LABELS.t(ctx, "none")),
+    ]
     if _stops_links(ctx, data.get("events") or ()):
         lines.append(t(ctx, "confirm.links"))
     send = Choice(t(ctx, "confirm.send"), data=_pb("send", "", version))
-    return [Card(title=t(ctx, "confirm.title"), lines=tuple(lines), buttons=(send,), alt=t(ctx, "confirm.title"),
-                 quick=(send, *nav(ctx)))]
+    return [
+        Card(
+            title=t(ctx, "confirm.title"),
+            lines=tuple(lines),
+            buttons=(send,),
+            alt=t(ctx, "confirm.title"),
+            quick=(send, *nav(ctx)),
+        )
+    ]
 
 
 def _confirm_accept(ctx: Context, data: Mapping[str, Any], inp: Input) -> StepResult:
@@ -205,12 +246,22 @@ def _filed(ctx: Context, data: Mapping[str, Any]) -> Finish:
         meanwhile.append(t(ctx, f"done.tip.{data['lost']}"))
     meanwhile.append(t(ctx, "done.watch"))
     after = _after_hours(ctx, facts, data, event_ids) if earlier is None else None
-    body = "\n\n".join(filter(None, (head, t(ctx, "done.next"), after, "\n".join(meanwhile),
-                                     t(ctx, "done.urgent", phone=ctx.contact_phone))))
+    body = "\n\n".join(
+        filter(
+            None,
+            (head, t(ctx, "done.next"), after, "\n".join(meanwhile), t(ctx, "done.urgent", phone=ctx.contact_phone)),
+        )
+    )
     quick = texts.menu_choices_led_by(ctx, Choice(t(ctx, "menu.status"), data=encode(STATUS_NAME, "start")))
-    effect = FileReport(reference=new_reference, lost=data["lost"], lost_when=data["lost_when"],
-                        misuse=data["misuse"], event_ids=event_ids, note=data.get("note") or "",
-                        base_url=ctx.public_base_url)
+    effect = FileReport(
+        reference=new_reference,
+        lost=data["lost"],
+        lost_when=data["lost_when"],
+        misuse=data["misuse"],
+        event_ids=event_ids,
+        note=data.get("note") or "",
+        base_url=ctx.public_base_url,
+    )
     return Finish(say=(Text(body, quick=quick),), effects=(effect,))
 
 
@@ -218,8 +269,9 @@ def _after_hours(ctx: Context, facts: ReportFacts, data: Mapping[str, Any], even
     """When nobody is on duty for the centre that will handle the report (the same choice as the report's: the
     first event concerned, else the parent's centre): when staff will see it."""
     concerned = [a.event for a in candidates(ctx) if data["lost"] == "line_account" or a.event.id in set(event_ids)]
-    centre = responsible_centre((e.centre for e in sorted(concerned, key=lambda e: (e.starts_at, e.id))),
-                                ctx.profile.get("centre"))
+    centre = responsible_centre(
+        (e.centre for e in sorted(concerned, key=lambda e: (e.starts_at, e.id))), ctx.profile.get("centre")
+    )
     if centre not in facts.after_hours:
         return None
     when = facts.after_hours[centre]
@@ -237,8 +289,21 @@ FLOW = Flow(
         NOTE: Step(_note_prompt, _note_accept),
         CONFIRM: Step(_confirm_prompt, _confirm_accept, choice=True),
     },
-    keywords=frozenset(keyword(w) for w in ("紛失", "盗難", "紛失・盗難の報告", "なくした", "無くした", "失くした",
-                                            "盗まれた", "lost", "stolen", "report loss")),
+    keywords=frozenset(
+        keyword(w)
+        for w in (
+            "紛失",
+            "盗難",
+            "紛失・盗難の報告",
+            "なくした",
+            "無くした",
+            "失くした",
+            "盗まれた",
+            "lost",
+            "stolen",
+            "report loss",
+        )
+    ),
     title_key="title",
     guard=lambda ctx: _registered_only(REPORT_TEXTS, ctx),
     intro=lambda ctx: [Text(t(ctx, "intro"))],
@@ -253,8 +318,10 @@ def _answerable(ctx: Context, escalation_id: Any) -> EscalationInfo | None:
 
 
 def _card(ctx: Context, info: EscalationInfo) -> Card:
-    lines = [ts(ctx, "card.received", when=views.moment_text(ctx, info.created_at)),
-             ts(ctx, "card.status", status=status_label(ctx, info.status, info.outcome))]
+    lines = [
+        ts(ctx, "card.received", when=views.moment_text(ctx, info.created_at)),
+        ts(ctx, "card.status", status=status_label(ctx, info.status, info.outcome)),
+    ]
     if info.kind != REPORT and info.resolved and info.decision_note:
         lines.append(ts(ctx, "card.decision", text=info.decision_note))
     if info.instruction is not None and not info.resolved:
@@ -269,9 +336,11 @@ def _card(ctx: Context, info: EscalationInfo) -> Card:
 
 
 def _elsewhere(ctx: Context) -> tuple[Choice, ...]:
-    return (Choice(ts(ctx, "menu.report"), data=encode(NAME, "start")),
-            Choice(ts(ctx, "menu.loan"), data=encode("loan", "start")),
-            Choice(ts(ctx, "menu.main"), data=encode("menu", "help")))
+    return (
+        Choice(ts(ctx, "menu.report"), data=encode(NAME, "start")),
+        Choice(ts(ctx, "menu.loan"), data=encode("loan", "start")),
+        Choice(ts(ctx, "menu.main"), data=encode("menu", "help")),
+    )
 
 
 def _list_prompt(ctx: Context, data: Mapping[str, Any], version: int) -> list[Reply]:
@@ -326,8 +395,10 @@ def _answer_confirm_prompt(ctx: Context, data: Mapping[str, Any], version: int) 
     else:
         title = ts(ctx, "answer.title")
         send_key, other_key, other_action = "answer.send", "answer.rewrite", "rewrite"
-    buttons = (Choice(ts(ctx, send_key), data=_pb("send", "", version, STATUS_NAME)),
-               Choice(ts(ctx, other_key), data=_pb(other_action, "", version, STATUS_NAME)))
+    buttons = (
+        Choice(ts(ctx, send_key), data=_pb("send", "", version, STATUS_NAME)),
+        Choice(ts(ctx, other_key), data=_pb(other_action, "", version, STATUS_NAME)),
+    )
     return [Card(title=title, lines=(data.get("answer") or "",), buttons=buttons, alt=title, quick=buttons)]
 
 
@@ -342,8 +413,9 @@ def _answer_confirm_accept(ctx: Context, data: Mapping[str, Any], inp: Input) ->
         return Retry(Text(ts(ctx, "choose.buttons")))
     if info is None:
         return Finish(say=(Text(ts(ctx, "answer.gone", phone=ctx.contact_phone), quick=texts.menu_choices(ctx)),))
-    return Finish(say=(Text(ts(ctx, "answer.sent"), quick=_elsewhere(ctx)),),
-                  effects=(AnswerStaff(info.id, data["answer"]),))
+    return Finish(
+        say=(Text(ts(ctx, "answer.sent"), quick=_elsewhere(ctx)),), effects=(AnswerStaff(info.id, data["answer"]),)
+    )
 
 
 STATUS_FLOW = Flow(

@@ -5,15 +5,23 @@ they may see. Also builds the same view of one escalation for the notices to sta
 Loaded into the context when a step first looks at them (``handlers.context``); the fresh reference drawn here is
 used only if the step files a report or a request.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Iterable
 
 from sqlalchemy.orm import Session
 
-from handlers.report_rules import (RECENTLY_RESOLVED, EscalationInfo, EventRef, ReportFacts, StaffFacts, ThreadMessage,
-                                   scope)
+from handlers.report_rules import (
+    RECENTLY_RESOLVED,
+    EscalationInfo,
+    EventRef,
+    ReportFacts,
+    StaffFacts,
+    ThreadMessage,
+    scope,
+)
 from storage import reports, rota, staff
 from storage.models import Escalation, LineUser, Parent
 
@@ -23,8 +31,11 @@ def of_parent(session: Session, parent: Parent | None, *, moment: datetime) -> R
     if parent is None:
         return None
     mine = reports.of_parent(session, parent.id, moment - RECENTLY_RESOLVED)
-    return ReportFacts(escalations=tuple(views(session, mine)), fresh=reports.new_reference_body(),
-                       after_hours=rota.after_hours(session, moment))
+    return ReportFacts(
+        escalations=tuple(views(session, mine)),
+        fresh=reports.new_reference_body(),
+        after_hours=rota.after_hours(session, moment),
+    )
 
 
 def of_staff_member(session: Session, user: LineUser, *, moment: datetime) -> StaffFacts | None:
@@ -33,8 +44,14 @@ def of_staff_member(session: Session, user: LineUser, *, moment: datetime) -> St
     if member is None:
         return None
     seen = reports.visible(session, scope(member.centre, member.role), moment - RECENTLY_RESOLVED)
-    return StaffFacts(id=member.id, name=member.name, centre=member.centre, role=member.role,
-                      on_duty=rota.member_on_duty(session, member, moment), escalations=tuple(views(session, seen)))
+    return StaffFacts(
+        id=member.id,
+        name=member.name,
+        centre=member.centre,
+        role=member.role,
+        on_duty=rota.member_on_duty(session, member, moment),
+        escalations=tuple(views(session, seen)),
+    )
 
 
 def view(session: Session, escalation: Escalation) -> EscalationInfo:
@@ -49,11 +66,13 @@ def views(session: Session, escalations: Iterable[Escalation]) -> list[Escalatio
     by_report = reports.reports_by_escalation(session, ids)
     by_loan = reports.loans_by_escalation(session, ids)
     event_ids = [i for r in by_report.values() for i in r.event_ids] + [
-        loan.event_id for loan in by_loan.values() if loan.event_id is not None]
+        loan.event_id for loan in by_loan.values() if loan.event_id is not None
+    ]
     events = reports.events_by_id(session, event_ids)
     threads = reports.messages(session, ids)
-    authors = reports.staff_names(session, [e.acknowledged_by for e in rows] + [
-        m.staff_id for thread in threads.values() for m in thread])
+    authors = reports.staff_names(
+        session, [e.acknowledged_by for e in rows] + [m.staff_id for thread in threads.values() for m in thread]
+    )
     out = []
     for escalation in rows:
         report, loan = by_report.get(escalation.id), by_loan.get(escalation.id)
@@ -61,17 +80,41 @@ def views(session: Session, escalations: Iterable[Escalation]) -> list[Escalatio
         refs = tuple(EventRef(e.id, e.title, e.starts_at, e.centre) for i in wanted if (e := events.get(i)))
         instruction = _latest_instruction(threads.get(escalation.id, []), authors, escalation.centre)
         acknowledger = authors.get(escalation.acknowledged_by) if escalation.acknowledged_by else None
-        common = dict(id=escalation.id, reference=escalation.reference, kind=escalation.kind,
-                      status=escalation.status, centre=escalation.centre, created_at=escalation.created_at,
-                      events=refs, outcome=escalation.outcome, acknowledged_by_id=escalation.acknowledged_by,
-                      acknowledged_by=acknowledger.name if acknowledger else "", instruction=instruction)
+        common = dict(
+            id=escalation.id,
+            reference=escalation.reference,
+            kind=escalation.kind,
+            status=escalation.status,
+            centre=escalation.centre,
+            created_at=escalation.created_at,
+            events=refs,
+            outcome=escalation.outcome,
+            acknowledged_by_id=escalation.acknowledged_by,
+            acknowledged_by=acknowledger.name if acknowledger else "",
+            instruction=instruction,
+        )
         if report is not None:
-            out.append(EscalationInfo(**common, note=report.note, lost=report.lost, lost_when=report.lost_when,
-                                      misuse=report.misuse, held_links=len(report.held_enrollment_ids or []),
-                                      repeats=report.repeats))
+            out.append(
+                EscalationInfo(
+                    **common,
+                    note=report.note,
+                    lost=report.lost,
+                    lost_when=report.lost_when,
+                    misuse=report.misuse,
+                    held_links=len(report.held_enrollment_ids or []),
+                    repeats=report.repeats,
+                )
+            )
         elif loan is not None:
-            out.append(EscalationInfo(**common, note=loan.note, equipment=tuple(loan.equipment or ()),
-                                      reason=loan.reason, decision_note=loan.decision_note))
+            out.append(
+                EscalationInfo(
+                    **common,
+                    note=loan.note,
+                    equipment=tuple(loan.equipment or ()),
+                    reason=loan.reason,
+                    decision_note=loan.decision_note,
+                )
+            )
         else:
             out.append(EscalationInfo(**common))
     return out
@@ -83,5 +126,11 @@ def _latest_instruction(thread, authors, fallback_centre: str) -> ThreadMessage 
         return None
     last = sent[-1]
     author = authors.get(last.staff_id)
-    return ThreadMessage(id=last.id, direction=last.direction, text=last.text, at=last.created_at,
-                         centre=author.centre if author else fallback_centre, answered=last.answered_at is not None)
+    return ThreadMessage(
+        id=last.id,
+        direction=last.direction,
+        text=last.text,
+        at=last.created_at,
+        centre=author.centre if author else fallback_centre,
+        answered=last.answered_at is not None,
+    )

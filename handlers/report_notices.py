@@ -5,6 +5,7 @@ notices (reference, kind, centre and a console link only: no personal data).
 
 Every LINE message is an outbox row with a dedupe key, so planning the same notice twice sends it once.
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -146,10 +147,17 @@ NOTICES = Catalog(
 t = NOTICES.t
 
 
-def _push(session: Session, user: LineUser, purpose: str, replies: list[Reply], dedupe_key: str | None,
-          escalation: Escalation) -> int | None:
-    return outbox.add(session, purpose=purpose, messages=render_all(replies), line_user_id=user.line_user_id,
-                      dedupe_key=dedupe_key, subject=f"escalation:{escalation.id}")
+def _push(
+    session: Session, user: LineUser, purpose: str, replies: list[Reply], dedupe_key: str | None, escalation: Escalation
+) -> int | None:
+    return outbox.add(
+        session,
+        purpose=purpose,
+        messages=render_all(replies),
+        line_user_id=user.line_user_id,
+        dedupe_key=dedupe_key,
+        subject=f"escalation:{escalation.id}",
+    )
 
 
 def staff_action(action: str, escalation_id: int) -> str:
@@ -163,7 +171,8 @@ def _kind(lang: str, info: EscalationInfo) -> str:
 
 def event_line(lang: str, events) -> str:
     return LABELS.t(lang, "separator").join(
-        f"{views.date_text(lang, e.starts_at)} {views.clock(e.starts_at)} {e.title}" for e in events)
+        f"{views.date_text(lang, e.starts_at)} {views.clock(e.starts_at)} {e.title}" for e in events
+    )
 
 
 def status_text(lang: str, info: EscalationInfo) -> str:
@@ -173,23 +182,29 @@ def status_text(lang: str, info: EscalationInfo) -> str:
 def detail_lines(lang: str, info: EscalationInfo) -> list[str]:
     """What staff need to act on, without the parent's name or contact details (those are in the console)."""
     none = LABELS.t(lang, "none")
-    lines = [t(lang, "line.reference", value=info.reference),
-             t(lang, "line.centre", value=views.centre(lang, info.centre)),
-             t(lang, "line.received", value=views.moment_text(lang, info.created_at)),
-             t(lang, "line.status", value=status_text(lang, info))]
+    lines = [
+        t(lang, "line.reference", value=info.reference),
+        t(lang, "line.centre", value=views.centre(lang, info.centre)),
+        t(lang, "line.received", value=views.moment_text(lang, info.created_at)),
+        t(lang, "line.status", value=status_text(lang, info)),
+    ]
     if info.kind == REPORT:
-        lines += [t(lang, "line.lost", value=label(lang, "lost", info.lost)),
-                  t(lang, "line.when", value=label(lang, "when", info.lost_when)),
-                  t(lang, "line.misuse", value=label(lang, "misuse", info.misuse)),
-                  t(lang, "line.events", value=event_line(lang, info.events) or none)]
+        lines += [
+            t(lang, "line.lost", value=label(lang, "lost", info.lost)),
+            t(lang, "line.when", value=label(lang, "when", info.lost_when)),
+            t(lang, "line.misuse", value=label(lang, "misuse", info.misuse)),
+            t(lang, "line.events", value=event_line(lang, info.events) or none),
+        ]
         if info.held_links:
             lines.append(t(lang, "line.held", n=info.held_links))
         if info.repeats:
             lines.append(t(lang, "line.repeats", n=info.repeats))
     else:
-        lines += [t(lang, "line.equipment", value=labels(lang, "equipment", info.equipment)),
-                  t(lang, "line.events", value=event_line(lang, info.events) or none),
-                  t(lang, "line.reason", value=label(lang, "reason", info.reason))]
+        lines += [
+            t(lang, "line.equipment", value=labels(lang, "equipment", info.equipment)),
+            t(lang, "line.events", value=event_line(lang, info.events) or none),
+            t(lang, "line.reason", value=label(lang, "reason", info.reason)),
+        ]
     if info.note:
         lines.append(t(lang, "line.note", value=info.note))
     return lines
@@ -200,14 +215,18 @@ def staff_buttons(lang: str, info: EscalationInfo) -> tuple[Choice, ...]:
         return ()
     out = [Choice(t(lang, "button.ack"), data=staff_action("ack", info.id))] if info.status == "open" else []
     if info.kind == REPORT:
-        out += [Choice(t(lang, "button.instruct"), data=staff_action("instruct", info.id)),
-                Choice(t(lang, "button.resolve"), data=staff_action("resolve", info.id))]
+        out += [
+            Choice(t(lang, "button.instruct"), data=staff_action("instruct", info.id)),
+            Choice(t(lang, "button.resolve"), data=staff_action("resolve", info.id)),
+        ]
         if info.events:
             out.append(Choice(t(lang, "button.rotate"), data=staff_action("rotate", info.id)))
     else:
-        out += [Choice(t(lang, "button.approve"), data=staff_action("approve", info.id)),
-                Choice(t(lang, "button.decline"), data=staff_action("decline", info.id)),
-                Choice(t(lang, "button.question"), data=staff_action("instruct", info.id))]
+        out += [
+            Choice(t(lang, "button.approve"), data=staff_action("approve", info.id)),
+            Choice(t(lang, "button.decline"), data=staff_action("decline", info.id)),
+            Choice(t(lang, "button.question"), data=staff_action("instruct", info.id)),
+        ]
     return tuple(out[:4])
 
 
@@ -222,8 +241,15 @@ def staff_card(lang: str, info: EscalationInfo, *, round_: str = "new", minutes:
 
 
 # --- to staff ------------------------------------------------------------------------------------------------
-def plan_staff_alerts(session: Session, escalation: Escalation, recipients: list[tuple[StaffMember, LineUser]],
-                      round_: str, *, minutes: int = 0, hours: int = 0) -> int:
+def plan_staff_alerts(
+    session: Session,
+    escalation: Escalation,
+    recipients: list[tuple[StaffMember, LineUser]],
+    round_: str,
+    *,
+    minutes: int = 0,
+    hours: int = 0,
+) -> int:
     """One alert per staff member (and per round: "new", "renotify-2", "reopen-1"). Returns how many were new."""
     info = view(session, escalation)
     kind = round_.split("-")[0]
@@ -235,8 +261,9 @@ def plan_staff_alerts(session: Session, escalation: Escalation, recipients: list
     return planned
 
 
-def plan_taken(session: Session, escalation: Escalation, by: StaffMember,
-               others: list[tuple[StaffMember, LineUser]]) -> int:
+def plan_taken(
+    session: Session, escalation: Escalation, by: StaffMember, others: list[tuple[StaffMember, LineUser]]
+) -> int:
     """Tell the others who were alerted that a colleague took it, so nobody does the work twice."""
     info = view(session, escalation)
     stamp = int(escalation.acknowledged_at.timestamp()) if escalation.acknowledged_at else 0
@@ -245,20 +272,29 @@ def plan_taken(session: Session, escalation: Escalation, by: StaffMember,
         if member.id == by.id:
             continue
         text = t(user.language, "taken", reference=info.reference, kind=_kind(user.language, info), name=by.name)
-        if _push(session, user, "staff_notice", [Text(text)], f"staff-taken:{escalation.id}:{stamp}:{member.id}",
-                 escalation):
+        if _push(
+            session, user, "staff_notice", [Text(text)], f"staff-taken:{escalation.id}:{stamp}:{member.id}", escalation
+        ):
             planned += 1
     return planned
 
 
-def plan_answer_relay(session: Session, escalation: Escalation, answer: EscalationMessage, to: StaffMember,
-                      user: LineUser) -> int | None:
+def plan_answer_relay(
+    session: Session, escalation: Escalation, answer: EscalationMessage, to: StaffMember, user: LineUser
+) -> int | None:
     info = view(session, escalation)
     lang = user.language
-    lines = (answer.text, t(lang, "line.reference", value=info.reference),
-             t(lang, "line.status", value=status_text(lang, info)))
-    card = Card(title=t(lang, "answer.title", reference=info.reference), lines=lines, buttons=staff_buttons(lang, info),
-                alt=t(lang, "answer.alt", reference=info.reference))
+    lines = (
+        answer.text,
+        t(lang, "line.reference", value=info.reference),
+        t(lang, "line.status", value=status_text(lang, info)),
+    )
+    card = Card(
+        title=t(lang, "answer.title", reference=info.reference),
+        lines=lines,
+        buttons=staff_buttons(lang, info),
+        alt=t(lang, "answer.alt", reference=info.reference),
+    )
     return _push(session, user, "staff_notice", [card], f"answer:{answer.id}:{to.id}", escalation)
 
 
@@ -268,15 +304,22 @@ def plan_staff_note(session: Session, user: LineUser, escalation: Escalation, te
 
 
 # --- to the parent ------------------------------------------------------------------------------------------
-def plan_instruction(session: Session, escalation: Escalation, message: EscalationMessage, author: StaffMember,
-                     parent: LineUser) -> int | None:
+def plan_instruction(
+    session: Session, escalation: Escalation, message: EscalationMessage, author: StaffMember, parent: LineUser
+) -> int | None:
     """The staff member's words, marked as coming from their centre, with a button to answer in the same thread."""
     lang = parent.language
     title = t(lang, "instruction.title", centre=views.centre(lang, author.centre))
     lines = (message.text, t(lang, "instruction.reference", reference=escalation.reference), t(lang, "instruction.how"))
     button = Choice(t(lang, "instruction.answer"), data=encode(MY_REPORTS_FLOW, "start", f"answer.{escalation.id}"))
-    return _push(session, parent, "staff_instruction", [Card(title=title, lines=lines, buttons=(button,), alt=title)],
-                 f"instruction:{message.id}", escalation)
+    return _push(
+        session,
+        parent,
+        "staff_instruction",
+        [Card(title=title, lines=lines, buttons=(button,), alt=title)],
+        f"instruction:{message.id}",
+        escalation,
+    )
 
 
 def plan_report_resolved(session: Session, escalation: Escalation, parent: LineUser, links: str | None) -> int | None:
@@ -290,20 +333,31 @@ def plan_report_resolved(session: Session, escalation: Escalation, parent: LineU
     return _push(session, parent, "report_update", [Text(text)], f"resolved:{escalation.id}", escalation)
 
 
-def plan_loan_decision(session: Session, escalation: Escalation, parent: LineUser, *, approved: bool, note: str,
-                       phone: str) -> int | None:
+def plan_loan_decision(
+    session: Session, escalation: Escalation, parent: LineUser, *, approved: bool, note: str, phone: str
+) -> int | None:
     lang = parent.language
     key = "loan.approved" if approved else "loan.declined"
-    text = "\n\n".join((t(lang, key, reference=escalation.reference, note=note),
-                         t(lang, "loan.questions", phone=phone)))
+    text = "\n\n".join(
+        (t(lang, key, reference=escalation.reference, note=note), t(lang, "loan.questions", phone=phone))
+    )
     quick = (Choice(t(lang, "status_button"), data=encode(MY_REPORTS_FLOW, "start")),)
-    return _push(session, parent, "loan_decision", [Text(text, quick=quick)], f"loan-decision:{escalation.id}",
-                 escalation)
+    return _push(
+        session, parent, "loan_decision", [Text(text, quick=quick)], f"loan-decision:{escalation.id}", escalation
+    )
 
 
 # --- e-mail and the outgoing webhook --------------------------------------------------------------------------
-def external_text(escalation: Escalation, info: EscalationInfo, round_: str, base_url: str, *, minutes: int = 0,
-                  hours: int = 0, to_division: bool = False) -> tuple[str, str]:
+def external_text(
+    escalation: Escalation,
+    info: EscalationInfo,
+    round_: str,
+    base_url: str,
+    *,
+    minutes: int = 0,
+    hours: int = 0,
+    to_division: bool = False,
+) -> tuple[str, str]:
     """(subject, body) for e-mail and webhooks, in Japanese (staff read them): the reference, the kind, the centre,
     the console link. Nothing the parent wrote, nothing that identifies them. ``to_division``: it goes to the
     division's addresses instead of a centre's (said in the body, so nobody wonders why it came to them)."""
@@ -314,41 +368,70 @@ def external_text(escalation: Escalation, info: EscalationInfo, round_: str, bas
     else:
         kind_detail = kind
     centre = views.centre(lang, info.centre)
-    subject = t(lang, "mail.subject", prefix=t(lang, f"mail.prefix.{round_}"), kind=kind, reference=info.reference,
-                centre=centre)
-    body = "\n".join((
-        t(lang, f"mail.lead.{round_}", kind=kind, minutes=minutes, hours=hours),
-        t(lang, "mail.reference", value=info.reference),
-        t(lang, "mail.kind", value=kind_detail),
-        t(lang, "mail.centre", value=centre),
-        *([t(lang, "mail.division")] if to_division and info.centre != "division" else []),
-        t(lang, "mail.link", value=f"{base_url}/staff/escalations/{escalation.id}"),
-        "",
-        t(lang, "mail.privacy"),
-    ))
+    subject = t(
+        lang,
+        "mail.subject",
+        prefix=t(lang, f"mail.prefix.{round_}"),
+        kind=kind,
+        reference=info.reference,
+        centre=centre,
+    )
+    body = "\n".join(
+        (
+            t(lang, f"mail.lead.{round_}", kind=kind, minutes=minutes, hours=hours),
+            t(lang, "mail.reference", value=info.reference),
+            t(lang, "mail.kind", value=kind_detail),
+            t(lang, "mail.centre", value=centre),
+            *([t(lang, "mail.division")] if to_division and info.centre != "division" else []),
+            t(lang, "mail.link", value=f"{base_url}/staff/escalations/{escalation.id}"),
+            "",
+            t(lang, "mail.privacy"),
+        )
+    )
     return subject, body
 
 
-def plan_external(session: Session, escalation: Escalation, round_: str, base_url: str, *, minutes: int = 0,
-                  hours: int = 0, with_division: bool = False) -> int:
+def plan_external(
+    session: Session,
+    escalation: Escalation,
+    round_: str,
+    base_url: str,
+    *,
+    minutes: int = 0,
+    hours: int = 0,
+    with_division: bool = False,
+) -> int:
     """The e-mail and webhook notices of this round, one per address where it goes now (storage/routing.py: the
     centre's while its staff are on duty, else the division's, whose environment defaults are planned as one e-mail
     and one webhook notice each time; ``with_division`` adds the division's). The worker sends them, or skips an
     unconfigured channel. Returns how many were new."""
     goes = routing.targets(session, escalation.centre, with_division=with_division)
-    subject, body = external_text(escalation, view(session, escalation), round_.split("-")[0], base_url,
-                                  minutes=minutes, hours=hours, to_division=goes.environment)
+    subject, body = external_text(
+        escalation,
+        view(session, escalation),
+        round_.split("-")[0],
+        base_url,
+        minutes=minutes,
+        hours=hours,
+        to_division=goes.environment,
+    )
     destinations = [(r.channel, r.id) for r in goes.routes]
     destinations += [(channel, None) for channel in queue.CHANNELS] if goes.environment else []
     planned = 0
     for channel, route_id in destinations:
         key = f"{channel}:{escalation.id}:{round_}" + (f":{route_id}" if route_id is not None else "")
-        if queue.plan_notice(session, escalation_id=escalation.id, channel=channel, subject=subject, body=body,
-                             dedupe_key=key, route_id=route_id):
+        if queue.plan_notice(
+            session,
+            escalation_id=escalation.id,
+            channel=channel,
+            subject=subject,
+            body=body,
+            dedupe_key=key,
+            route_id=route_id,
+        ):
             planned += 1
     return planned
 
 
 def minutes_since(moment: datetime, since: datetime) -> int:
     return max(0, int((moment - since).total_seconds() // 60))
-

@@ -7,11 +7,13 @@ The flows (handlers/report.py, handlers/loan.py, handlers/staff_chat.py), the ef
 (handlers/report_service.py) and the worker's timers (scheduler/escalation.py) all ask here, so a rule is written
 once. No database, no clock: the moment is always passed in.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 # What was lost or stolen (policy 5-(3) "ID等"): the personal join link, the meeting ID / passcode, the parent's own
 # web-conference account, their LINE account or the phone itself, something else.
@@ -185,8 +187,9 @@ def same_matter(earlier: EscalationInfo, lost: str, event_ids: Iterable[int], mo
     return (not mine and not theirs) or bool(mine & theirs)
 
 
-def merge_target(earlier: Iterable[EscalationInfo], lost: str, event_ids: Iterable[int],
-                 moment: datetime) -> EscalationInfo | None:
+def merge_target(
+    earlier: Iterable[EscalationInfo], lost: str, event_ids: Iterable[int], moment: datetime
+) -> EscalationInfo | None:
     """The earliest unresolved report the new one joins, if any."""
     wanted = tuple(event_ids)
     matches = [e for e in earlier if same_matter(e, lost, wanted, moment)]
@@ -206,8 +209,16 @@ class Timing:
         return self.ack_after if kind == REPORT else self.reopen_after
 
 
-def due(timing: Timing, *, kind: str, status: str, attention_since: datetime, acknowledged_at: datetime | None,
-        renotified: int, moment: datetime) -> str | None:
+def due(
+    timing: Timing,
+    *,
+    kind: str,
+    status: str,
+    attention_since: datetime,
+    acknowledged_at: datetime | None,
+    renotified: int,
+    moment: datetime,
+) -> str | None:
     """What the timers call for now: "renotify" (nobody acknowledged it in time: tell the centre again and the
     division), "reopen" (acknowledged, unresolved too long: open it again and remind), or None."""
     if status == "open":

@@ -15,6 +15,7 @@ Each function runs inside the caller's transaction; rules are checked again here
 flow saw was a moment old. A staff action that turns out different from what the staff member was told (a
 colleague was quicker) is followed by a short correction in their chat.
 """
+
 from __future__ import annotations
 
 import logging
@@ -137,17 +138,40 @@ def file_report(session: Session, parent: Parent, effect: FileReport) -> Filed:
         if effect.note:
             report.note = "\n".join(filter(None, (report.note, effect.note)))
         reports.touch(escalation)
-        reports.record(session, escalation, "merged", actor_label="parent",
-                       details={"events": len(event_ids), "links_revoked": revoked})
+        reports.record(
+            session,
+            escalation,
+            "merged",
+            actor_label="parent",
+            details={"events": len(event_ids), "links_revoked": revoked},
+        )
         return Filed(escalation, True, revoked)
     by_id = {e.id: e for e in (events.get(session, i) for i in event_ids) if e is not None}
     firsts = sorted(by_id.values(), key=lambda e: (e.starts_at, e.id))
-    escalation = reports.create_escalation(session, kind=REPORT, reference=effect.reference, parent_id=parent.id,
-                                           centre=responsible_centre((e.centre for e in firsts), parent.centre))
-    reports.add_report(session, escalation, lost=effect.lost, lost_when=effect.lost_when, misuse=effect.misuse,
-                       event_ids=event_ids, note=effect.note, held=held)
-    reports.record(session, escalation, "created", actor_label="parent",
-                   details={"lost": effect.lost, "misuse": effect.misuse, "events": len(event_ids)})
+    escalation = reports.create_escalation(
+        session,
+        kind=REPORT,
+        reference=effect.reference,
+        parent_id=parent.id,
+        centre=responsible_centre((e.centre for e in firsts), parent.centre),
+    )
+    reports.add_report(
+        session,
+        escalation,
+        lost=effect.lost,
+        lost_when=effect.lost_when,
+        misuse=effect.misuse,
+        event_ids=event_ids,
+        note=effect.note,
+        held=held,
+    )
+    reports.record(
+        session,
+        escalation,
+        "created",
+        actor_label="parent",
+        details={"lost": effect.lost, "misuse": effect.misuse, "events": len(event_ids)},
+    )
     if revoked:
         reports.record(session, escalation, "links_revoked", details={"links": revoked})
     notify_new(session, escalation, effect.base_url)
@@ -157,12 +181,27 @@ def file_report(session: Session, parent: Parent, effect: FileReport) -> Filed:
 def request_loan(session: Session, parent: Parent, effect: RequestLoan) -> Escalation:
     event = events.get(session, effect.event_id) if effect.event_id is not None else None
     escalation = reports.create_escalation(
-        session, kind=LOAN, reference=effect.reference, parent_id=parent.id,
-        centre=responsible_centre([event.centre] if event else [], parent.centre))
-    reports.add_loan(session, escalation, equipment=list(effect.equipment), event_id=event.id if event else None,
-                     reason=effect.reason, note=effect.note)
-    reports.record(session, escalation, "created", actor_label="parent",
-                   details={"equipment": list(effect.equipment), "reason": effect.reason})
+        session,
+        kind=LOAN,
+        reference=effect.reference,
+        parent_id=parent.id,
+        centre=responsible_centre([event.centre] if event else [], parent.centre),
+    )
+    reports.add_loan(
+        session,
+        escalation,
+        equipment=list(effect.equipment),
+        event_id=event.id if event else None,
+        reason=effect.reason,
+        note=effect.note,
+    )
+    reports.record(
+        session,
+        escalation,
+        "created",
+        actor_label="parent",
+        details={"equipment": list(effect.equipment), "reason": effect.reason},
+    )
     notify_new(session, escalation, effect.base_url)
     return escalation
 
@@ -201,8 +240,9 @@ def record_answer(session: Session, parent: Parent, escalation_id: int, text: st
         return False
     instruction = reports.latest_instruction(session, escalation.id)
     author = queue.member(session, instruction.staff_id) if instruction is not None else None
-    answer = reports.add_message(session, escalation, direction="from_parent", text=text,
-                                 staff_id=author.id if author else None)
+    answer = reports.add_message(
+        session, escalation, direction="from_parent", text=text, staff_id=author.id if author else None
+    )
     if instruction is not None and instruction.answered_at is None:
         instruction.answered_at = answer.created_at
     reports.touch(escalation)
@@ -291,15 +331,21 @@ def resolve(session: Session, member: StaffMember, escalation_id: int, *, send_l
     # No link was stopped: nothing to send or to hold, and the parent hears only that it is done.
     escalation.outcome = ("links_sent" if send_links else "links_held") if report.held_enrollment_ids else None
     reports.touch(escalation)
-    reports.record(session, escalation, "resolved", actor=member, details={"outcome": escalation.outcome or "",
-                                                                          "links": sent})
-    notices.plan_report_resolved(session, escalation, _parent_user(session, escalation),
-                                 "links_sent" if sent else escalation.outcome and "links_held")
+    reports.record(
+        session, escalation, "resolved", actor=member, details={"outcome": escalation.outcome or "", "links": sent}
+    )
+    notices.plan_report_resolved(
+        session,
+        escalation,
+        _parent_user(session, escalation),
+        "links_sent" if sent else escalation.outcome and "links_held",
+    )
     return "done"
 
 
-def decide_loan(session: Session, member: StaffMember, escalation_id: int, *, approved: bool, note: str,
-                phone: str) -> str:
+def decide_loan(
+    session: Session, member: StaffMember, escalation_id: int, *, approved: bool, note: str, phone: str
+) -> str:
     """貸出OK (with the pick-up details) or お断り (with the reason): the parent is told in their chat."""
     escalation = reports.get(session, escalation_id, lock=True)
     refusal = _in_reach(member, escalation)
@@ -313,13 +359,22 @@ def decide_loan(session: Session, member: StaffMember, escalation_id: int, *, ap
         escalation.acknowledged_at, escalation.acknowledged_by = moment, member.id
     reports.touch(escalation)
     reports.record(session, escalation, f"loan_{escalation.outcome}", actor=member)
-    notices.plan_loan_decision(session, escalation, _parent_user(session, escalation), approved=approved, note=note,
-                               phone=phone)
+    notices.plan_loan_decision(
+        session, escalation, _parent_user(session, escalation), approved=approved, note=note, phone=phone
+    )
     return "done"
 
 
-def rotate_event_credentials(session: Session, event_id: int, new_url: str, new_passcode: str, actor: StaffMember,
-                             *, base_url: str, escalation_id: int | None = None) -> int | None:
+def rotate_event_credentials(
+    session: Session,
+    event_id: int,
+    new_url: str,
+    new_passcode: str,
+    actor: StaffMember,
+    *,
+    base_url: str,
+    escalation_id: int | None = None,
+) -> int | None:
     """New join URL and passcode for an event (the old ones leaked): the event's sealed details are replaced, so
     the old ones are never shown again; every confirmed participant's personal link is replaced and the new one
     sent once (its dedupe key names the new link). Participants whose link a loss report still holds back get
@@ -333,8 +388,11 @@ def rotate_event_credentials(session: Session, event_id: int, new_url: str, new_
     if event is None or not sees(actor.centre, actor.role, event.centre) or actor.role not in ("admin", "staff"):
         return None
     escalation = reports.get(session, escalation_id) if escalation_id is not None else None
-    if escalation_id is not None and not (escalation is not None and sees(actor.centre, actor.role, escalation.centre)
-                                          and concerns_event(session, escalation, event.id)):
+    if escalation_id is not None and not (
+        escalation is not None
+        and sees(actor.centre, actor.role, escalation.centre)
+        and concerns_event(session, escalation, event.id)
+    ):
         return None
     if event.status != "published" or event.ends_at <= now():
         return None
@@ -351,11 +409,18 @@ def rotate_event_credentials(session: Session, event_id: int, new_url: str, new_
             waiting += 1
         elif event_service.reissue_link(session, enrollment, reason="rotated", base_url=base_url):
             planned += 1
-    audit.record(session, action="event.rotate_credentials", actor=actor, subject_type="event", subject_id=event.id,
-                 details={"links": planned, "held": waiting})
+    audit.record(
+        session,
+        action="event.rotate_credentials",
+        actor=actor,
+        subject_type="event",
+        subject_id=event.id,
+        details={"links": planned, "held": waiting},
+    )
     if escalation is not None:
-        reports.record(session, escalation, "credentials_rotated", actor=actor,
-                       details={"event": event.id, "links": planned})
+        reports.record(
+            session, escalation, "credentials_rotated", actor=actor, details={"event": event.id, "links": planned}
+        )
     return planned
 
 
@@ -399,9 +464,17 @@ def _staff_applier(effect_type, run):
 _staff_applier(Acknowledge, lambda s, m, e: acknowledge(s, m, e.escalation_id))
 _staff_applier(SendInstruction, lambda s, m, e: send_instruction(s, m, e.escalation_id, e.text))
 _staff_applier(Resolve, lambda s, m, e: resolve(s, m, e.escalation_id, send_links=e.send_links, base_url=e.base_url))
-_staff_applier(DecideLoan, lambda s, m, e: decide_loan(s, m, e.escalation_id, approved=e.approved, note=e.note,
-                                                       phone=e.phone))
-_staff_applier(RotateCredentials, lambda s, m, e: "done" if rotate_event_credentials(
-    s, e.event_id, e.join_url, e.passcode, m, base_url=e.base_url, escalation_id=e.escalation_id) is not None
-    else "not_rotated")
-
+_staff_applier(
+    DecideLoan, lambda s, m, e: decide_loan(s, m, e.escalation_id, approved=e.approved, note=e.note, phone=e.phone)
+)
+_staff_applier(
+    RotateCredentials,
+    lambda s, m, e: (
+        "done"
+        if rotate_event_credentials(
+            s, e.event_id, e.join_url, e.passcode, m, base_url=e.base_url, escalation_id=e.escalation_id
+        )
+        is not None
+        else "not_rotated"
+    ),
+)

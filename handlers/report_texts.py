@@ -3,6 +3,7 @@
 ``LABELS`` names what parents choose (what was lost, when, equipment, reasons) and the statuses; the loan flow, the
 staff chat and the notices use them too, so staff read the same words the parent chose.
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
 """Which flow handles what: the engine with every installed flow, and what happens outside any flow."""
+
 from __future__ import annotations
 
 from handlers import texts
@@ -23,12 +24,35 @@ GREETING = texts.Catalog(
 
 def _flows() -> list[Flow]:
     """Every installed conversation flow. A flow module exposes ``FLOW``."""
-    from handlers import (applications, consent, events, feedback, loan, news, policy_view, profile, registration,
-                          report, staff_chat)
+    from handlers import (
+        applications,
+        consent,
+        events,
+        feedback,
+        loan,
+        news,
+        policy_view,
+        profile,
+        registration,
+        report,
+        staff_chat,
+    )
 
-    return [registration.FLOW, consent.FLOW, profile.FLOW, policy_view.FLOW, events.FLOW, applications.FLOW,
-            feedback.FLOW, report.FLOW, report.STATUS_FLOW, loan.FLOW, staff_chat.FLOW, staff_chat.LINK_FLOW,
-            news.FLOW]
+    return [
+        registration.FLOW,
+        consent.FLOW,
+        profile.FLOW,
+        policy_view.FLOW,
+        events.FLOW,
+        applications.FLOW,
+        feedback.FLOW,
+        report.FLOW,
+        report.STATUS_FLOW,
+        loan.FLOW,
+        staff_chat.FLOW,
+        staff_chat.LINK_FLOW,
+        news.FLOW,
+    ]
 
 
 def _idle_hooks():

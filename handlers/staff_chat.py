@@ -10,12 +10,14 @@ Parents never see any of it: the menu items are shown to staff only, and a staff
 else — a forged postback included — is answered with the ordinary menu, exactly as an unknown button would be, and
 logged without anything personal. The appliers check again that the LINE account is active staff before acting.
 """
+
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Mapping
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -73,8 +75,14 @@ def _set_on_duty(session: Session, user: LineUser, effect: SetOnDuty) -> None:
         log.warning("on-duty change from a LINE account that is not active staff: ignored")
         return
     if queue.set_on_duty(member, effect.on):
-        audit.record(session, action="staff.on_duty", actor=member, subject_type="staff", subject_id=member.id,
-                     details={"on": effect.on})
+        audit.record(
+            session,
+            action="staff.on_duty",
+            actor=member,
+            subject_type="staff",
+            subject_id=member.id,
+            details={"on": effect.on},
+        )
 
 
 @applies(LinkStaffAccount)
@@ -111,25 +119,35 @@ def staff_quick(ctx: Context, member: StaffFacts) -> tuple[Choice, ...]:
 
 def menu_reply(ctx: Context, member: StaffFacts, before: str = "") -> Text:
     unresolved = member.unresolved()
-    text = t(ctx, "menu", name=member.name, centre=views.centre(ctx, member.centre),
-             duty=t(ctx, "duty.on" if member.on_duty else "duty.off"),
-             open=sum(e.status == "open" for e in unresolved),
-             taken=sum(e.status == "acknowledged" for e in unresolved))
+    text = t(
+        ctx,
+        "menu",
+        name=member.name,
+        centre=views.centre(ctx, member.centre),
+        duty=t(ctx, "duty.on" if member.on_duty else "duty.off"),
+        open=sum(e.status == "open" for e in unresolved),
+        taken=sum(e.status == "acknowledged" for e in unresolved),
+    )
     return Text("\n\n".join(filter(None, (before, text))), quick=staff_quick(ctx, member))
 
 
 def _card(ctx: Context, info: EscalationInfo) -> Card:
     title = t(ctx, "list.title", kind=label(ctx, "kind", info.kind), reference=info.reference)
-    return Card(title=title, lines=tuple(notices.detail_lines(ctx.lang, info)),
-                buttons=notices.staff_buttons(ctx.lang, info), alt=title)
+    return Card(
+        title=title,
+        lines=tuple(notices.detail_lines(ctx.lang, info)),
+        buttons=notices.staff_buttons(ctx.lang, info),
+        alt=title,
+    )
 
 
 def _list(ctx: Context, member: StaffFacts) -> list[Reply]:
     unresolved = member.unresolved()[:10]
     if not unresolved:
         return [Text(t(ctx, "list.none"), quick=staff_quick(ctx, member))]
-    return [Carousel(cards=tuple(_card(ctx, e) for e in unresolved), alt=t(ctx, "list.alt"),
-                     quick=staff_quick(ctx, member))]
+    return [
+        Carousel(cards=tuple(_card(ctx, e) for e in unresolved), alt=t(ctx, "list.alt"), quick=staff_quick(ctx, member))
+    ]
 
 
 def _guard(ctx: Context) -> list[Reply] | None:
@@ -146,8 +164,12 @@ def _me(ctx: Context) -> StaffFacts:
 
 
 def _refusal(ctx: Context, member: StaffFacts, reason: str, info: EscalationInfo | None) -> Finish:
-    text = notices.t(ctx.lang, f"refused.{reason}", reference=info.reference if info else "—",
-                     name=info.acknowledged_by if info else "")
+    text = notices.t(
+        ctx.lang,
+        f"refused.{reason}",
+        reference=info.reference if info else "—",
+        name=info.acknowledged_by if info else "",
+    )
     return Finish(say=(menu_reply(ctx, member, text),))
 
 
@@ -164,8 +186,9 @@ def _menu_accept(ctx: Context, data: Mapping[str, Any], inp: Input) -> StepResul
     if value in ("duty.on", "duty.off"):
         on = value == "duty.on"
         changed = replace(member, on_duty=on)
-        return Finish(say=(menu_reply(ctx, changed, t(ctx, "duty.now_on" if on else "duty.now_off")),),
-                      effects=(SetOnDuty(on),))
+        return Finish(
+            say=(menu_reply(ctx, changed, t(ctx, "duty.now_on" if on else "duty.now_off")),), effects=(SetOnDuty(on),)
+        )
     action, _, number = value.partition(".")
     if action not in ACTIONS or not number.isdigit():
         return Retry(Text(t(ctx, "choose.buttons")))
@@ -186,8 +209,9 @@ def _act(ctx: Context, member: StaffFacts, action: str, info: EscalationInfo) ->
         taken = replace(info, status="acknowledged", acknowledged_by_id=member.id, acknowledged_by=member.name)
         if info.status == "acknowledged":
             return Finish(say=(Text(t(ctx, "ack.mine", reference=info.reference)), _card(ctx, taken)))
-        return Finish(say=(Text(t(ctx, "ack.done", reference=info.reference)), _card(ctx, taken)),
-                      effects=(Acknowledge(info.id),))
+        return Finish(
+            say=(Text(t(ctx, "ack.done", reference=info.reference)), _card(ctx, taken)), effects=(Acknowledge(info.id),)
+        )
     needs = {"resolve": REPORT, "rotate": REPORT, "approve": LOAN, "decline": LOAN}.get(action)
     if (needs is not None and info.kind != needs) or (action == "rotate" and not info.events):
         return _refusal(ctx, member, "not_found", info)
@@ -218,6 +242,7 @@ def _gone(ctx: Context) -> Finish:
 
 def _text_step(ask, next_step: str, key: str, check=None):
     """A step that takes one typed text (at most MESSAGE_MAX characters) into ``data[key]``."""
+
     def prompt(ctx: Context, data: Mapping[str, Any], version: int) -> list[Reply]:
         return [Text(ask(ctx, data), quick=nav(ctx, back=False))]
 
@@ -235,8 +260,9 @@ def _text_step(ask, next_step: str, key: str, check=None):
     return Step(prompt, accept, accepts=frozenset({"text"}))
 
 
-def _preview(ctx: Context, title: str, lines: tuple[str, ...], send_key: str, version: int,
-             rewrite: bool = True) -> list[Reply]:
+def _preview(
+    ctx: Context, title: str, lines: tuple[str, ...], send_key: str, version: int, rewrite: bool = True
+) -> list[Reply]:
     buttons = [Choice(t(ctx, send_key), data=_pb("send", "", version))]
     if rewrite:
         buttons.append(Choice(t(ctx, "instruction.rewrite"), data=_pb("rewrite", "", version)))
@@ -282,8 +308,10 @@ def _resolve_prompt(ctx: Context, data: Mapping[str, Any], version: int) -> list
         return [menu_reply(ctx, _me(ctx))]
     lines = tuple(notices.detail_lines(ctx.lang, info))
     if info.held_links:
-        buttons = (Choice(t(ctx, "resolve.send_links"), data=_pb("resolve", "send", version)),
-                   Choice(t(ctx, "resolve.hold_links"), data=_pb("resolve", "hold", version)))
+        buttons = (
+            Choice(t(ctx, "resolve.send_links"), data=_pb("resolve", "send", version)),
+            Choice(t(ctx, "resolve.hold_links"), data=_pb("resolve", "hold", version)),
+        )
     else:
         buttons = (Choice(t(ctx, "resolve.plain"), data=_pb("resolve", "hold", version)),)
     title = t(ctx, "resolve.title", reference=info.reference)
@@ -315,8 +343,9 @@ def _decision_preview(ctx: Context, data: Mapping[str, Any], version: int) -> li
 
 def _decision_send(ctx: Context, data: Mapping[str, Any], info: EscalationInfo) -> Finish:
     effect = DecideLoan(info.id, bool(data.get("approved")), data["note"], ctx.contact_phone)
-    return Finish(say=(menu_reply(ctx, _me(ctx), t(ctx, "decision.sent", reference=info.reference)),),
-                  effects=(effect,))
+    return Finish(
+        say=(menu_reply(ctx, _me(ctx), t(ctx, "decision.sent", reference=info.reference)),), effects=(effect,)
+    )
 
 
 def _event_of(info: EscalationInfo | None, data: Mapping[str, Any]):
@@ -325,8 +354,10 @@ def _event_of(info: EscalationInfo | None, data: Mapping[str, Any]):
 
 def _rotate_event_prompt(ctx: Context, data: Mapping[str, Any], version: int) -> list[Reply]:
     info = _current(ctx, data)
-    quick = tuple(Choice(f"{views.date_text(ctx, e.starts_at)} {e.title}", data=_pb("event", str(e.id), version))
-                  for e in (info.events if info else ())[:11])
+    quick = tuple(
+        Choice(f"{views.date_text(ctx, e.starts_at)} {e.title}", data=_pb("event", str(e.id), version))
+        for e in (info.events if info else ())[:11]
+    )
     return [Text(t(ctx, "rotate.event"), quick=(*quick, *nav(ctx, back=False)))]
 
 
@@ -349,8 +380,15 @@ def _url_problem(ctx: Context, typed: str) -> str | None:
 
 def _rotate_preview(ctx: Context, data: Mapping[str, Any], version: int) -> list[Reply]:
     event = _event_of(_current(ctx, data), data)
-    lines = tuple(t(ctx, "rotate.lines", title=event.title if event else "—", url=data.get("url", ""),
-                    passcode=data.get("passcode", "")).split("\n"))
+    lines = tuple(
+        t(
+            ctx,
+            "rotate.lines",
+            title=event.title if event else "—",
+            url=data.get("url", ""),
+            passcode=data.get("passcode", ""),
+        ).split("\n")
+    )
     return _preview(ctx, t(ctx, "rotate.title"), lines, "rotate.send", version, rewrite=False)
 
 
@@ -365,6 +403,7 @@ def _rotate_send(ctx: Context, data: Mapping[str, Any], info: EscalationInfo) ->
 def _staff_only(steps: dict[str, Step]) -> dict[str, Step]:
     """Every step checks again that the user is still staff (an account made inactive mid-way): if not, the
     ordinary menu, as for anyone else."""
+
     def guarded(step: Step) -> Step:
         def prompt(ctx: Context, data: Mapping[str, Any], version: int) -> list[Reply]:
             return step.prompt(ctx, data, version) if staff_facts(ctx) else [texts.menu(ctx)]
@@ -380,18 +419,20 @@ def _staff_only(steps: dict[str, Step]) -> dict[str, Step]:
 FLOW = Flow(
     name=NAME,
     start=MENU,
-    steps=_staff_only({
-        MENU: Step(_menu_prompt, _menu_accept, choice=True),
-        INSTRUCTION: _text_step(_instruction_ask, INSTRUCTION_CONFIRM, "text"),
-        INSTRUCTION_CONFIRM: _confirm_step(_instruction_preview, _instruction_send, INSTRUCTION),
-        RESOLVE: Step(_resolve_prompt, _resolve_accept, choice=True),
-        DECISION: _text_step(_decision_ask, DECISION_CONFIRM, "note"),
-        DECISION_CONFIRM: _confirm_step(_decision_preview, _decision_send, DECISION),
-        ROTATE_EVENT: Step(_rotate_event_prompt, _rotate_event_accept, choice=True),
-        ROTATE_URL: _text_step(_rotate_url_ask, ROTATE_PASSCODE, "url", _url_problem),
-        ROTATE_PASSCODE: _text_step(lambda ctx, data: t(ctx, "rotate.passcode"), ROTATE_CONFIRM, "passcode"),
-        ROTATE_CONFIRM: _confirm_step(_rotate_preview, _rotate_send, None),
-    }),
+    steps=_staff_only(
+        {
+            MENU: Step(_menu_prompt, _menu_accept, choice=True),
+            INSTRUCTION: _text_step(_instruction_ask, INSTRUCTION_CONFIRM, "text"),
+            INSTRUCTION_CONFIRM: _confirm_step(_instruction_preview, _instruction_send, INSTRUCTION),
+            RESOLVE: Step(_resolve_prompt, _resolve_accept, choice=True),
+            DECISION: _text_step(_decision_ask, DECISION_CONFIRM, "note"),
+            DECISION_CONFIRM: _confirm_step(_decision_preview, _decision_send, DECISION),
+            ROTATE_EVENT: Step(_rotate_event_prompt, _rotate_event_accept, choice=True),
+            ROTATE_URL: _text_step(_rotate_url_ask, ROTATE_PASSCODE, "url", _url_problem),
+            ROTATE_PASSCODE: _text_step(lambda ctx, data: t(ctx, "rotate.passcode"), ROTATE_CONFIRM, "passcode"),
+            ROTATE_CONFIRM: _confirm_step(_rotate_preview, _rotate_send, None),
+        }
+    ),
     keywords=frozenset(keyword(w) for w in ("職員メニュー", "staff menu")),
     title_key="title",
     guard=_guard,

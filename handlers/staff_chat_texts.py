@@ -1,5 +1,6 @@
 """What the staff chat says (handlers/staff_chat.py), in Japanese and English: the staff menu, acting on reports
 and loan requests, new join details, and linking a LINE account with an invitation code (職員登録)."""
+
 from __future__ import annotations
 
 from handlers.texts import Catalog

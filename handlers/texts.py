@@ -2,9 +2,11 @@
 
 Plain, short, kind: the readers are tired parents on a phone.
 """
+
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from handlers.normalize import keyword
 from handlers.postback import encode
@@ -110,7 +112,8 @@ installed_flows: set[str] = set()
 
 def menu_choices(ctx: Any) -> tuple[Choice, ...]:
     items = [
-        Choice(t(ctx, key), data=encode(flow, "start")) for flow, key in MENU_ITEMS + MENU_MORE_ITEMS
+        Choice(t(ctx, key), data=encode(flow, "start"))
+        for flow, key in MENU_ITEMS + MENU_MORE_ITEMS
         if flow in installed_flows
     ]
     # Staff (a linked StaffMember: handlers.report_facts) get their own menu first, and are not asked to register.

@@ -1,6 +1,7 @@
 """The worker's nightly backup (BACKUP_DIR, BACKUP_KEEP days; off while BACKUP_DIR is unset): a consistent copy of
 the database(s) through ``storage.backup`` into BACKUP_DIR, named by its time in Tokyo, and the copies older than
 BACKUP_KEEP days removed. Only files this job named are ever removed."""
+
 from __future__ import annotations
 
 import logging

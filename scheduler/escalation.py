@@ -15,6 +15,7 @@ notices (``send_notices``). Plain functions over the tables, so a test runs them
   duty with LINE, no e-mail, no webhook: ``storage.routing.unreachable_centres``) are logged as an error when that
   starts, and once more when it ends. The console shows them in a red banner and /healthz?full=1 lists them.
 """
+
 from __future__ import annotations
 
 import logging
@@ -40,8 +41,10 @@ log = logging.getLogger(__name__)
 
 
 def timing_of(config: Config) -> Timing:
-    return Timing(ack_after=timedelta(minutes=config.escalation_ack_minutes),
-                  reopen_after=timedelta(hours=config.escalation_reopen_hours))
+    return Timing(
+        ack_after=timedelta(minutes=config.escalation_ack_minutes),
+        reopen_after=timedelta(hours=config.escalation_reopen_hours),
+    )
 
 
 def escalation_tick(now: datetime | None = None, *, timing: Timing = Timing(), base_url: str = "") -> dict[str, int]:
@@ -53,9 +56,12 @@ def escalation_tick(now: datetime | None = None, *, timing: Timing = Timing(), b
     return done
 
 
-def send_notices(channels: Mapping[str, Sender], limit: int = 50,
-                 to_address: Callable[[str, str], Sender | None] = lambda channel, address: None,
-                 leases: Leases | None = None) -> Counter[str]:
+def send_notices(
+    channels: Mapping[str, Sender],
+    limit: int = 50,
+    to_address: Callable[[str, str], Sender | None] = lambda channel, address: None,
+    leases: Leases | None = None,
+) -> Counter[str]:
     """Send the due e-mail and webhook notices; returns how many were sent, retried, failed, skipped. ``channels``
     are the environment's (the division's defaults); ``to_address`` makes a sender for an address set in the
     console (None: that channel cannot be used, e.g. e-mail without SMTP_URL). ``leases`` keeps the claims alive
@@ -64,8 +70,16 @@ def send_notices(channels: Mapping[str, Sender], limit: int = 50,
     with unit_of_work() as session:
         rows = queue.claim_notices(session, limit)
         claims = {row.id: (row.attempts, row.claimed_until or clock_now()) for row in rows}  # (always set)
-        jobs = [(row.id, row.channel, row.subject, row.body,
-                 _address(session, row.route_id) if row.route_id is not None else None) for row in rows]
+        jobs = [
+            (
+                row.id,
+                row.channel,
+                row.subject,
+                row.body,
+                _address(session, row.route_id) if row.route_id is not None else None,
+            )
+            for row in rows
+        ]
     leases.hold(claims)
     try:
         outcomes = _send_each(jobs, channels, to_address, leases)
@@ -93,8 +107,12 @@ def notice_leases() -> Leases:
     return Leases(queue=queue, name="escalation notices")
 
 
-def _send_each(jobs: list[tuple[int, str, str, str, str | None]], channels: Mapping[str, Sender],
-               to_address: Callable[[str, str], Sender | None], leases: Leases) -> list[tuple[int, str, str | None]]:
+def _send_each(
+    jobs: list[tuple[int, str, str, str, str | None]],
+    channels: Mapping[str, Sender],
+    to_address: Callable[[str, str], Sender | None],
+    leases: Leases,
+) -> list[tuple[int, str, str | None]]:
     outcomes: list[tuple[int, str, str | None]] = []
     for notice_id, channel, subject, body, address in jobs:
         if not leases.fresh(notice_id):
@@ -127,9 +145,15 @@ def run_timers(session: Session, moment: datetime, timing: Timing, base_url: str
     Returns how many of each."""
     done = {"renotified": 0, "reopened": 0}
     for escalation in queue.unresolved(session):
-        action = due(timing, kind=escalation.kind, status=escalation.status,
-                     attention_since=escalation.attention_since, acknowledged_at=escalation.acknowledged_at,
-                     renotified=escalation.renotified, moment=moment)
+        action = due(
+            timing,
+            kind=escalation.kind,
+            status=escalation.status,
+            attention_since=escalation.attention_since,
+            acknowledged_at=escalation.acknowledged_at,
+            renotified=escalation.renotified,
+            moment=moment,
+        )
         if action == "renotify":
             _renotify(session, escalation, moment, base_url)
             done["renotified"] += 1
@@ -152,8 +176,12 @@ def _renotify(session: Session, escalation: Escalation, moment: datetime, base_u
     external = notices.plan_external(session, escalation, round_, base_url, minutes=minutes, with_division=True)
     if first:
         reports.record(session, escalation, "escalated", details={"to": "division"})
-    reports.record(session, escalation, "renotified", details={"round": escalation.renotified, "line": alerted,
-                                                               "external": external})
+    reports.record(
+        session,
+        escalation,
+        "renotified",
+        details={"round": escalation.renotified, "line": alerted, "external": external},
+    )
 
 
 def _reopen(session: Session, escalation: Escalation, moment: datetime, timing: Timing, base_url: str) -> None:
@@ -169,8 +197,9 @@ def _reopen(session: Session, escalation: Escalation, moment: datetime, timing: 
     hours = int(timing.reopen_after.total_seconds() // 3600)
     alerted = notices.plan_staff_alerts(session, escalation, list(recipients.values()), round_, hours=hours)
     external = notices.plan_external(session, escalation, round_, base_url, hours=hours)
-    reports.record(session, escalation, "reopened", details={"round": escalation.reopened, "line": alerted,
-                                                             "external": external})
+    reports.record(
+        session, escalation, "reopened", details={"round": escalation.reopened, "line": alerted, "external": external}
+    )
 
 
 class Jobs:
@@ -196,8 +225,11 @@ class Jobs:
         with unit_of_work() as session:
             found = routing.unreachable_centres(session, moment or clock_now(), self.defaults)
         if found and found != self.unreachable:
-            log.error("escalations can reach nobody for %s: nobody on duty with LINE, no e-mail, no webhook "
-                      "(set a rota or addresses in the console: 当番・通知先)", ",".join(found))
+            log.error(
+                "escalations can reach nobody for %s: nobody on duty with LINE, no e-mail, no webhook "
+                "(set a rota or addresses in the console: 当番・通知先)",
+                ",".join(found),
+            )
         elif self.unreachable and not found:
             log.info("escalations can reach someone again for every centre")
         self.unreachable = found

@@ -15,6 +15,7 @@ as the planner, for the case that something changed in between.
 After an event, its participants who were shown how to join get a thank-you with the feedback question: one
 multicast row per language and 500 people (the same text for all of them).
 """
+
 from __future__ import annotations
 
 import logging
@@ -120,12 +121,21 @@ class Planner:
         for key, (who, offset, at) in wanted.items():
             row = existing.get(key)
             if row is None:
-                new.append(dict(purpose=REMINDER, messages=self._messages(who, offset), line_user_id=who.line_user_id,
-                                dedupe_key=key, not_before=at, not_after=who.starts_at,
-                                subject=f"enrollment:{who.enrollment_id}"))
+                new.append(
+                    dict(
+                        purpose=REMINDER,
+                        messages=self._messages(who, offset),
+                        line_user_id=who.line_user_id,
+                        dedupe_key=key,
+                        not_before=at,
+                        not_after=who.starts_at,
+                        subject=f"enrollment:{who.enrollment_id}",
+                    )
+                )
             elif row.status == "expired":
-                outbox.replan(session, row, messages=self._messages(who, offset), not_before=at,
-                              not_after=who.starts_at)
+                outbox.replan(
+                    session, row, messages=self._messages(who, offset), not_before=at, not_after=who.starts_at
+                )
                 replanned += 1
         outbox.add_many(session, new)
         return Planned(len(new), replanned, expired, self._plan_thanks(session, moment))
@@ -138,9 +148,15 @@ class Planner:
         return sum(outbox.expire(session, ids, reason) for reason, ids in by_reason.items())
 
     def _messages(self, who: participants.Participant, offset: Offset) -> list[dict]:
-        facts = ReminderFacts(who.lang, who.title, who.starts_at, who.ends_at,
-                              join_links.join_url(self.public_base_url, who.link_id), who.opens_minutes,
-                              self.contact_phone)
+        facts = ReminderFacts(
+            who.lang,
+            who.title,
+            who.starts_at,
+            who.ends_at,
+            join_links.join_url(self.public_base_url, who.link_id),
+            who.opens_minutes,
+            self.contact_phone,
+        )
         return render_all(reminder(facts, offset))
 
     def _plan_thanks(self, session: Session, moment: datetime) -> int:
@@ -153,12 +169,18 @@ class Planner:
         for key, people in audiences.items():
             first = people[0]
             if key not in done:
-                rows += len(outbox.add_multicast(
-                    session, purpose=THANKS, messages=render_all(thanks(first.lang, first.event_id, first.title)),
-                    recipients=[p.line_user_id for p in people], dedupe_key=key, subject=f"event:{first.event_id}",
-                    not_before=self.schedule.thanks_time(first.ends_at),
-                    not_after=first.ends_at + self.schedule.thanks_until,
-                ))
+                rows += len(
+                    outbox.add_multicast(
+                        session,
+                        purpose=THANKS,
+                        messages=render_all(thanks(first.lang, first.event_id, first.title)),
+                        recipients=[p.line_user_id for p in people],
+                        dedupe_key=key,
+                        subject=f"event:{first.event_id}",
+                        not_before=self.schedule.thanks_time(first.ends_at),
+                        not_after=first.ends_at + self.schedule.thanks_until,
+                    )
+                )
         return rows
 
 
@@ -192,8 +214,9 @@ def check_reminders(session: Session, rows: list[OutboxMessage]) -> dict[int, st
 
 def check_thanks(session: Session, rows: list[OutboxMessage]) -> dict[int, str]:
     ids = {row.id: int(row.subject.partition(":")[2]) for row in rows if (row.subject or "").startswith("event:")}
-    cancelled = set(session.scalars(select(Event.id).where(Event.id.in_(set(ids.values())),
-                                                           Event.status == "cancelled")))
+    cancelled = set(
+        session.scalars(select(Event.id).where(Event.id.in_(set(ids.values())), Event.status == "cancelled"))
+    )
     return {row_id: "the event was cancelled" for row_id, event_id in ids.items() if event_id in cancelled}
 
 

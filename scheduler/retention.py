@@ -7,11 +7,12 @@ idempotent — a run repeated, run late or by two workers at once removes nothin
 of its own: a night missed while the worker was down is caught up by the next run. On SQLite the run ends by
 refreshing the query planner's statistics.
 """
+
 from __future__ import annotations
 
 import logging
 import time
-from typing import Mapping
+from collections.abc import Mapping
 
 from sqlalchemy import text
 
@@ -25,8 +26,18 @@ RUN_AT = (3, 30)  # hour, minute in Asia/Tokyo
 BATCH = 1000
 BUDGET_SECONDS = 600
 # Identity first (erasing parents also removes their messages and events), then the bulk tables.
-ORDER = ("unfollowed", "conversations", "inbox", "outbox", "link_openings", "participants", "feedback", "reports",
-         "staff_sessions", "audit")
+ORDER = (
+    "unfollowed",
+    "conversations",
+    "inbox",
+    "outbox",
+    "link_openings",
+    "participants",
+    "feedback",
+    "reports",
+    "staff_sessions",
+    "audit",
+)
 
 
 class Purge:
@@ -56,8 +67,11 @@ class Purge:
         unfinished = time.monotonic() >= deadline
         refresh_statistics()
         if any(removed.values()) or unfinished:
-            log.info("retention: removed %s%s", {k: n for k, n in removed.items() if n},
-                     " (time budget used up: the rest goes tomorrow)" if unfinished else "")
+            log.info(
+                "retention: removed %s%s",
+                {k: n for k, n in removed.items() if n},
+                " (time budget used up: the rest goes tomorrow)" if unfinished else "",
+            )
         return removed
 
 

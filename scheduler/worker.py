@@ -24,6 +24,7 @@ role in ``worker_heartbeats``, every ``HEARTBEAT_SECONDS``: /healthz?full=1 answ
 minute, one summary line of what the process did (events processed, messages sent, failures; ``bot.metrics``
 counts them), instead of a line per tick.
 """
+
 from __future__ import annotations
 
 import logging
@@ -80,15 +81,23 @@ class Worker:
         reminders.install()
         self.runtime = runtime
         self.planner = reminders.Planner.from_config(runtime.config)
-        self.dispatcher = Dispatcher(runtime.gateway, threads=runtime.config.delivery_threads, batch=DELIVERY_BATCH,
-                                     quiet=self.planner.schedule.quiet, leases=runtime.leases,
-                                     stopping=runtime.stopping)
+        self.dispatcher = Dispatcher(
+            runtime.gateway,
+            threads=runtime.config.delivery_threads,
+            batch=DELIVERY_BATCH,
+            quiet=self.planner.schedule.quiet,
+            leases=runtime.leases,
+            stopping=runtime.stopping,
+        )
         self._draining = threading.Lock()
         self._sweeping = threading.Lock()
         self.escalation = escalation.Jobs(runtime.config)
         self.retention = retention.Purge(runtime.config.retention_days)
-        self.backups = backups.Nightly(runtime.config.database_url, runtime.config.backup_dir,
-                                       runtime.config.backup_keep_days) if runtime.config.backup_dir else None
+        self.backups = (
+            backups.Nightly(runtime.config.database_url, runtime.config.backup_dir, runtime.config.backup_keep_days)
+            if runtime.config.backup_dir
+            else None
+        )
 
     def sweep_inbox(self) -> int:
         if not self._sweeping.acquire(blocking=False):
@@ -124,11 +133,19 @@ class Worker:
     def summarise(self) -> dict[str, int]:
         """One log line for what this process did since the last one (once a minute); returns the counts."""
         done = metrics.summary.take()
-        log.info("worker, last minute: %d events processed, %d messages sent, %d to retry, %d failed, %d expired, "
-                 "%d reminders planned; failures: %d events, %d job runs, %d rate-limited by LINE",
-                 done.get("events", 0), done.get("sent", 0), done.get("retry", 0), done.get("failed", 0),
-                 done.get("expired", 0), done.get("reminders_planned", 0), done.get("event_failures", 0),
-                 done.get("job_failures", 0), done.get("rate_limited", 0))
+        log.info(
+            "worker, last minute: %d events processed, %d messages sent, %d to retry, %d failed, %d expired, "
+            "%d reminders planned; failures: %d events, %d job runs, %d rate-limited by LINE",
+            done.get("events", 0),
+            done.get("sent", 0),
+            done.get("retry", 0),
+            done.get("failed", 0),
+            done.get("expired", 0),
+            done.get("reminders_planned", 0),
+            done.get("event_failures", 0),
+            done.get("job_failures", 0),
+            done.get("rate_limited", 0),
+        )
         return done
 
     def jobs(self) -> list[tuple[str, object, int, int]]:
@@ -166,19 +183,51 @@ def build(runtime: Runtime, blocking: bool = True, only: Collection[str] = ()):
     scheduler = (BlockingScheduler if blocking else BackgroundScheduler)(timezone="Asia/Tokyo")
     for job_id, fn, seconds, instances in worker.jobs():
         if not only or job_id in only:
-            scheduler.add_job(fn, "interval", seconds=seconds, id=job_id, name=job_id, replace_existing=True,
-                              max_instances=instances, coalesce=True, misfire_grace_time=None)
+            scheduler.add_job(
+                fn,
+                "interval",
+                seconds=seconds,
+                id=job_id,
+                name=job_id,
+                replace_existing=True,
+                max_instances=instances,
+                coalesce=True,
+                misfire_grace_time=None,
+            )
     for job_id, fn, (hour, minute) in worker.daily_jobs():
         if not only or job_id in only:
-            scheduler.add_job(fn, "cron", hour=hour, minute=minute, id=job_id, name=job_id, replace_existing=True,
-                              max_instances=1, coalesce=True, misfire_grace_time=None)
+            scheduler.add_job(
+                fn,
+                "cron",
+                hour=hour,
+                minute=minute,
+                id=job_id,
+                name=job_id,
+                replace_existing=True,
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=None,
+            )
     running = [job.id for job in scheduler.get_jobs()]
     role = "worker:" + ",".join(only) if only else "worker"
     every = dict(replace_existing=True, max_instances=1, coalesce=True, misfire_grace_time=None)
-    scheduler.add_job(_guarded("heartbeat", lambda: worker.beat(role, running)), "interval", seconds=HEARTBEAT_SECONDS,
-                      id="heartbeat", name="heartbeat", next_run_time=now(), **every)
-    scheduler.add_job(_guarded("summary", worker.summarise), "interval", seconds=SUMMARY_SECONDS, id="summary",
-                      name="summary", **every)
+    scheduler.add_job(
+        _guarded("heartbeat", lambda: worker.beat(role, running)),
+        "interval",
+        seconds=HEARTBEAT_SECONDS,
+        id="heartbeat",
+        name="heartbeat",
+        next_run_time=now(),
+        **every,
+    )
+    scheduler.add_job(
+        _guarded("summary", worker.summarise),
+        "interval",
+        seconds=SUMMARY_SECONDS,
+        id="summary",
+        name="summary",
+        **every,
+    )
     scheduler.add_listener(lambda _event: worker.close(), EVENT_SCHEDULER_SHUTDOWN)
     return scheduler
 

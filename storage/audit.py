@@ -1,4 +1,5 @@
 """Writing and reading the append-only audit trail (``audit_events``)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -13,8 +14,9 @@ from storage.models import AuditEvent
 
 # Keys that would put personal data into the trail; ``record`` refuses them. Values are short scalars or lists of
 # them: ids, names of fields, counts.
-_PERSONAL_KEYS = frozenset({"name", "furigana", "phone", "email", "login", "line_user_id", "text", "note", "value",
-                            "query", "address"})
+_PERSONAL_KEYS = frozenset(
+    {"name", "furigana", "phone", "email", "login", "line_user_id", "text", "note", "value", "query", "address"}
+)
 _MAX_TEXT = 80
 
 
@@ -22,9 +24,16 @@ class HasId(Protocol):
     id: int
 
 
-def record(session: Session, *, action: str, actor: HasId | None = None, actor_label: str | None = None,
-           subject_type: str | None = None, subject_id: int | str | None = None,
-           details: dict[str, Any] | None = None) -> AuditEvent:
+def record(
+    session: Session,
+    *,
+    action: str,
+    actor: HasId | None = None,
+    actor_label: str | None = None,
+    subject_type: str | None = None,
+    subject_id: int | str | None = None,
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
     """Add one event. ``actor`` is the staff member (a ``StaffMember`` or the console's ``Actor``), or None with
     ``actor_label`` saying who ("cli", "system", "anonymous")."""
     details = dict(details or {})

@@ -15,6 +15,7 @@ subprocesses; the password goes through the environment (``PGPASSWORD``), never 
 Expected failures (no pg_dump, a database that is not empty, a missing backup) are ``BackupError`` with a one-line
 message for the operator.
 """
+
 from __future__ import annotations
 
 import os
@@ -68,8 +69,9 @@ def restore(url: str, path: Path, force: bool = False) -> list[Path]:
     if not force:
         for target, _source in pairs:
             if not is_empty(target):
-                raise BackupError("the database is not empty; restore into an empty one, or add --force to "
-                                  "overwrite it")
+                raise BackupError(
+                    "the database is not empty; restore into an empty one, or add --force to overwrite it"
+                )
     if not is_sqlite(url):
         _pg_restore(url, Path(path), clean=force)
         return [Path(path)]
@@ -160,5 +162,15 @@ def _pg_dump(url: str, path: Path) -> None:
 def _pg_restore(url: str, path: Path, clean: bool) -> None:
     dsn, env = _libpq(url)
     options = ["--clean", "--if-exists"] if clean else []
-    _run([_tool("pg_restore"), "--no-owner", "--exit-on-error", "--single-transaction", *options,
-          f"--dbname={dsn}", str(path)], env)
+    _run(
+        [
+            _tool("pg_restore"),
+            "--no-owner",
+            "--exit-on-error",
+            "--single-transaction",
+            *options,
+            f"--dbname={dsn}",
+            str(path),
+        ],
+        env,
+    )

@@ -8,6 +8,7 @@ checked (``exclusions``): a parent who blocked the bot, has not consented to the
 (``BroadcastBatch``), so the delivery report (``report``) says how many got it, how many were left out and why, and
 how many failed. Nothing here logs or returns a parent's identity beyond the LINE ids the outbox needs.
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -85,11 +86,13 @@ def in_band(band: str, children: Iterable[date], is_pregnant: bool, due_month: d
 def members(session: Session, audience: Audience, moment: datetime | None = None) -> list[Member]:
     """Everyone the audience names right now (before exclusions), in a stable order."""
     query = select(LineUser.id, LineUser.line_user_id, LineUser.language, Parent.id).join(
-        Parent, Parent.line_user_pk == LineUser.id)
+        Parent, Parent.line_user_pk == LineUser.id
+    )
     if audience.kind in ("participants", "waitlist"):
         status = "confirmed" if audience.kind == "participants" else "waitlisted"
         query = query.join(Enrollment, Enrollment.parent_id == Parent.id).where(
-            Enrollment.event_id == (audience.event_id or 0), Enrollment.status == status)
+            Enrollment.event_id == (audience.event_id or 0), Enrollment.status == status
+        )
     elif audience.centre is not None:
         query = query.where(Parent.centre == audience.centre)
     rows = [Member(*row) for row in session.execute(query.order_by(Parent.id))]
@@ -101,10 +104,17 @@ def members(session: Session, audience: Audience, moment: datetime | None = None
     for parent_id, birth in session.execute(select(Child.parent_id, Child.birth_month)):
         if parent_id in wanted:
             births.setdefault(parent_id, []).append(birth)
-    pregnancy = {pid: (pregnant, due) for pid, pregnant, due in session.execute(
-        select(Parent.id, Parent.is_pregnant, Parent.due_month))}
-    return [m for m in rows if in_band(audience.age_band or "", births.get(m.parent_id, ()),
-                                       *pregnancy.get(m.parent_id, (False, None)), today)]
+    pregnancy = {
+        pid: (pregnant, due)
+        for pid, pregnant, due in session.execute(select(Parent.id, Parent.is_pregnant, Parent.due_month))
+    }
+    return [
+        m
+        for m in rows
+        if in_band(
+            audience.age_band or "", births.get(m.parent_id, ()), *pregnancy.get(m.parent_id, (False, None)), today
+        )
+    ]
 
 
 def exclusions(session: Session, user_pks: Iterable[int]) -> dict[int, str]:
@@ -115,15 +125,29 @@ def exclusions(session: Session, user_pks: Iterable[int]) -> dict[int, str]:
     policy = people.current_policy(session)
     out: dict[int, str] = {}
     for start in range(0, len(wanted), 500):
-        chunk = wanted[start:start + 500]
+        chunk = wanted[start : start + 500]
         blocked = set(session.scalars(select(LineUser.id).where(LineUser.id.in_(chunk), LineUser.status != "active")))
-        latest = (select(func.max(ConsentRecord.id)).where(ConsentRecord.line_user_pk.in_(chunk))
-                  .group_by(ConsentRecord.line_user_pk))
-        consented = set(session.scalars(select(ConsentRecord.line_user_pk).where(
-            ConsentRecord.id.in_(latest), ConsentRecord.answer == "agreed",
-            ConsentRecord.policy_version_id == (policy.id if policy else -1))))
-        opted_out = set(session.scalars(select(Parent.line_user_pk).join(
-            BroadcastOptOut, BroadcastOptOut.parent_id == Parent.id).where(Parent.line_user_pk.in_(chunk))))
+        latest = (
+            select(func.max(ConsentRecord.id))
+            .where(ConsentRecord.line_user_pk.in_(chunk))
+            .group_by(ConsentRecord.line_user_pk)
+        )
+        consented = set(
+            session.scalars(
+                select(ConsentRecord.line_user_pk).where(
+                    ConsentRecord.id.in_(latest),
+                    ConsentRecord.answer == "agreed",
+                    ConsentRecord.policy_version_id == (policy.id if policy else -1),
+                )
+            )
+        )
+        opted_out = set(
+            session.scalars(
+                select(Parent.line_user_pk)
+                .join(BroadcastOptOut, BroadcastOptOut.parent_id == Parent.id)
+                .where(Parent.line_user_pk.in_(chunk))
+            )
+        )
         for pk in chunk:
             if pk in blocked:
                 out[pk] = "blocked"
@@ -165,13 +189,35 @@ def set_opted_out(session: Session, parent_id: int, wanted: bool) -> None:
 
 
 # --- the life of a broadcast ---------------------------------------------------------------------------------------
-def create(session: Session, *, audience: Audience, text: str, card_event_id: int | None, image_url: str | None,
-           urgent: bool, send_at: datetime, author_id: int, estimated: int, needs_approval: bool) -> Broadcast:
-    broadcast = Broadcast(centre=audience.centre, audience=audience.kind, age_band=audience.age_band,
-                          event_id=audience.event_id, text=text, card_event_id=card_event_id, image_url=image_url,
-                          urgent=urgent, send_at=send_at, estimated=estimated, created_by=author_id,
-                          created_at=now(), excluded={},
-                          status="awaiting_approval" if needs_approval else "scheduled")
+def create(
+    session: Session,
+    *,
+    audience: Audience,
+    text: str,
+    card_event_id: int | None,
+    image_url: str | None,
+    urgent: bool,
+    send_at: datetime,
+    author_id: int,
+    estimated: int,
+    needs_approval: bool,
+) -> Broadcast:
+    broadcast = Broadcast(
+        centre=audience.centre,
+        audience=audience.kind,
+        age_band=audience.age_band,
+        event_id=audience.event_id,
+        text=text,
+        card_event_id=card_event_id,
+        image_url=image_url,
+        urgent=urgent,
+        send_at=send_at,
+        estimated=estimated,
+        created_by=author_id,
+        created_at=now(),
+        excluded={},
+        status="awaiting_approval" if needs_approval else "scheduled",
+    )
     session.add(broadcast)
     session.flush()
     return broadcast
@@ -200,25 +246,38 @@ def cancel(session: Session, broadcast: Broadcast, staff_id: int) -> str | None:
 
 
 def _waiting_rows(session: Session, broadcast_id: int) -> list[int]:
-    return list(session.scalars(select(OutboxMessage.id).where(
-        OutboxMessage.subject == f"{SUBJECT}:{broadcast_id}", OutboxMessage.status == "planned")))
+    return list(
+        session.scalars(
+            select(OutboxMessage.id).where(
+                OutboxMessage.subject == f"{SUBJECT}:{broadcast_id}", OutboxMessage.status == "planned"
+            )
+        )
+    )
 
 
 def due(session: Session, moment: datetime | None = None) -> list[Broadcast]:
     """Scheduled broadcasts whose time has come, oldest first."""
-    return list(session.scalars(select(Broadcast).where(
-        Broadcast.status == "scheduled", Broadcast.send_at <= (moment or now())).order_by(Broadcast.send_at,
-                                                                                            Broadcast.id)))
+    return list(
+        session.scalars(
+            select(Broadcast)
+            .where(Broadcast.status == "scheduled", Broadcast.send_at <= (moment or now()))
+            .order_by(Broadcast.send_at, Broadcast.id)
+        )
+    )
 
 
-def released(session: Session, broadcast: Broadcast, planned: int, excluded: dict[str, int],
-             rows: list[OutboxMessage]) -> None:
+def released(
+    session: Session, broadcast: Broadcast, planned: int, excluded: dict[str, int], rows: list[OutboxMessage]
+) -> None:
     """Record the release: the audience's size, who was left out, and one batch record per multicast row."""
     broadcast.status, broadcast.released_at = "released", now()
     broadcast.planned, broadcast.excluded = planned, dict(excluded)
     for row in rows:
-        session.add(BroadcastBatch(outbox_id=row.id, broadcast_id=broadcast.id, recipients=len(row.recipients or []),
-                                   excluded={}))
+        session.add(
+            BroadcastBatch(
+                outbox_id=row.id, broadcast_id=broadcast.id, recipients=len(row.recipients or []), excluded={}
+            )
+        )
 
 
 def broadcast_of(row: OutboxMessage) -> int | None:
@@ -233,8 +292,11 @@ def check_batches(session: Session, rows: list[OutboxMessage]) -> dict[int, set[
     pks: dict[str, int] = {}
     wanted = sorted(users)
     for start in range(0, len(wanted), 500):
-        pks.update(session.execute(select(LineUser.line_user_id, LineUser.id).where(
-            LineUser.line_user_id.in_(wanted[start:start + 500]))).all())
+        pks.update(
+            session.execute(
+                select(LineUser.line_user_id, LineUser.id).where(LineUser.line_user_id.in_(wanted[start : start + 500]))
+            ).all()
+        )
     reasons = exclusions(session, pks.values())
     out: dict[int, set[str]] = {}
     for row in rows:
@@ -267,8 +329,10 @@ class Report:
 
 def report(session: Session, broadcast: Broadcast) -> Report:
     excluded: Counter[str] = Counter(broadcast.excluded or {})
-    batches = {b.outbox_id: b for b in session.scalars(
-        select(BroadcastBatch).where(BroadcastBatch.broadcast_id == broadcast.id))}
+    batches = {
+        b.outbox_id: b
+        for b in session.scalars(select(BroadcastBatch).where(BroadcastBatch.broadcast_id == broadcast.id))
+    }
     outcome: Counter[str] = Counter()
     statuses: Counter[str] = Counter()
     days: set[date] = set()
@@ -285,9 +349,17 @@ def report(session: Session, broadcast: Broadcast) -> Report:
             days.add(to_tokyo(row.sent_at).date())
         if row.status in ("failed", "expired") and row.last_error and row.last_error not in errors:
             errors.append(row.last_error)
-    return Report(planned=broadcast.planned or 0, excluded={r: excluded[r] for r in REASONS if excluded[r]},
-                  sent=outcome["sent"], failed=outcome["failed"], waiting=outcome["waiting"],
-                  stopped=outcome["stopped"], rows=dict(statuses), sent_on=sorted(days), errors=errors[:5])
+    return Report(
+        planned=broadcast.planned or 0,
+        excluded={r: excluded[r] for r in REASONS if excluded[r]},
+        sent=outcome["sent"],
+        failed=outcome["failed"],
+        waiting=outcome["waiting"],
+        stopped=outcome["stopped"],
+        rows=dict(statuses),
+        sent_on=sorted(days),
+        errors=errors[:5],
+    )
 
 
 def listed(session: Session, centres: tuple[str, ...] | None, limit: int = 100) -> list[Broadcast]:
@@ -300,8 +372,15 @@ def listed(session: Session, centres: tuple[str, ...] | None, limit: int = 100) 
 
 def as_details(broadcast: Broadcast, **extra: Any) -> dict[str, Any]:
     """What the audit trail keeps of a broadcast: ids, the segment and counts, never the text or a recipient."""
-    return {"audience": broadcast.audience, "centre": broadcast.centre or "all", "age_band": broadcast.age_band,
-            "event_id": broadcast.event_id, "urgent": broadcast.urgent, "estimated": broadcast.estimated, **extra}
+    return {
+        "audience": broadcast.audience,
+        "centre": broadcast.centre or "all",
+        "age_band": broadcast.age_band,
+        "event_id": broadcast.event_id,
+        "urgent": broadcast.urgent,
+        "estimated": broadcast.estimated,
+        **extra,
+    }
 
 
 def events_to_name(session: Session, centres: tuple[str, ...] | None, moment: datetime | None = None) -> list[Event]:

@@ -2,9 +2,10 @@
 
 Times are stored in UTC (naive UTC in the database, see ``storage.types.UTCDateTime``) and shown in Asia/Tokyo.
 """
+
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -12,7 +13,7 @@ TOKYO = ZoneInfo("Asia/Tokyo")
 
 def now() -> datetime:
     """The current time, timezone-aware, in UTC."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def to_tokyo(moment: datetime) -> datetime:

@@ -1,4 +1,5 @@
 """Conversation state per user (flow, step, data, version, expiry)."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -14,8 +15,15 @@ def load(session: Session, user_pk: int) -> ConversationState | None:
     return session.get(ConversationState, user_pk)
 
 
-def save(session: Session, user_pk: int, flow: str | None, step: str | None, data: dict[str, Any],
-         version: int, expires_at: datetime | None) -> None:
+def save(
+    session: Session,
+    user_pk: int,
+    flow: str | None,
+    step: str | None,
+    data: dict[str, Any],
+    version: int,
+    expires_at: datetime | None,
+) -> None:
     row = session.get(ConversationState, user_pk)
     if row is None:
         row = ConversationState(line_user_pk=user_pk)

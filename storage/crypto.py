@@ -8,6 +8,7 @@ first encrypts, every one decrypts, so a new key goes first and ``kosodate keys 
 before the old key is dropped. Outside production the configuration derives a key from SECRET_KEY
 (``dev_key``), so a development database is readable only with the same SECRET_KEY.
 """
+
 from __future__ import annotations
 
 import base64

@@ -10,11 +10,13 @@ PostgreSQL (row locks) the inbox is a table of the main database; ``inbox_unit_o
 Bound parameters are left out of SQLAlchemy's error messages (``hide_parameters``): they are personal data (a name,
 a phone number, a LINE user id) and error messages end up in logs.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import PurePath
-from typing import Any, Iterator, cast
+from typing import Any, cast
 
 from sqlalchemy import URL, Connection, CursorResult, Engine, Result, Table, create_engine, event, make_url, text
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -35,7 +37,7 @@ def normalize_url(url: str) -> str:
     """Accept the usual ``postgres://`` / ``postgresql://`` forms and use psycopg 3 for them."""
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 
@@ -73,12 +75,16 @@ def inbox_url(url: str) -> str | None:
     """Where the inbox lives when it has a database of its own: for a SQLite file ``x.sqlite3``, the file
     ``x-inbox.sqlite3`` beside it. None (the main database) for PostgreSQL and in-memory SQLite."""
     parsed = make_url(normalize_url(url))
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:") \
-            or parsed.query.get("mode") == "memory":
+    if (
+        parsed.get_backend_name() != "sqlite"
+        or parsed.database in (None, "", ":memory:")
+        or parsed.query.get("mode") == "memory"
+    ):
         return None
     path = PurePath(parsed.database)
     return parsed.set(database=str(path.with_name(f"{path.stem}-inbox{path.suffix}"))).render_as_string(
-        hide_password=False)
+        hide_password=False
+    )
 
 
 def init_engine(url: str) -> Engine:
@@ -142,9 +148,11 @@ def open_session() -> Session:
 
 
 def ping() -> bool:
+    """Whether both databases answer (the cheap health check); read-only, so on SQLite it never waits for the write
+    lock a processing transaction holds."""
     try:
         for engine in {get_engine(), get_inbox_engine()}:
-            with engine.connect() as conn:
+            with engine.execution_options(read_only=True).connect() as conn:
                 conn.execute(text("SELECT 1"))
         return True
     except Exception:  # any failure means "not reachable" for the health check

@@ -4,6 +4,7 @@ rule of who is a participant in good standing (``refusal``), used by the join pa
 Seats are counted with the event row locked, and (event, parent) is UNIQUE: a double tap never makes two.
 Every enrollment that becomes confirmed gets a live join link here, so "confirmed" and "has a link" never differ.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -31,16 +32,21 @@ def get(session: Session, enrollment_id: int) -> Enrollment | None:
 
 def of(session: Session, event_id: int, parent_id: int) -> Enrollment | None:
     return session.scalars(
-        select(Enrollment).where(Enrollment.event_id == event_id, Enrollment.parent_id == parent_id)).first()
+        select(Enrollment).where(Enrollment.event_id == event_id, Enrollment.parent_id == parent_id)
+    ).first()
 
 
 def for_parent(session: Session, parent_id: int) -> list[Enrollment]:
     """The parent's applications (withdrawn ones left out), soonest event first, each with its event loaded."""
-    return list(session.scalars(
-        select(Enrollment).join(Event, Event.id == Enrollment.event_id).options(contains_eager(Enrollment.event))
-        .where(Enrollment.parent_id == parent_id, Enrollment.status != "withdrawn")
-        .order_by(Event.starts_at, Enrollment.id)
-    ))
+    return list(
+        session.scalars(
+            select(Enrollment)
+            .join(Event, Event.id == Enrollment.event_id)
+            .options(contains_eager(Enrollment.event))
+            .where(Enrollment.parent_id == parent_id, Enrollment.status != "withdrawn")
+            .order_by(Event.starts_at, Enrollment.id)
+        )
+    )
 
 
 def apply(session: Session, event: Event, parent_id: int) -> Applied:
@@ -123,20 +129,31 @@ def promote(session: Session, event: Event) -> list[Enrollment]:
 
 
 def waitlist(session: Session, event_id: int) -> list[Enrollment]:
-    return list(session.scalars(
-        select(Enrollment).where(Enrollment.event_id == event_id, Enrollment.status == "waitlisted")
-        .order_by(Enrollment.queued_at, Enrollment.id)
-    ))
+    return list(
+        session.scalars(
+            select(Enrollment)
+            .where(Enrollment.event_id == event_id, Enrollment.status == "waitlisted")
+            .order_by(Enrollment.queued_at, Enrollment.id)
+        )
+    )
 
 
 def waitlist_position(session: Session, enrollment: Enrollment) -> int | None:
     """1 for the first in line; None if not on the waitlist."""
     if enrollment.status != "waitlisted":
         return None
-    ahead = session.scalar(select(func.count()).select_from(Enrollment).where(
-        Enrollment.event_id == enrollment.event_id, Enrollment.status == "waitlisted",
-        or_(Enrollment.queued_at < enrollment.queued_at,
-            and_(Enrollment.queued_at == enrollment.queued_at, Enrollment.id < enrollment.id))))
+    ahead = session.scalar(
+        select(func.count())
+        .select_from(Enrollment)
+        .where(
+            Enrollment.event_id == enrollment.event_id,
+            Enrollment.status == "waitlisted",
+            or_(
+                Enrollment.queued_at < enrollment.queued_at,
+                and_(Enrollment.queued_at == enrollment.queued_at, Enrollment.id < enrollment.id),
+            ),
+        )
+    )
     return int(ahead or 0) + 1
 
 
@@ -148,10 +165,19 @@ def waitlist_positions(session: Session, waiting: list[Enrollment]) -> dict[int,
     ahead = aliased(Enrollment)
     rows = session.execute(
         select(Enrollment.id, func.count(ahead.id))
-        .outerjoin(ahead, and_(ahead.event_id == Enrollment.event_id, ahead.status == "waitlisted",
-                               or_(ahead.queued_at < Enrollment.queued_at,
-                                   and_(ahead.queued_at == Enrollment.queued_at, ahead.id < Enrollment.id))))
-        .where(Enrollment.id.in_(ids)).group_by(Enrollment.id)
+        .outerjoin(
+            ahead,
+            and_(
+                ahead.event_id == Enrollment.event_id,
+                ahead.status == "waitlisted",
+                or_(
+                    ahead.queued_at < Enrollment.queued_at,
+                    and_(ahead.queued_at == Enrollment.queued_at, ahead.id < Enrollment.id),
+                ),
+            ),
+        )
+        .where(Enrollment.id.in_(ids))
+        .group_by(Enrollment.id)
     ).all()
     return {enrollment_id: int(count) + 1 for enrollment_id, count in rows}
 

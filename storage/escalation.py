@@ -7,6 +7,7 @@ PostgreSQL, so two workers never take the same row), and ends sent, failed, or s
 configured. The lease is short and renewed by the sender's heartbeat while it lives (``bot.leases``, as for the
 outbox): a notice a crashed worker had claimed is free again within seconds, not minutes.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -52,8 +53,9 @@ def division_recipients(session: Session) -> list[tuple[StaffMember, LineUser]]:
     """Every active division member who may act (on duty or not), with a reachable LINE account: who is alerted
     when nobody acknowledged an escalation in time."""
     members = session.scalars(
-        select(StaffMember).where(StaffMember.active, StaffMember.centre == "division",
-                                  StaffMember.role.in_(("admin", "staff"))).order_by(StaffMember.id)
+        select(StaffMember)
+        .where(StaffMember.active, StaffMember.centre == "division", StaffMember.role.in_(("admin", "staff")))
+        .order_by(StaffMember.id)
     )
     return [(m, u) for m in members if (u := line_user_of(session, m)) is not None]
 
@@ -71,10 +73,15 @@ def set_on_duty(member: StaffMember, on: bool) -> bool:
 # --- the timers -----------------------------------------------------------------------------------------------
 def unresolved(session: Session, limit: int = 200) -> list[Escalation]:
     """Escalations the timers look at, locked (rows another worker holds are skipped: it is on them)."""
-    return list(session.scalars(
-        select(Escalation).where(Escalation.status.in_(("open", "acknowledged")))
-        .order_by(Escalation.attention_since, Escalation.id).limit(limit).with_for_update(skip_locked=True)
-    ))
+    return list(
+        session.scalars(
+            select(Escalation)
+            .where(Escalation.status.in_(("open", "acknowledged")))
+            .order_by(Escalation.attention_since, Escalation.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    )
 
 
 # --- e-mail and webhook notices -----------------------------------------------------------------------------------
@@ -82,18 +89,37 @@ def _insert(session: Session) -> Callable[..., PgInsert | SqliteInsert]:
     return pg_insert if dialect_name(session) == "postgresql" else sqlite_insert
 
 
-def plan_notice(session: Session, *, escalation_id: int, channel: str, dedupe_key: str, subject: str,
-                body: str, route_id: int | None = None) -> int | None:
+def plan_notice(
+    session: Session,
+    *,
+    escalation_id: int,
+    channel: str,
+    dedupe_key: str,
+    subject: str,
+    body: str,
+    route_id: int | None = None,
+) -> int | None:
     """Plan one notice, to an address set in the console (``route_id``, storage/routing.py) or to the division's
     default from the environment (None). Returns its id, or None when one with this key was planned already."""
     if channel not in CHANNELS:
         raise ValueError(f"unknown channel {channel!r}")
     moment = now()
-    stmt = _insert(session)(EscalationNotification).values(
-        escalation_id=escalation_id, channel=channel, route_id=route_id, dedupe_key=dedupe_key, subject=subject[:200],
-        body=body,
-        status="planned", attempts=0, next_attempt_at=moment, created_at=moment,
-    ).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    stmt = (
+        _insert(session)(EscalationNotification)
+        .values(
+            escalation_id=escalation_id,
+            channel=channel,
+            route_id=route_id,
+            dedupe_key=dedupe_key,
+            subject=subject[:200],
+            body=body,
+            status="planned",
+            attempts=0,
+            next_attempt_at=moment,
+            created_at=moment,
+        )
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+    )
     return session.execute(stmt.returning(EscalationNotification.id)).scalar()
 
 
@@ -102,10 +128,14 @@ def claim_notices(session: Session, limit: int = 50) -> list[EscalationNotificat
     moment = now()
     rows = session.scalars(
         select(EscalationNotification)
-        .where(EscalationNotification.status == "planned", EscalationNotification.next_attempt_at <= moment,
-               or_(EscalationNotification.claimed_until.is_(None), EscalationNotification.claimed_until < moment))
+        .where(
+            EscalationNotification.status == "planned",
+            EscalationNotification.next_attempt_at <= moment,
+            or_(EscalationNotification.claimed_until.is_(None), EscalationNotification.claimed_until < moment),
+        )
         .order_by(EscalationNotification.next_attempt_at, EscalationNotification.id)
-        .limit(limit).with_for_update(skip_locked=True)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
     )
     claimed = []
     for row in rows:
@@ -117,17 +147,26 @@ def claim_notices(session: Session, limit: int = 50) -> list[EscalationNotificat
 
 def _held_as_claimed(held: dict[int, int]) -> tuple[ColumnElement[bool], ...]:
     """The notices still as this sender claimed them ({id: attempts when claimed}): a claim counts an attempt."""
-    return (EscalationNotification.status == "planned", EscalationNotification.claimed_until.is_not(None),
-            tuple_(EscalationNotification.id, EscalationNotification.attempts).in_(sorted(held.items())))
+    return (
+        EscalationNotification.status == "planned",
+        EscalationNotification.claimed_until.is_not(None),
+        tuple_(EscalationNotification.id, EscalationNotification.attempts).in_(sorted(held.items())),
+    )
 
 
 def renew(session: Session, held: dict[int, int]) -> set[int]:
     """Extend the leases of the notices this sender still holds; returns their ids (``bot.leases``)."""
     if not held:
         return set()
-    return set(session.scalars(
-        update(EscalationNotification).where(*_held_as_claimed(held)).values(claimed_until=now() + LEASE)
-        .returning(EscalationNotification.id), execution_options={"synchronize_session": False}))
+    return set(
+        session.scalars(
+            update(EscalationNotification)
+            .where(*_held_as_claimed(held))
+            .values(claimed_until=now() + LEASE)
+            .returning(EscalationNotification.id),
+            execution_options={"synchronize_session": False},
+        )
+    )
 
 
 def release(session: Session, held: dict[int, int]) -> int:
@@ -135,10 +174,14 @@ def release(session: Session, held: dict[int, int]) -> int:
     counted. Returns how many."""
     if not held:
         return 0
-    return affected_rows(session.execute(
-        update(EscalationNotification).where(*_held_as_claimed(held))
-        .values(claimed_until=None, attempts=EscalationNotification.attempts - 1)
-        .execution_options(synchronize_session=False)))
+    return affected_rows(
+        session.execute(
+            update(EscalationNotification)
+            .where(*_held_as_claimed(held))
+            .values(claimed_until=None, attempts=EscalationNotification.attempts - 1)
+            .execution_options(synchronize_session=False)
+        )
+    )
 
 
 def _finish(row: EscalationNotification, status: str, error: str | None) -> None:
@@ -192,12 +235,19 @@ def _link_address_key(line_user_pk: int) -> str:
 def link_refused(session: Session, line_user_pk: int, moment: datetime | None = None) -> bool:
     """Too many wrong codes from this LINE account in the last day: the next code is not even checked."""
     since = (moment or now()) - timedelta(days=1)
-    failures = session.scalars(select(func.count()).select_from(LoginAttempt).where(
-        LoginAttempt.address_key == _link_address_key(line_user_pk), LoginAttempt.succeeded.is_(False),
-        LoginAttempt.at > since)).one()
+    failures = session.scalars(
+        select(func.count())
+        .select_from(LoginAttempt)
+        .where(
+            LoginAttempt.address_key == _link_address_key(line_user_pk),
+            LoginAttempt.succeeded.is_(False),
+            LoginAttempt.at > since,
+        )
+    ).one()
     return failures >= LINK_FAILURES_PER_DAY
 
 
 def record_link_attempt(session: Session, line_user_pk: int, succeeded: bool) -> None:
-    staff.record_attempt(session, account_key=_LINK_ACCOUNT_KEY, address_key=_link_address_key(line_user_pk),
-                         succeeded=succeeded)
+    staff.record_attempt(
+        session, account_key=_LINK_ACCOUNT_KEY, address_key=_link_address_key(line_user_pk), succeeded=succeeded
+    )

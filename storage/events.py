@@ -4,6 +4,7 @@ queries other parts use — the flows' list of upcoming events, the scheduler's 
 
 Applications are in ``storage.enrollments``, join links in ``storage.join_links``.
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -32,22 +33,55 @@ class Conference:
     passcode: str
 
 
-def create(session: Session, *, centre: str, kind: str, title: str, description: str, starts_at: datetime,
-           ends_at: datetime, capacity: int, applications_open_at: datetime, applications_close_at: datetime,
-           needs_approval: bool, conference_service: str, join_url: str, meeting_id: str, passcode: str,
-           target_min_months: int | None = None, target_max_months: int | None = None,
-           target_pregnant: bool = False, join_opens_minutes: int = 15, created_by: str = "") -> Event:
+def create(
+    session: Session,
+    *,
+    centre: str,
+    kind: str,
+    title: str,
+    description: str,
+    starts_at: datetime,
+    ends_at: datetime,
+    capacity: int,
+    applications_open_at: datetime,
+    applications_close_at: datetime,
+    needs_approval: bool,
+    conference_service: str,
+    join_url: str,
+    meeting_id: str,
+    passcode: str,
+    target_min_months: int | None = None,
+    target_max_months: int | None = None,
+    target_pregnant: bool = False,
+    join_opens_minutes: int = 15,
+    created_by: str = "",
+) -> Event:
     """A new event, as a draft (``publish`` makes it visible). The conference details are sealed here."""
     moment = now()
     event = Event(
-        centre=centre, kind=kind, title=title, description=description, starts_at=starts_at, ends_at=ends_at,
-        capacity=capacity, applications_open_at=applications_open_at, applications_close_at=applications_close_at,
-        needs_approval=needs_approval, conference_service=conference_service,
-        join_url_sealed=crypto.seal(join_url), meeting_id_sealed=crypto.seal(meeting_id),
-        passcode_sealed=crypto.seal(passcode), target_min_months=target_min_months,
-        target_max_months=target_max_months, target_pregnant=target_pregnant,
-        join_opens_minutes=join_opens_minutes, status="draft", version=1, created_by=created_by,
-        created_at=moment, updated_at=moment,
+        centre=centre,
+        kind=kind,
+        title=title,
+        description=description,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        capacity=capacity,
+        applications_open_at=applications_open_at,
+        applications_close_at=applications_close_at,
+        needs_approval=needs_approval,
+        conference_service=conference_service,
+        join_url_sealed=crypto.seal(join_url),
+        meeting_id_sealed=crypto.seal(meeting_id),
+        passcode_sealed=crypto.seal(passcode),
+        target_min_months=target_min_months,
+        target_max_months=target_max_months,
+        target_pregnant=target_pregnant,
+        join_opens_minutes=join_opens_minutes,
+        status="draft",
+        version=1,
+        created_by=created_by,
+        created_at=moment,
+        updated_at=moment,
     )
     session.add(event)
     session.flush()
@@ -65,16 +99,24 @@ def lock(session: Session, event_id: int) -> Event | None:
 
 
 def conference(event: Event) -> Conference:
-    return Conference(event.conference_service, crypto.unseal(event.join_url_sealed),
-                      crypto.unseal(event.meeting_id_sealed), crypto.unseal(event.passcode_sealed))
+    return Conference(
+        event.conference_service,
+        crypto.unseal(event.join_url_sealed),
+        crypto.unseal(event.meeting_id_sealed),
+        crypto.unseal(event.passcode_sealed),
+    )
 
 
 def upcoming(session: Session, moment: datetime, limit: int = 200) -> list[Event]:
     """Published events that have not started yet, soonest first."""
-    return list(session.scalars(
-        select(Event).where(Event.status == "published", Event.starts_at > moment)
-        .order_by(Event.starts_at, Event.id).limit(limit)
-    ))
+    return list(
+        session.scalars(
+            select(Event)
+            .where(Event.status == "published", Event.starts_at > moment)
+            .order_by(Event.starts_at, Event.id)
+            .limit(limit)
+        )
+    )
 
 
 def listing(session: Session, *, include_past: bool = False, moment: datetime | None = None) -> list[Event]:
@@ -91,7 +133,8 @@ def status_counts(session: Session, event_ids: list[int]) -> dict[int, Counter[s
     if event_ids:
         rows = session.execute(
             select(Enrollment.event_id, Enrollment.status, func.count())
-            .where(Enrollment.event_id.in_(event_ids)).group_by(Enrollment.event_id, Enrollment.status)
+            .where(Enrollment.event_id.in_(event_ids))
+            .group_by(Enrollment.event_id, Enrollment.status)
         ).all()
         for event_id, status, count in rows:
             out[event_id][status] = count
@@ -100,8 +143,10 @@ def status_counts(session: Session, event_ids: list[int]) -> dict[int, Counter[s
 
 def seat_counts(session: Session, event_ids: list[int]) -> dict[int, tuple[int, int]]:
     """{event id: (seats taken, people waiting)}; a pending application holds a seat until staff decide."""
-    return {event_id: (sum(counts[s] for s in SEATED), counts["waitlisted"])
-            for event_id, counts in status_counts(session, event_ids).items()}
+    return {
+        event_id: (sum(counts[s] for s in SEATED), counts["waitlisted"])
+        for event_id, counts in status_counts(session, event_ids).items()
+    }
 
 
 # --- staff changes ------------------------------------------------------------------------------------------
@@ -147,10 +192,13 @@ def reschedule(session: Session, event: Event, starts_at: datetime, ends_at: dat
 
 def affected_enrollments(session: Session, event_id: int) -> list[Enrollment]:
     """Everyone with a live application (confirmed, waiting for approval, or on the waitlist)."""
-    return list(session.scalars(
-        select(Enrollment).where(Enrollment.event_id == event_id, Enrollment.status.in_(AFFECTED))
-        .order_by(Enrollment.queued_at, Enrollment.id)
-    ))
+    return list(
+        session.scalars(
+            select(Enrollment)
+            .where(Enrollment.event_id == event_id, Enrollment.status.in_(AFFECTED))
+            .order_by(Enrollment.queued_at, Enrollment.id)
+        )
+    )
 
 
 # --- for the scheduler (reminders) -------------------------------------------------------------------------
@@ -161,19 +209,25 @@ def event_start(session: Session, event_id: int) -> datetime | None:
 
 def starting_between(session: Session, start: datetime, end: datetime) -> list[Event]:
     """Published events starting in [start, end): what reminders are planned from."""
-    return list(session.scalars(
-        select(Event).where(Event.status == "published", Event.starts_at >= start, Event.starts_at < end)
-        .order_by(Event.starts_at, Event.id)
-    ))
+    return list(
+        session.scalars(
+            select(Event)
+            .where(Event.status == "published", Event.starts_at >= start, Event.starts_at < end)
+            .order_by(Event.starts_at, Event.id)
+        )
+    )
 
 
 def confirmed_enrollments(session: Session, event_id: int) -> list[Enrollment]:
     """The confirmed participants' enrollments. Whether each may still join (consent, sanctions) is
     ``storage.enrollments.refusal``."""
-    return list(session.scalars(
-        select(Enrollment).where(Enrollment.event_id == event_id, Enrollment.status == "confirmed")
-        .order_by(Enrollment.id)
-    ))
+    return list(
+        session.scalars(
+            select(Enrollment)
+            .where(Enrollment.event_id == event_id, Enrollment.status == "confirmed")
+            .order_by(Enrollment.id)
+        )
+    )
 
 
 # --- announcements ------------------------------------------------------------------------------------------
@@ -182,8 +236,9 @@ def optins(session: Session, parent_id: int) -> frozenset[str]:
 
 
 def set_optin(session: Session, parent_id: int, centre: str, wanted: bool) -> None:
-    found = session.scalars(select(AnnouncementOptIn).where(
-        AnnouncementOptIn.parent_id == parent_id, AnnouncementOptIn.centre == centre)).first()
+    found = session.scalars(
+        select(AnnouncementOptIn).where(AnnouncementOptIn.parent_id == parent_id, AnnouncementOptIn.centre == centre)
+    ).first()
     if wanted and found is None:
         session.add(AnnouncementOptIn(parent_id=parent_id, centre=centre, created_at=now()))
         session.flush()
@@ -193,10 +248,12 @@ def set_optin(session: Session, parent_id: int, centre: str, wanted: bool) -> No
 
 def announcement_audience(session: Session, centre: str) -> list[tuple[LineUser, Parent]]:
     """Parents who asked to hear about this centre's new events and still follow the bot."""
-    return list(session.execute(
-        select(LineUser, Parent)
-        .join(Parent, Parent.line_user_pk == LineUser.id)
-        .join(AnnouncementOptIn, AnnouncementOptIn.parent_id == Parent.id)
-        .where(AnnouncementOptIn.centre == centre, LineUser.status == "active")
-        .order_by(Parent.id)
-    ).all())
+    return list(
+        session.execute(
+            select(LineUser, Parent)
+            .join(Parent, Parent.line_user_pk == LineUser.id)
+            .join(AnnouncementOptIn, AnnouncementOptIn.parent_id == Parent.id)
+            .where(AnnouncementOptIn.centre == centre, LineUser.status == "active")
+            .order_by(Parent.id)
+        ).all()
+    )

@@ -1,4 +1,5 @@
 """Feedback after an event (満足度 1–5, an optional comment): recording a participant's answer, and what staff see."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -15,15 +16,23 @@ MAX_COMMENT = 1000
 
 
 def _took_part(session: Session, parent_id: int, event_id: int) -> bool:
-    return session.scalar(select(Enrollment.id).where(
-        Enrollment.event_id == event_id, Enrollment.parent_id == parent_id, Enrollment.status == "confirmed")) is not None
+    return (
+        session.scalar(
+            select(Enrollment.id).where(
+                Enrollment.event_id == event_id, Enrollment.parent_id == parent_id, Enrollment.status == "confirmed"
+            )
+        )
+        is not None
+    )
 
 
 def record_score(session: Session, parent_id: int, event_id: int, score: int) -> Feedback | None:
     """Store (or replace) the parent's score for the event. None when they were not a participant."""
     if score not in SCORES or not _took_part(session, parent_id, event_id):
         return None
-    found = session.scalars(select(Feedback).where(Feedback.event_id == event_id, Feedback.parent_id == parent_id)).first()
+    found = session.scalars(
+        select(Feedback).where(Feedback.event_id == event_id, Feedback.parent_id == parent_id)
+    ).first()
     if found is None:
         found = Feedback(event_id=event_id, parent_id=parent_id)
         session.add(found)
@@ -34,7 +43,9 @@ def record_score(session: Session, parent_id: int, event_id: int, score: int) ->
 
 def record_comment(session: Session, parent_id: int, event_id: int, comment: str) -> bool:
     """Add the parent's comment to their answer. False when there is no answer to add it to."""
-    found = session.scalars(select(Feedback).where(Feedback.event_id == event_id, Feedback.parent_id == parent_id)).first()
+    found = session.scalars(
+        select(Feedback).where(Feedback.event_id == event_id, Feedback.parent_id == parent_id)
+    ).first()
     if found is None:
         return False
     found.comment, found.commented_at = comment.strip()[:MAX_COMMENT] or None, now()

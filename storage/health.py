@@ -104,8 +104,9 @@ def escalations_open(session: Session) -> dict[tuple[str, str, str], int]:
 
 
 def reachable(engine: Engine) -> bool:
+    """Whether the database answers; read-only, so on SQLite it never waits for the write lock."""
     try:
-        with engine.connect() as conn:
+        with engine.execution_options(read_only=True).connect() as conn:
             conn.execute(text("SELECT 1"))
         return True
     except Exception:  # any failure means "not reachable" for the health check

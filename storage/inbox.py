@@ -5,11 +5,13 @@ effects. Where it has a database of its own (SQLite, ``storage.db.inbox_url``), 
 in ``inbox_processed`` (``claim``) and the inbox row is marked afterwards (``mark_processed``): a crash in between
 leaves the row pending, and the next attempt finds the claim and only marks it.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -99,12 +101,14 @@ def lock_source(session: Session, key: str) -> bool:
 
 def next_pending(session: Session, key: str, limit: int = 1) -> list[InboxEvent]:
     """The source's oldest pending events, oldest first (at most ``limit``)."""
-    return list(session.scalars(
-        select(InboxEvent)
-        .where(InboxEvent.source_key == key, InboxEvent.status == "pending")
-        .order_by(InboxEvent.event_timestamp, InboxEvent.id)
-        .limit(limit)
-    ))
+    return list(
+        session.scalars(
+            select(InboxEvent)
+            .where(InboxEvent.source_key == key, InboxEvent.status == "pending")
+            .order_by(InboxEvent.event_timestamp, InboxEvent.id)
+            .limit(limit)
+        )
+    )
 
 
 def claim(session: Session, webhook_event_id: str) -> bool:
@@ -146,12 +150,20 @@ def forget_source(session: Session, key: str) -> None:
 def purge(session: Session, before: datetime, batch: int) -> int:
     """Retention: up to ``batch`` processed events (and claims) older than ``before``; how many went."""
     with _beside(session) as inbox_session:
-        ids = list(inbox_session.scalars(select(InboxEvent.id).where(
-            InboxEvent.status.in_(("done", "failed")), InboxEvent.processed_at < before).limit(batch)))
+        ids = list(
+            inbox_session.scalars(
+                select(InboxEvent.id)
+                .where(InboxEvent.status.in_(("done", "failed")), InboxEvent.processed_at < before)
+                .limit(batch)
+            )
+        )
         if ids:
             inbox_session.execute(delete(InboxEvent).where(InboxEvent.id.in_(ids)))
-    claims = list(session.scalars(select(InboxProcessed.webhook_event_id)
-                                  .where(InboxProcessed.processed_at < before).limit(batch)))
+    claims = list(
+        session.scalars(
+            select(InboxProcessed.webhook_event_id).where(InboxProcessed.processed_at < before).limit(batch)
+        )
+    )
     if claims:
         session.execute(delete(InboxProcessed).where(InboxProcessed.webhook_event_id.in_(claims)))
     return len(ids) + len(claims)
@@ -202,5 +214,3 @@ def pending_sources(session: Session, limit: int = 100) -> list[str]:
 
 def counts(session: Session) -> dict[str, int]:
     return dict(session.execute(select(InboxEvent.status, func.count()).group_by(InboxEvent.status)).all())
-
-

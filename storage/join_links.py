@@ -6,13 +6,15 @@ A planned message never holds a token: it names the link by reference (``join_ur
 ``https://…/j/{join_link:12}``) and the sender fills the tokens in just before the message goes (``fill``), so the
 outbox, which keeps messages for days before and after, has nothing a reader of the database could use.
 """
+
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any
 
 from sqlalchemy import Row, func, select
 from sqlalchemy.orm import Session
@@ -44,8 +46,12 @@ def issue(session: Session, enrollment: Enrollment) -> JoinLink:
     """A new live link for a confirmed enrollment (any earlier live link is revoked as replaced)."""
     revoke(session, enrollment.id, "replaced")
     token = crypto.new_token()
-    link = JoinLink(enrollment_id=enrollment.id, token_hash=crypto.token_hash(token), token_sealed=crypto.seal(token),
-                    created_at=now())
+    link = JoinLink(
+        enrollment_id=enrollment.id,
+        token_hash=crypto.token_hash(token),
+        token_sealed=crypto.seal(token),
+        created_at=now(),
+    )
     session.add(link)
     session.flush()
     return link
@@ -53,7 +59,8 @@ def issue(session: Session, enrollment: Enrollment) -> JoinLink:
 
 def live(session: Session, enrollment_id: int) -> JoinLink | None:
     return session.scalars(
-        select(JoinLink).where(JoinLink.enrollment_id == enrollment_id, JoinLink.revoked_at.is_(None))
+        select(JoinLink)
+        .where(JoinLink.enrollment_id == enrollment_id, JoinLink.revoked_at.is_(None))
         .order_by(JoinLink.id.desc())
     ).first()
 
@@ -62,8 +69,11 @@ def live_for(session: Session, enrollment_ids: list[int]) -> dict[int, JoinLink]
     """The live link of each of these enrollments (those that have one), in one query: ``live`` for many."""
     found: dict[int, JoinLink] = {}
     if enrollment_ids:
-        for link in session.scalars(select(JoinLink).where(JoinLink.enrollment_id.in_(enrollment_ids),
-                                                           JoinLink.revoked_at.is_(None)).order_by(JoinLink.id)):
+        for link in session.scalars(
+            select(JoinLink)
+            .where(JoinLink.enrollment_id.in_(enrollment_ids), JoinLink.revoked_at.is_(None))
+            .order_by(JoinLink.id)
+        ):
             found[link.enrollment_id] = link  # the newest live one wins, as in ``live``
     return found
 
@@ -101,12 +111,16 @@ def fill(session: Session, bodies: dict[int, list[Any]]) -> dict[int, list[Any] 
     if not wanted["join_link"] and not wanted["calendar"]:
         return dict(bodies)
     sealed: dict[tuple[str, int], str | None] = {}
-    for kind, column, key in (("join_link", JoinLink.token_sealed, JoinLink.id),
-                              ("calendar", Enrollment.calendar_token_sealed, Enrollment.id)):
+    for kind, column, key in (
+        ("join_link", JoinLink.token_sealed, JoinLink.id),
+        ("calendar", Enrollment.calendar_token_sealed, Enrollment.id),
+    ):
         ids = sorted(wanted[kind])
         for start in range(0, len(ids), CHUNK):
-            sealed.update(((kind, i), value) for i, value in session.execute(
-                select(key, column).where(key.in_(ids[start:start + CHUNK]))))
+            sealed.update(
+                ((kind, i), value)
+                for i, value in session.execute(select(key, column).where(key.in_(ids[start : start + CHUNK])))
+            )
     tokens = {ref: crypto.unseal(value) for ref, value in sealed.items() if value}
     filled: dict[int, list[Any] | None] = {}
     for row_id, text in texts.items():
@@ -142,18 +156,29 @@ def hold_for_sending(session: Session, tokens: Iterable[str]) -> dict[str, str]:
     hashes = sorted(by_hash)
     enrollment_ids: set[int] = set()
     for start in range(0, len(hashes), CHUNK):
-        enrollment_ids.update(session.scalars(
-            select(JoinLink.enrollment_id).where(JoinLink.token_hash.in_(hashes[start:start + CHUNK]))))
+        enrollment_ids.update(
+            session.scalars(
+                select(JoinLink.enrollment_id).where(JoinLink.token_hash.in_(hashes[start : start + CHUNK]))
+            )
+        )
     ids = sorted(enrollment_ids)
     for start in range(0, len(ids), CHUNK):  # in id order: two senders never wait for each other in a circle
-        session.execute(select(Enrollment.id).where(Enrollment.id.in_(ids[start:start + CHUNK]))
-                        .order_by(Enrollment.id).with_for_update(read=True))
+        session.execute(
+            select(Enrollment.id)
+            .where(Enrollment.id.in_(ids[start : start + CHUNK]))
+            .order_by(Enrollment.id)
+            .with_for_update(read=True)
+        )
     found: dict[str, Row[str, datetime | None, str | None, str]] = {}
     for start in range(0, len(hashes), CHUNK):
-        found.update((row.token_hash, row) for row in session.execute(
-            select(JoinLink.token_hash, JoinLink.revoked_at, JoinLink.revoke_reason, Enrollment.status)
-            .join(Enrollment, Enrollment.id == JoinLink.enrollment_id)
-            .where(JoinLink.token_hash.in_(hashes[start:start + CHUNK]))))
+        found.update(
+            (row.token_hash, row)
+            for row in session.execute(
+                select(JoinLink.token_hash, JoinLink.revoked_at, JoinLink.revoke_reason, Enrollment.status)
+                .join(Enrollment, Enrollment.id == JoinLink.enrollment_id)
+                .where(JoinLink.token_hash.in_(hashes[start : start + CHUNK]))
+            )
+        )
     refused = {}
     for token_hash, token in by_hash.items():
         row = found.get(token_hash)
@@ -169,8 +194,9 @@ def hold_for_sending(session: Session, tokens: Iterable[str]) -> dict[str, str]:
 def revoke(session: Session, enrollment_id: int, reason: str) -> int:
     """Revoke the enrollment's live link(s). Returns how many were live."""
     lock_enrollment(session, enrollment_id)
-    links = list(session.scalars(
-        select(JoinLink).where(JoinLink.enrollment_id == enrollment_id, JoinLink.revoked_at.is_(None))))
+    links = list(
+        session.scalars(select(JoinLink).where(JoinLink.enrollment_id == enrollment_id, JoinLink.revoked_at.is_(None)))
+    )
     for link in links:
         link.revoked_at, link.revoke_reason = now(), reason[:40]
     return len(links)
@@ -191,28 +217,38 @@ def resolve(session: Session, token: str) -> JoinLink | None:
 
 
 def record_opening(session: Session, link: JoinLink, *, fingerprint: str, outcome: str, details_shown: bool) -> None:
-    session.add(JoinLinkOpening(join_link_id=link.id, opened_at=now(), fingerprint=fingerprint, outcome=outcome,
-                                details_shown=details_shown))
+    session.add(
+        JoinLinkOpening(
+            join_link_id=link.id, opened_at=now(), fingerprint=fingerprint, outcome=outcome, details_shown=details_shown
+        )
+    )
 
 
 def usage(session: Session, event_id: int) -> list[LinkUse]:
     """How each participant's links of this event were opened (every link they had, live or revoked)."""
     rows = session.execute(
-        select(Enrollment.id, Enrollment.parent_id, func.count(JoinLinkOpening.id),
-               func.count(func.distinct(JoinLinkOpening.fingerprint)), func.max(JoinLinkOpening.opened_at))
+        select(
+            Enrollment.id,
+            Enrollment.parent_id,
+            func.count(JoinLinkOpening.id),
+            func.count(func.distinct(JoinLinkOpening.fingerprint)),
+            func.max(JoinLinkOpening.opened_at),
+        )
         .join(JoinLink, JoinLink.enrollment_id == Enrollment.id)
         .join(JoinLinkOpening, JoinLinkOpening.join_link_id == JoinLink.id)
         .where(Enrollment.event_id == event_id)
         .group_by(Enrollment.id, Enrollment.parent_id)
         .order_by(Enrollment.id)
     ).all()
-    shown = dict(session.execute(
-        select(Enrollment.id, func.count(func.distinct(JoinLinkOpening.fingerprint)))
-        .join(JoinLink, JoinLink.enrollment_id == Enrollment.id)
-        .join(JoinLinkOpening, JoinLinkOpening.join_link_id == JoinLink.id)
-        .where(Enrollment.event_id == event_id, JoinLinkOpening.details_shown.is_(True))
-        .group_by(Enrollment.id)
-    ).all())
+    shown = dict(
+        session.execute(
+            select(Enrollment.id, func.count(func.distinct(JoinLinkOpening.fingerprint)))
+            .join(JoinLink, JoinLink.enrollment_id == Enrollment.id)
+            .join(JoinLinkOpening, JoinLinkOpening.join_link_id == JoinLink.id)
+            .where(Enrollment.event_id == event_id, JoinLinkOpening.details_shown.is_(True))
+            .group_by(Enrollment.id)
+        ).all()
+    )
     return [LinkUse(eid, pid, openings, devices, shown.get(eid, 0), last) for eid, pid, openings, devices, last in rows]
 
 

@@ -20,6 +20,7 @@ The audit trail gets at most one ``staff.login_failed`` row per pair of a known 
 failures and refused attempts since the pair's previous row; what is left is written when the pair succeeds, is
 cleared, or by the daily retention run (``purge``). Nothing here commits.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -134,9 +135,18 @@ def clear(session: Session, account_key: str) -> int:
 def delayed_addresses(session: Session, account_key: str) -> int:
     """From how many addresses the account has recent failures (what ``clear`` would lift)."""
     since = now() - PAIR_FORGET
-    return len(list(session.scalars(select(LoginThrottle.id).where(
-        LoginThrottle.account_key == account_key, LoginThrottle.address_key != ANY_ADDRESS, LoginThrottle.failures > 0,
-        LoginThrottle.last_failure_at > since))))
+    return len(
+        list(
+            session.scalars(
+                select(LoginThrottle.id).where(
+                    LoginThrottle.account_key == account_key,
+                    LoginThrottle.address_key != ANY_ADDRESS,
+                    LoginThrottle.failures > 0,
+                    LoginThrottle.last_failure_at > since,
+                )
+            )
+        )
+    )
 
 
 def purge(session: Session, batch: int) -> int:
@@ -144,9 +154,20 @@ def purge(session: Session, batch: int) -> int:
     counters it changed (each is then no longer selected, so the caller's loop ends)."""
     moment = now()
     pending = or_(LoginThrottle.unreported_failures > 0, LoginThrottle.unreported_refusals > 0)
-    stale = list(session.scalars(select(LoginThrottle).where(
-        or_(LoginThrottle.last_failure_at < moment - PAIR_FORGET, LoginThrottle.last_failure_at.is_(None),
-            and_(LoginThrottle.reported_at < moment - REPORT_EVERY, pending))).order_by(LoginThrottle.id).limit(batch)))
+    stale = list(
+        session.scalars(
+            select(LoginThrottle)
+            .where(
+                or_(
+                    LoginThrottle.last_failure_at < moment - PAIR_FORGET,
+                    LoginThrottle.last_failure_at.is_(None),
+                    and_(LoginThrottle.reported_at < moment - REPORT_EVERY, pending),
+                )
+            )
+            .order_by(LoginThrottle.id)
+            .limit(batch)
+        )
+    )
     changed = 0
     for row in stale:
         quiet = row.last_failure_at is None or row.last_failure_at < moment - PAIR_FORGET
@@ -158,23 +179,33 @@ def purge(session: Session, batch: int) -> int:
 
 
 def _pair_query(account_key: str, address_key: str) -> Select[LoginThrottle]:
-    return select(LoginThrottle).where(LoginThrottle.account_key == account_key,
-                                       LoginThrottle.address_key == address_key)
+    return select(LoginThrottle).where(
+        LoginThrottle.account_key == account_key, LoginThrottle.address_key == address_key
+    )
 
 
 def _rows(session: Session, keys: Keys, *, trusted: bool) -> list[LoginThrottle]:
     pairs = [(keys.account, keys.address), (ANY_ACCOUNT, keys.address)]
     if not trusted:
         pairs.append((keys.account, ANY_ADDRESS))
-    return list(session.scalars(select(LoginThrottle).where(
-        tuple_(LoginThrottle.account_key, LoginThrottle.address_key).in_(pairs))))
+    return list(
+        session.scalars(
+            select(LoginThrottle).where(tuple_(LoginThrottle.account_key, LoginThrottle.address_key).in_(pairs))
+        )
+    )
 
 
 def _locked(session: Session, account_key: str, address_key: str, staff_id: int | None) -> LoginThrottle:
     """The counter row, created if missing, locked for this transaction (two failures at once both count)."""
     dialect = session.get_bind().dialect.name
-    values = {"account_key": account_key, "address_key": address_key, "staff_id": staff_id, "failures": 0,
-              "unreported_failures": 0, "unreported_refusals": 0}
+    values = {
+        "account_key": account_key,
+        "address_key": address_key,
+        "staff_id": staff_id,
+        "failures": 0,
+        "unreported_failures": 0,
+        "unreported_refusals": 0,
+    }
     pair = ["account_key", "address_key"]
     if dialect == "postgresql":
         session.execute(postgresql_insert(LoginThrottle).values(**values).on_conflict_do_nothing(index_elements=pair))
@@ -196,8 +227,13 @@ def _report(session: Session, row: LoginThrottle, *, force: bool = False) -> Non
     if not force and row.reported_at is not None and now() - row.reported_at < REPORT_EVERY:
         return
     if row.staff_id is not None and row.account_key != ANY_ACCOUNT and row.address_key != ANY_ADDRESS:
-        audit.record(session, action="staff.login_failed", actor_label="anonymous", subject_type="staff",
-                     subject_id=row.staff_id,
-                     details={"failures": row.unreported_failures, "refused": row.unreported_refusals})
+        audit.record(
+            session,
+            action="staff.login_failed",
+            actor_label="anonymous",
+            subject_type="staff",
+            subject_id=row.staff_id,
+            details={"failures": row.unreported_failures, "refused": row.unreported_refusals},
+        )
     row.unreported_failures = row.unreported_refusals = 0
     row.reported_at = now()

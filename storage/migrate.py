@@ -1,4 +1,5 @@
 """Alembic, driven from code: ``kosodate db upgrade`` and the tests use these, no alembic.ini needed."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -44,8 +45,9 @@ def _move_pending_inbox(url: str, separate: str) -> None:
                 for row in rows:
                     del row["id"]
                 with inbox.begin() as target:
-                    target.execute(sqlite_insert(table).on_conflict_do_nothing(index_elements=["webhook_event_id"]),
-                                   rows)
+                    target.execute(
+                        sqlite_insert(table).on_conflict_do_nothing(index_elements=["webhook_event_id"]), rows
+                    )
                 source.execute(delete(table).where(table.c.status == "pending"))
     finally:
         main.dispose()

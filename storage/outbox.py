@@ -14,12 +14,14 @@ gracefully hands back what it has not started (``release``). Rows are claimed wi
 the first has locked instead of waiting for them, and once the first commits, its lease keeps them out of reach.
 SQLite has no row locks; there every write transaction begins IMMEDIATE (``storage.db``), which serialises claims.
 """
+
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from sqlalchemy import ColumnElement, func, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import Insert as PgInsert
@@ -67,9 +69,17 @@ def add(
     subject: str | None = None,
 ) -> int | None:
     """Plan a message. Returns its id, or None when a message with this ``dedupe_key`` was planned already."""
-    values = _row(purpose=purpose, messages=messages, line_user_id=line_user_id, recipients=recipients,
-                  reply_token=reply_token, dedupe_key=dedupe_key, not_before=not_before, not_after=not_after,
-                  subject=subject)
+    values = _row(
+        purpose=purpose,
+        messages=messages,
+        line_user_id=line_user_id,
+        recipients=recipients,
+        reply_token=reply_token,
+        dedupe_key=dedupe_key,
+        not_before=not_before,
+        not_after=not_after,
+        subject=subject,
+    )
     stmt = _insert(session)(OutboxMessage)
     if dedupe_key is not None:
         stmt = stmt.on_conflict_do_nothing(index_elements=["dedupe_key"])
@@ -85,10 +95,18 @@ def add_many(session: Session, planned: list[dict[str, Any]]) -> None:
         session.execute(stmt, [_row(**kw) for kw in planned])
 
 
-def _row(*, purpose: str, messages: list[dict[str, Any]], line_user_id: str | None = None,
-         recipients: list[str] | None = None, reply_token: str | None = None, dedupe_key: str | None = None,
-         not_before: datetime | None = None, not_after: datetime | None = None,
-         subject: str | None = None) -> dict[str, Any]:
+def _row(
+    *,
+    purpose: str,
+    messages: list[dict[str, Any]],
+    line_user_id: str | None = None,
+    recipients: list[str] | None = None,
+    reply_token: str | None = None,
+    dedupe_key: str | None = None,
+    not_before: datetime | None = None,
+    not_after: datetime | None = None,
+    subject: str | None = None,
+) -> dict[str, Any]:
     moment = now()
     return {
         "dedupe_key": dedupe_key,
@@ -126,16 +144,25 @@ def add_multicast(
     everyone = sorted(set(recipients))
     ids = []
     for n, start in enumerate(range(0, len(everyone), MULTICAST_MAX)):
-        row = add(session, purpose=purpose, messages=messages, recipients=everyone[start:start + MULTICAST_MAX],
-                  dedupe_key=f"{dedupe_key}#{n}", subject=subject, not_before=not_before, not_after=not_after)
+        row = add(
+            session,
+            purpose=purpose,
+            messages=messages,
+            recipients=everyone[start : start + MULTICAST_MAX],
+            dedupe_key=f"{dedupe_key}#{n}",
+            subject=subject,
+            not_before=not_before,
+            not_after=not_after,
+        )
         if row is not None:
             ids.append(row)
     return ids
 
 
 # --- claiming and recording, for bot.delivery ------------------------------------------------------------------
-def claim(session: Session, ids: list[int] | None = None, limit: int = 100,
-          held: Iterable[str] = ()) -> list[OutboxMessage]:
+def claim(
+    session: Session, ids: list[int] | None = None, limit: int = 100, held: Iterable[str] = ()
+) -> list[OutboxMessage]:
     """Claim due rows (or the given ones, if due) for this sender; the caller commits, then sends.
 
     Rows whose purpose is ``held`` (e.g. reminders during quiet hours) are left alone. A row that has been claimed
@@ -143,26 +170,41 @@ def claim(session: Session, ids: list[int] | None = None, limit: int = 100,
     One UPDATE … RETURNING takes the lease and reads the rows, in due order.
     """
     moment = now()
-    due = [OutboxMessage.status == "planned", OutboxMessage.next_attempt_at <= moment,
-           or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < moment)]
+    due = [
+        OutboxMessage.status == "planned",
+        OutboxMessage.next_attempt_at <= moment,
+        or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < moment),
+    ]
     held = tuple(held)
     if held:
         due.append(OutboxMessage.purpose.not_in(held))
     if ids is not None:
         due.append(OutboxMessage.id.in_(ids))
     session.execute(
-        update(OutboxMessage).where(*due, OutboxMessage.attempts >= MAX_ATTEMPTS)
-        .values(status="failed", finished_at=moment, claimed_until=None,
-                last_error=f"gave up after {MAX_ATTEMPTS} attempts without an answer")
+        update(OutboxMessage)
+        .where(*due, OutboxMessage.attempts >= MAX_ATTEMPTS)
+        .values(
+            status="failed",
+            finished_at=moment,
+            claimed_until=None,
+            last_error=f"gave up after {MAX_ATTEMPTS} attempts without an answer",
+        )
         .execution_options(synchronize_session=False)
     )
     # A materialised CTE, not ``id IN (SELECT … LIMIT … SKIP LOCKED)``: PostgreSQL may run such a subquery again for
     # each row it looks at, and with SKIP LOCKED every run finds other rows, so far more than ``limit`` got claimed.
-    chosen = (select(OutboxMessage.id).where(*due).order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
-              .limit(limit).with_for_update(skip_locked=True)
-              .cte("chosen").prefix_with("MATERIALIZED", dialect="postgresql"))
+    chosen = (
+        select(OutboxMessage.id)
+        .where(*due)
+        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .cte("chosen")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
+    )
     rows = session.scalars(
-        update(OutboxMessage).where(OutboxMessage.id.in_(select(chosen.c.id)))
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(select(chosen.c.id)))
         .values(claimed_until=moment + LEASE, attempts=OutboxMessage.attempts + 1)
         .returning(OutboxMessage),
         execution_options={"synchronize_session": False},
@@ -177,8 +219,11 @@ NO_BODY: list[dict[str, Any]] = []
 def _held_as_claimed(held: dict[int, int]) -> tuple[ColumnElement[bool], ...]:
     """The rows still as this holder claimed them: planned, leased, and not claimed since (a claim counts an attempt,
     so another sender's claim changes ``attempts``)."""
-    return (OutboxMessage.status == "planned", OutboxMessage.claimed_until.is_not(None),
-            tuple_(OutboxMessage.id, OutboxMessage.attempts).in_(sorted(held.items())))
+    return (
+        OutboxMessage.status == "planned",
+        OutboxMessage.claimed_until.is_not(None),
+        tuple_(OutboxMessage.id, OutboxMessage.attempts).in_(sorted(held.items())),
+    )
 
 
 def renew(session: Session, held: dict[int, int]) -> set[int]:
@@ -186,9 +231,15 @@ def renew(session: Session, held: dict[int, int]) -> set[int]:
     a row missing from the answer was finished, handed back, or claimed by another sender, and must not be sent."""
     if not held:
         return set()
-    return set(session.scalars(
-        update(OutboxMessage).where(*_held_as_claimed(held)).values(claimed_until=now() + LEASE)
-        .returning(OutboxMessage.id), execution_options={"synchronize_session": False}))
+    return set(
+        session.scalars(
+            update(OutboxMessage)
+            .where(*_held_as_claimed(held))
+            .values(claimed_until=now() + LEASE)
+            .returning(OutboxMessage.id),
+            execution_options={"synchronize_session": False},
+        )
+    )
 
 
 def release(session: Session, held: dict[int, int]) -> int:
@@ -196,10 +247,14 @@ def release(session: Session, held: dict[int, int]) -> int:
     attempt not counted (so a reply token still fresh is still used). Returns how many."""
     if not held:
         return 0
-    return affected_rows(session.execute(
-        update(OutboxMessage).where(*_held_as_claimed(held))
-        .values(claimed_until=None, attempts=OutboxMessage.attempts - 1)
-        .execution_options(synchronize_session=False)))
+    return affected_rows(
+        session.execute(
+            update(OutboxMessage)
+            .where(*_held_as_claimed(held))
+            .values(claimed_until=None, attempts=OutboxMessage.attempts - 1)
+            .execution_options(synchronize_session=False)
+        )
+    )
 
 
 def _close(row: OutboxMessage, status: str, error: str | None) -> None:
@@ -215,8 +270,9 @@ def mark_sent(session: Session, row_ids: list[int]) -> None:
     session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.id.in_(row_ids))
-        .values(status="sent", sent_at=moment, finished_at=moment, claimed_until=None, last_error=None,
-                messages=NO_BODY)
+        .values(
+            status="sent", sent_at=moment, finished_at=moment, claimed_until=None, last_error=None, messages=NO_BODY
+        )
         .execution_options(synchronize_session=False)
     )
 
@@ -240,10 +296,12 @@ def expire(session: Session, row_ids: list[int], reason: str) -> int:
     moment = now()
     result = session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.id.in_(row_ids), OutboxMessage.status == "planned",
-               or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < moment))
-        .values(status="expired", finished_at=moment, claimed_until=None, last_error=reason[:1000],
-                messages=NO_BODY)
+        .where(
+            OutboxMessage.id.in_(row_ids),
+            OutboxMessage.status == "planned",
+            or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < moment),
+        )
+        .values(status="expired", finished_at=moment, claimed_until=None, last_error=reason[:1000], messages=NO_BODY)
         .execution_options(synchronize_session=False)
     )
     return affected_rows(result)
@@ -272,8 +330,14 @@ def keep_only(session: Session, row_id: int, remaining: list[dict[str, Any]], re
     row.retry_key = retry_key
 
 
-def replan(session: Session, row: OutboxMessage, *, messages: list[dict[str, Any]], not_before: datetime,
-           not_after: datetime | None) -> None:
+def replan(
+    session: Session,
+    row: OutboxMessage,
+    *,
+    messages: list[dict[str, Any]],
+    not_before: datetime,
+    not_after: datetime | None,
+) -> None:
     """Plan an expired row again (its reason went away: a parent re-applied, consented again ...). The retry key is
     kept: if an earlier attempt reached LINE before the row expired, LINE still refuses a second delivery."""
     row.status, row.finished_at, row.last_error, row.claimed_until = "planned", None, None, None
@@ -285,22 +349,31 @@ def replan(session: Session, row: OutboxMessage, *, messages: list[dict[str, Any
 def still_relevant(session: Session, purpose: str, after: datetime) -> list[OutboxMessage]:
     """Rows of ``purpose`` that are planned, or whose ``not_after`` is later than ``after``: what a planner compares
     with what it wants now (a sent or expired row of a past event no longer matters)."""
-    return list(session.scalars(select(OutboxMessage).where(
-        OutboxMessage.purpose == purpose,
-        or_(OutboxMessage.status == "planned", OutboxMessage.not_after > after))))
+    return list(
+        session.scalars(
+            select(OutboxMessage).where(
+                OutboxMessage.purpose == purpose,
+                or_(OutboxMessage.status == "planned", OutboxMessage.not_after > after),
+            )
+        )
+    )
 
 
-def due_about(session: Session, purpose: str, subjects: Iterable[str],
-              due_by: datetime) -> list[tuple[int, str | None, datetime | None, datetime | None]]:
+def due_about(
+    session: Session, purpose: str, subjects: Iterable[str], due_by: datetime
+) -> list[tuple[int, str | None, datetime | None, datetime | None]]:
     """(id, subject, not_before, not_after) of the planned or sent rows of ``purpose`` about these subjects that are
     due by ``due_by``."""
     wanted = sorted(set(subjects))
     out: list[tuple[int, str | None, datetime | None, datetime | None]] = []
     for start in range(0, len(wanted), 500):
         out += session.execute(
-            select(OutboxMessage.id, OutboxMessage.subject, OutboxMessage.not_before, OutboxMessage.not_after)
-            .where(OutboxMessage.purpose == purpose, OutboxMessage.subject.in_(wanted[start:start + 500]),
-                   OutboxMessage.status.in_(("planned", "sent")), OutboxMessage.not_before <= due_by)
+            select(OutboxMessage.id, OutboxMessage.subject, OutboxMessage.not_before, OutboxMessage.not_after).where(
+                OutboxMessage.purpose == purpose,
+                OutboxMessage.subject.in_(wanted[start : start + 500]),
+                OutboxMessage.status.in_(("planned", "sent")),
+                OutboxMessage.not_before <= due_by,
+            )
         ).all()
     return out
 
@@ -323,8 +396,18 @@ class Delivery:
 
 
 def _delivery(row: OutboxMessage) -> Delivery:
-    return Delivery(row.id, row.purpose, row.subject, row.status, row.not_before or row.created_at, row.created_at,
-                    row.finished_at, row.attempts, row.last_error, len(row.recipients or []) or 1)
+    return Delivery(
+        row.id,
+        row.purpose,
+        row.subject,
+        row.status,
+        row.not_before or row.created_at,
+        row.created_at,
+        row.finished_at,
+        row.attempts,
+        row.last_error,
+        len(row.recipients or []) or 1,
+    )
 
 
 def deliveries(session: Session, subjects: Iterable[str]) -> list[Delivery]:
@@ -333,7 +416,8 @@ def deliveries(session: Session, subjects: Iterable[str]) -> list[Delivery]:
     if not wanted:
         return []
     rows = session.scalars(
-        select(OutboxMessage).where(OutboxMessage.subject.in_(wanted))
+        select(OutboxMessage)
+        .where(OutboxMessage.subject.in_(wanted))
         .order_by(func.coalesce(OutboxMessage.not_before, OutboxMessage.created_at), OutboxMessage.id)
     )
     return [_delivery(row) for row in rows]
@@ -358,8 +442,10 @@ def _enrollment_subjects(session: Session, enrollment_ids: list[int]) -> list[st
 def recent_problems(session: Session, limit: int = 20) -> list[Delivery]:
     """The latest failed messages, for operators (LINE's own error message is in ``last_error``)."""
     rows = session.scalars(
-        select(OutboxMessage).where(OutboxMessage.status == "failed")
-        .order_by(OutboxMessage.finished_at.desc(), OutboxMessage.id.desc()).limit(limit)
+        select(OutboxMessage)
+        .where(OutboxMessage.status == "failed")
+        .order_by(OutboxMessage.finished_at.desc(), OutboxMessage.id.desc())
+        .limit(limit)
     )
     return [_delivery(row) for row in rows]
 
@@ -375,7 +461,8 @@ def backlog(session: Session) -> tuple[int, datetime | None]:
     """How many planned rows are due now, and since when the oldest of them has been waiting."""
     moment = now()
     count, oldest = session.execute(
-        select(func.count(), func.min(OutboxMessage.next_attempt_at))
-        .where(OutboxMessage.status == "planned", OutboxMessage.next_attempt_at <= moment)
+        select(func.count(), func.min(OutboxMessage.next_attempt_at)).where(
+            OutboxMessage.status == "planned", OutboxMessage.next_attempt_at <= moment
+        )
     ).one()
     return count, oldest

@@ -1,4 +1,5 @@
 """Parents, children, policy versions and consents: the queries the flows and pages need."""
+
 from __future__ import annotations
 
 import hashlib
@@ -30,7 +31,9 @@ def ensure_policy(session: Session, text: str) -> PolicyVersion:
 
 
 def current_policy(session: Session) -> PolicyVersion | None:
-    return session.scalars(select(PolicyVersion).order_by(PolicyVersion.published_at.desc(), PolicyVersion.id.desc())).first()
+    return session.scalars(
+        select(PolicyVersion).order_by(PolicyVersion.published_at.desc(), PolicyVersion.id.desc())
+    ).first()
 
 
 def policy_by_hash(session: Session, digest: str) -> PolicyVersion | None:
@@ -41,8 +44,19 @@ def parent_of(session: Session, user_pk: int) -> Parent | None:
     return session.scalars(select(Parent).where(Parent.line_user_pk == user_pk)).first()
 
 
-def save_parent(session: Session, user_pk: int, *, name: str, furigana: str, phone: str, is_guardian: bool,
-                is_pregnant: bool, due_month: date | None, centre: str, children: list[date]) -> Parent:
+def save_parent(
+    session: Session,
+    user_pk: int,
+    *,
+    name: str,
+    furigana: str,
+    phone: str,
+    is_guardian: bool,
+    is_pregnant: bool,
+    due_month: date | None,
+    centre: str,
+    children: list[date],
+) -> Parent:
     """Register the parent, or replace their details: exactly what they confirmed, nothing kept from before."""
     parent = parent_of(session, user_pk)
     moment = now()
@@ -65,13 +79,15 @@ def latest_consent(session: Session, user_pk: int) -> ConsentRecord | None:
     ).first()
 
 
-def record_consent(session: Session, user_pk: int, policy: PolicyVersion, answer: str,
-                   channel: str = "line") -> ConsentRecord:
+def record_consent(
+    session: Session, user_pk: int, policy: PolicyVersion, answer: str, channel: str = "line"
+) -> ConsentRecord:
     """Add an answer to one policy version (rows are never changed: the history is the record)."""
     if answer not in CONSENT_ANSWERS:
         raise ValueError(f"not a consent answer: {answer!r}")
-    record = ConsentRecord(line_user_pk=user_pk, policy_version_id=policy.id, answer=answer, channel=channel,
-                           answered_at=now())
+    record = ConsentRecord(
+        line_user_pk=user_pk, policy_version_id=policy.id, answer=answer, channel=channel, answered_at=now()
+    )
     session.add(record)
     session.flush()
     return record

@@ -6,6 +6,7 @@ public holiday (the ``holidays`` package) or a dated "closed" exception, and wit
 member's slots of that day to another. A dated "open" exception applies the rota on a holiday. The division's staff
 on duty count for every centre, as they always have.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -69,8 +70,11 @@ class Rota:
         kinds = {e.kind for e in dated}
         if "closed" in kinds or (holiday_name(day) and "open" not in kinds):
             return []
-        swap = {e.replaces_id: e.staff_id for e in dated
-                if e.kind == "substitute" and e.replaces_id is not None and e.staff_id is not None}
+        swap = {
+            e.replaces_id: e.staff_id
+            for e in dated
+            if e.kind == "substitute" and e.replaces_id is not None and e.staff_id is not None
+        }
         midnight = datetime.combine(day, time(0), TOKYO)
         out = []
         for slot in self.slots:
@@ -79,8 +83,14 @@ class Rota:
             member = self.members.get(swap.get(slot.staff_id, slot.staff_id))
             if member is None or member.on_duty is not None:  # inactive, or the override decides
                 continue
-            out.append(Shift(centre, member.id, midnight + timedelta(minutes=slot.starts_minute),
-                             midnight + timedelta(minutes=slot.ends_minute)))
+            out.append(
+                Shift(
+                    centre,
+                    member.id,
+                    midnight + timedelta(minutes=slot.starts_minute),
+                    midnight + timedelta(minutes=slot.ends_minute),
+                )
+            )
         return out
 
     def overridden_on(self, centre: str) -> list[StaffMember]:
@@ -105,8 +115,12 @@ class Rota:
             return moment
         today = to_tokyo(moment).date()
         for offset in range(HORIZON_DAYS + 1):
-            starts = [s.starts for covering in _covering(centre)
-                      for s in self.shifts_on(covering, today + timedelta(days=offset)) if s.ends > moment]
+            starts = [
+                s.starts
+                for covering in _covering(centre)
+                for s in self.shifts_on(covering, today + timedelta(days=offset))
+                if s.ends > moment
+            ]
             if starts:
                 return max(min(starts), moment)
         return None
@@ -118,8 +132,11 @@ def load(session: Session, moment: datetime | None = None) -> Rota:
     members = {m.id: m for m in session.scalars(select(StaffMember).where(StaffMember.active))}
     may_act = {i: m for i, m in members.items() if m.role in ON_ROTA_ROLES}
     slots = tuple(session.scalars(select(DutySlot).order_by(DutySlot.weekday, DutySlot.starts_minute, DutySlot.id)))
-    exceptions = tuple(session.scalars(select(DutyException).where(DutyException.day >= since)
-                                       .order_by(DutyException.day, DutyException.id)))
+    exceptions = tuple(
+        session.scalars(
+            select(DutyException).where(DutyException.day >= since).order_by(DutyException.day, DutyException.id)
+        )
+    )
     overrides = {i: m for i, m in members.items() if m.on_duty is True}  # as before the rota: any active role
     return Rota({**may_act, **overrides}, slots, exceptions)
 
@@ -144,15 +161,24 @@ def after_hours(session: Session, moment: datetime | None = None) -> dict[str, d
 
 # --- editing the rota (the console; the caller audits) --------------------------------------------------------------
 def slots(session: Session, centre: str) -> list[DutySlot]:
-    return list(session.scalars(select(DutySlot).where(DutySlot.centre == centre)
-                                .order_by(DutySlot.weekday, DutySlot.starts_minute, DutySlot.id)))
+    return list(
+        session.scalars(
+            select(DutySlot)
+            .where(DutySlot.centre == centre)
+            .order_by(DutySlot.weekday, DutySlot.starts_minute, DutySlot.id)
+        )
+    )
 
 
 def eligible(session: Session, centre: str) -> list[StaffMember]:
     """Who may be put on a centre's rota: active members of that centre or the division who may act."""
-    return list(session.scalars(select(StaffMember).where(
-        StaffMember.active, StaffMember.role.in_(ON_ROTA_ROLES), StaffMember.centre.in_(_covering(centre)))
-        .order_by(StaffMember.centre, StaffMember.name)))
+    return list(
+        session.scalars(
+            select(StaffMember)
+            .where(StaffMember.active, StaffMember.role.in_(ON_ROTA_ROLES), StaffMember.centre.in_(_covering(centre)))
+            .order_by(StaffMember.centre, StaffMember.name)
+        )
+    )
 
 
 def slot_problem(weekdays: Iterable[int], starts: int, ends: int) -> str | None:
@@ -163,10 +189,13 @@ def slot_problem(weekdays: Iterable[int], starts: int, ends: int) -> str | None:
     return None
 
 
-def add_slots(session: Session, centre: str, staff_id: int, weekdays: Iterable[int], starts: int,
-              ends: int) -> list[DutySlot]:
-    added = [DutySlot(centre=centre, staff_id=staff_id, weekday=d, starts_minute=starts, ends_minute=ends,
-                      created_at=now()) for d in sorted(set(weekdays))]
+def add_slots(
+    session: Session, centre: str, staff_id: int, weekdays: Iterable[int], starts: int, ends: int
+) -> list[DutySlot]:
+    added = [
+        DutySlot(centre=centre, staff_id=staff_id, weekday=d, starts_minute=starts, ends_minute=ends, created_at=now())
+        for d in sorted(set(weekdays))
+    ]
     session.add_all(added)
     session.flush()
     return added
@@ -181,17 +210,21 @@ def remove_slot(session: Session, centre: str, slot_id: int) -> DutySlot | None:
 
 
 def exceptions(session: Session, centre: str, since: date) -> list[DutyException]:
-    return list(session.scalars(select(DutyException).where(DutyException.centre == centre,
-                                                            DutyException.day >= since)
-                                .order_by(DutyException.day, DutyException.id)))
+    return list(
+        session.scalars(
+            select(DutyException)
+            .where(DutyException.centre == centre, DutyException.day >= since)
+            .order_by(DutyException.day, DutyException.id)
+        )
+    )
 
 
-def add_exception(session: Session, centre: str, day: date, kind: str, *, staff_id: int | None = None,
-                  replaces_id: int | None = None) -> DutyException:
+def add_exception(
+    session: Session, centre: str, day: date, kind: str, *, staff_id: int | None = None, replaces_id: int | None = None
+) -> DutyException:
     if kind not in EXCEPTION_KINDS or (kind == "substitute") != (staff_id is not None and replaces_id is not None):
         raise ValueError("a substitute names who covers for whom; other exceptions name nobody")
-    row = DutyException(centre=centre, day=day, kind=kind, staff_id=staff_id, replaces_id=replaces_id,
-                        created_at=now())
+    row = DutyException(centre=centre, day=day, kind=kind, staff_id=staff_id, replaces_id=replaces_id, created_at=now())
     session.add(row)
     session.flush()
     return row
@@ -215,6 +248,14 @@ def set_override(member: StaffMember, value: bool | None) -> bool:
 
 def overrides(session: Session, centre: str) -> list[StaffMember]:
     """Members of this centre (or the division) whose 当番 is set by hand, not by the rota."""
-    return list(session.scalars(select(StaffMember).where(
-        StaffMember.active, StaffMember.centre.in_(_covering(centre)),
-        or_(StaffMember.on_duty.is_(True), StaffMember.on_duty.is_(False))).order_by(StaffMember.name)))
+    return list(
+        session.scalars(
+            select(StaffMember)
+            .where(
+                StaffMember.active,
+                StaffMember.centre.in_(_covering(centre)),
+                or_(StaffMember.on_duty.is_(True), StaffMember.on_duty.is_(False)),
+            )
+            .order_by(StaffMember.name)
+        )
+    )

@@ -8,6 +8,7 @@ division's. When the division has no address of its own in the console, the cent
 environment's, so that a notice never depends only on settings that may be empty. A reminder nobody answered
 (re-notification) goes to the division as well.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -129,8 +130,9 @@ def add_route(session: Session, centre: str, channel: str, address: str, *, by: 
         raise ValueError("not a valid address for this centre and channel")
     if any(r.channel == channel and r.address == address for r in routes(session, centre)):
         raise ValueError("already there")
-    row = RoutingChannel(centre=centre, channel=channel, address_sealed=crypto.seal(address), created_at=now(),
-                         created_by=by)
+    row = RoutingChannel(
+        centre=centre, channel=channel, address_sealed=crypto.seal(address), created_at=now(), created_by=by
+    )
     session.add(row)
     session.flush()
     return _route(row)
@@ -145,8 +147,14 @@ def remove_route(session: Session, centre: str, route_id: int) -> Route | None:
 
 
 # --- where a notice goes now --------------------------------------------------------------------------------------
-def targets(session: Session, centre: str, moment: datetime | None = None, *, with_division: bool = False,
-            duty: rota.Rota | None = None) -> Targets:
+def targets(
+    session: Session,
+    centre: str,
+    moment: datetime | None = None,
+    *,
+    with_division: bool = False,
+    duty: rota.Rota | None = None,
+) -> Targets:
     moment = moment or now()
     duty = duty or rota.load(session, moment)
     own = tuple(routes(session, centre)) if centre != rota.DIVISION else ()
@@ -160,8 +168,7 @@ def targets(session: Session, centre: str, moment: datetime | None = None, *, wi
     return Targets(chosen, environment=True)
 
 
-def unreachable_centres(session: Session, moment: datetime | None = None,
-                        defaults: Defaults = Defaults()) -> list[str]:
+def unreachable_centres(session: Session, moment: datetime | None = None, defaults: Defaults = Defaults()) -> list[str]:
     """The centres an escalation filed now would reach nobody at: no one on duty (for the centre or the division)
     with a LINE account that follows the bot, and no e-mail or webhook that could carry a notice. ``defaults``
     says what the environment provides (bot.notify.division_defaults)."""

@@ -1,4 +1,5 @@
 """Sanctions (policy 6): imposing, lifting, and the one question everything else asks — is this parent barred?"""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -23,14 +24,29 @@ class Bars:
         return self.everything or event_id in self.events
 
 
-def impose(session: Session, parent_id: int, *, policy_items: list[str], created_by: str, note: str = "",
-           event_id: int | None = None, until: date | None = None) -> Sanction:
+def impose(
+    session: Session,
+    parent_id: int,
+    *,
+    policy_items: list[str],
+    created_by: str,
+    note: str = "",
+    event_id: int | None = None,
+    until: date | None = None,
+) -> Sanction:
     """Bar a parent (from one event, or from all when ``event_id`` is None) until ``until`` or until lifted."""
     unknown = [item for item in policy_items if item not in POLICY_ITEMS]
     if not policy_items or unknown:
         raise ValueError(f"cite at least one of {POLICY_ITEMS[0]}…{POLICY_ITEMS[-1]} (unknown: {unknown})")
-    sanction = Sanction(parent_id=parent_id, event_id=event_id, until=until, policy_items=list(policy_items),
-                        note=note, created_by=created_by, created_at=now())
+    sanction = Sanction(
+        parent_id=parent_id,
+        event_id=event_id,
+        until=until,
+        policy_items=list(policy_items),
+        note=note,
+        created_by=created_by,
+        created_at=now(),
+    )
     session.add(sanction)
     session.flush()
     return sanction
@@ -47,12 +63,17 @@ def lift(session: Session, sanction_id: int, *, lifted_by: str) -> Sanction | No
 def active(session: Session, parent_id: int, on: date | None = None) -> list[Sanction]:
     """The parent's sanctions in force on ``on`` (today in Tokyo by default)."""
     day = on or today_tokyo()
-    return list(session.scalars(
-        select(Sanction)
-        .where(Sanction.parent_id == parent_id, Sanction.lifted_at.is_(None),
-               or_(Sanction.until.is_(None), Sanction.until >= day))
-        .order_by(Sanction.id)
-    ))
+    return list(
+        session.scalars(
+            select(Sanction)
+            .where(
+                Sanction.parent_id == parent_id,
+                Sanction.lifted_at.is_(None),
+                or_(Sanction.until.is_(None), Sanction.until >= day),
+            )
+            .order_by(Sanction.id)
+        )
+    )
 
 
 def bars(session: Session, parent_id: int, on: date | None = None) -> Bars:

@@ -3,6 +3,7 @@ with the first key, so an old key can be dropped from the list (``kosodate keys 
 
 A column added later that stores ``crypto.seal(...)`` belongs in ``SEALED_COLUMNS``: tests/test_keys.py fails for a
 ``*_sealed`` column missing here."""
+
 from __future__ import annotations
 
 from typing import Any

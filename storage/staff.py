@@ -5,6 +5,7 @@ throttling is ``storage.login_throttle``.
 
 Refusals are values (``None``, ``False``, a reason string); nothing here commits.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -60,6 +61,7 @@ def normalize_login(login: str) -> str:
 
 # --- accounts ------------------------------------------------------------------------------------------------------
 
+
 @cache
 def common_passwords() -> frozenset[str]:
     """The 30,000 most common passwords, as zxcvbn ships them (its ``passwords`` frequency list), lower-case."""
@@ -87,12 +89,22 @@ def password_problem(password: str, *, login: str | None = None) -> str | None:
     return None
 
 
-def create_member(session: Session, *, name: str, login: str, centre: str, role: str,
-                  password: str | None = None) -> StaffMember:
+def create_member(
+    session: Session, *, name: str, login: str, centre: str, role: str, password: str | None = None
+) -> StaffMember:
     if centre not in CENTRES or role not in ROLES:
         raise ValueError("unknown centre or role")
-    member = StaffMember(name=name.strip(), login=normalize_login(login), centre=centre, role=role, active=True,
-                         totp_enabled=False, on_duty=None, created_at=now(), updated_at=now())
+    member = StaffMember(
+        name=name.strip(),
+        login=normalize_login(login),
+        centre=centre,
+        role=role,
+        active=True,
+        totp_enabled=False,
+        on_duty=None,
+        created_at=now(),
+        updated_at=now(),
+    )
     if password is not None:
         set_password(member, password)
     session.add(member)
@@ -110,8 +122,9 @@ def login_taken(session: Session, login: str, *, other_than: int | None = None) 
 
 
 def members(session: Session) -> list[StaffMember]:
-    return list(session.scalars(select(StaffMember).order_by(StaffMember.active.desc(), StaffMember.centre,
-                                                             StaffMember.name)))
+    return list(
+        session.scalars(select(StaffMember).order_by(StaffMember.active.desc(), StaffMember.centre, StaffMember.name))
+    )
 
 
 def administrators(session: Session) -> list[StaffMember]:
@@ -171,6 +184,7 @@ def set_active(session: Session, member: StaffMember, active: bool) -> None:
 
 # --- sessions ------------------------------------------------------------------------------------------------------
 
+
 def start_session(session: Session, member: StaffMember) -> str:
     """A new session; returns the token for the browser (only its hash is kept)."""
     token = secrets.token_urlsafe(32)
@@ -223,7 +237,8 @@ def open_sessions(session: Session, staff_id: int) -> list[StaffSession]:
     """Sessions not ended and still within their limits."""
     moment = now()
     rows = session.scalars(
-        select(StaffSession).where(StaffSession.staff_id == staff_id, StaffSession.ended_at.is_(None))
+        select(StaffSession)
+        .where(StaffSession.staff_id == staff_id, StaffSession.ended_at.is_(None))
         .order_by(StaffSession.created_at.desc())
     )
     return [r for r in rows if moment - r.last_seen_at <= IDLE_LIMIT and moment - r.created_at <= ABSOLUTE_LIMIT]
@@ -231,14 +246,16 @@ def open_sessions(session: Session, staff_id: int) -> list[StaffSession]:
 
 # --- the second-factor step of signing in --------------------------------------------------------------------------
 
+
 def open_challenge(session: Session, member: StaffMember, account_key: str) -> str:
     """The password was right and a TOTP code is due: a one-time challenge; returns its nonce for the browser's
     cookie (only the nonce's SHA-256 is stored). Expired challenges of anyone are removed on the way."""
     moment = now()
     session.execute(delete(LoginChallenge).where(LoginChallenge.created_at < moment - CHALLENGE_LIFETIME))
     nonce = secrets.token_urlsafe(32)
-    session.add(LoginChallenge(nonce_hash=digest(nonce), staff_id=member.id, account_key=account_key,
-                               created_at=moment))
+    session.add(
+        LoginChallenge(nonce_hash=digest(nonce), staff_id=member.id, account_key=account_key, created_at=moment)
+    )
     session.flush()
     return nonce
 
@@ -269,14 +286,18 @@ def challenge_failed(session: Session, row: LoginChallenge) -> bool:
 
 def purge_challenges(session: Session, batch: int) -> int:
     """Retention: challenges past their 5 minutes (normally already gone), at most ``batch``."""
-    ids = list(session.scalars(select(LoginChallenge.id)
-                               .where(LoginChallenge.created_at < now() - CHALLENGE_LIFETIME).limit(batch)))
+    ids = list(
+        session.scalars(
+            select(LoginChallenge.id).where(LoginChallenge.created_at < now() - CHALLENGE_LIFETIME).limit(batch)
+        )
+    )
     if ids:
         session.execute(delete(LoginChallenge).where(LoginChallenge.id.in_(ids)))
     return len(ids)
 
 
 # --- device cookies (OWASP "Slow Down Online Guessing Attacks with Device Cookies") ----------------------------
+
 
 def issue_device(session: Session, member: StaffMember) -> str:
     """A browser just signed in as ``member``: a new device token for its cookie (only the hash is kept)."""
@@ -292,8 +313,11 @@ def device_for(session: Session, tokens: list[str], staff_id: int | None) -> Sta
     or unused for longer than ``DEVICE_KEPT``)."""
     if staff_id is None or not tokens:
         return None
-    row = session.scalars(select(StaffDevice).where(StaffDevice.token_hash.in_([digest(t) for t in tokens]),
-                                                    StaffDevice.staff_id == staff_id)).first()
+    row = session.scalars(
+        select(StaffDevice).where(
+            StaffDevice.token_hash.in_([digest(t) for t in tokens]), StaffDevice.staff_id == staff_id
+        )
+    ).first()
     if row is None or now() - row.last_used_at > DEVICE_KEPT:
         return None
     return row
@@ -314,14 +338,16 @@ def device_used(row: StaffDevice) -> None:
 
 def purge_devices(session: Session, batch: int) -> int:
     """Retention: device tokens unused for ``DEVICE_KEPT``, at most ``batch``."""
-    ids = list(session.scalars(select(StaffDevice.id)
-                               .where(StaffDevice.last_used_at < now() - DEVICE_KEPT).limit(batch)))
+    ids = list(
+        session.scalars(select(StaffDevice.id).where(StaffDevice.last_used_at < now() - DEVICE_KEPT).limit(batch))
+    )
     if ids:
         session.execute(delete(StaffDevice).where(StaffDevice.id.in_(ids)))
     return len(ids)
 
 
 # --- attempts at LINE-link codes (storage.escalation counts them) ---------------------------------------------------
+
 
 def record_attempt(session: Session, *, account_key: str, address_key: str, succeeded: bool) -> None:
     moment = now()
@@ -330,6 +356,7 @@ def record_attempt(session: Session, *, account_key: str, address_key: str, succ
 
 
 # --- TOTP second factor --------------------------------------------------------------------------------------------
+
 
 def begin_totp(member: StaffMember) -> str:
     """A fresh secret for the authenticator app (stored sealed); the factor is on only after ``confirm_totp``."""
@@ -379,16 +406,19 @@ def disable_totp(member: StaffMember) -> None:
 
 # --- LINE-link invitations -----------------------------------------------------------------------------------------
 
+
 def create_invite(session: Session, member: StaffMember) -> str:
     """A one-time code (shown once) the member sends to the bot to link their LINE account; earlier unused codes
     of the member stop working."""
     session.execute(
-        update(StaffInvite).where(StaffInvite.staff_id == member.id, StaffInvite.used_at.is_(None))
+        update(StaffInvite)
+        .where(StaffInvite.staff_id == member.id, StaffInvite.used_at.is_(None))
         .values(expires_at=now())
     )
     code = "-".join(secrets.token_hex(2).upper() for _ in range(3))
-    session.add(StaffInvite(staff_id=member.id, code_hash=digest(code), created_at=now(),
-                            expires_at=now() + INVITE_LIFETIME))
+    session.add(
+        StaffInvite(staff_id=member.id, code_hash=digest(code), created_at=now(), expires_at=now() + INVITE_LIFETIME)
+    )
     session.flush()
     return code
 
@@ -403,8 +433,11 @@ def redeem_invite(session: Session, code: str, line_user_pk: int) -> StaffMember
     member = session.get(StaffMember, invite.staff_id)
     if member is None or not member.active:
         return None
-    session.execute(update(StaffMember).where(StaffMember.line_user_pk == line_user_pk, StaffMember.id != member.id)
-                    .values(line_user_pk=None))
+    session.execute(
+        update(StaffMember)
+        .where(StaffMember.line_user_pk == line_user_pk, StaffMember.id != member.id)
+        .values(line_user_pk=None)
+    )
     invite.used_at = moment
     member.line_user_pk = line_user_pk
     member.updated_at = moment

@@ -1,5 +1,6 @@
 """What only the staff console does with events: events of some centres in a period, applications waiting for a
 decision, participant lists with their parents, direct changes of details, and attendance (出欠)."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -25,8 +26,14 @@ def between(session: Session, start: datetime, end: datetime, centres: tuple[str
     return list(session.scalars(_scoped(query, centres)))
 
 
-def listing(session: Session, centres: tuple[str, ...] | None, *, ended_before: datetime | None = None,
-            not_ended_at: datetime | None = None, limit: int = 300) -> list[Event]:
+def listing(
+    session: Session,
+    centres: tuple[str, ...] | None,
+    *,
+    ended_before: datetime | None = None,
+    not_ended_at: datetime | None = None,
+    limit: int = 300,
+) -> list[Event]:
     """Events for the console's list: upcoming (``not_ended_at``, soonest first) or past (``ended_before``,
     latest first)."""
     query = select(Event)
@@ -37,30 +44,48 @@ def listing(session: Session, centres: tuple[str, ...] | None, *, ended_before: 
     return list(session.scalars(_scoped(query, centres).limit(limit)))
 
 
-def waiting_for_decision(session: Session, centres: tuple[str, ...] | None,
-                         moment: datetime) -> list[tuple[Event, int, datetime]]:
+def waiting_for_decision(
+    session: Session, centres: tuple[str, ...] | None, moment: datetime
+) -> list[tuple[Event, int, datetime]]:
     """Events not yet ended with applications waiting for approval: (event, how many, the oldest's time)."""
     query = (
         select(Event, func.count(Enrollment.id), func.min(Enrollment.queued_at))
         .join(Enrollment, Enrollment.event_id == Event.id)
         .where(Enrollment.status == "pending", Event.ends_at > moment, Event.status == "published")
-        .group_by(Event.id).order_by(func.min(Enrollment.queued_at))
+        .group_by(Event.id)
+        .order_by(func.min(Enrollment.queued_at))
     )
     return list(session.execute(_scoped(query, centres)).all())
 
 
 def roster(session: Session, event_id: int) -> list[tuple[Enrollment, Parent]]:
     """Everyone who applied to the event, with their parent record, in the order they queued."""
-    return list(session.execute(
-        select(Enrollment, Parent).join(Parent, Parent.id == Enrollment.parent_id)
-        .where(Enrollment.event_id == event_id).order_by(Enrollment.queued_at, Enrollment.id)
-    ).all())
+    return list(
+        session.execute(
+            select(Enrollment, Parent)
+            .join(Parent, Parent.id == Enrollment.parent_id)
+            .where(Enrollment.event_id == event_id)
+            .order_by(Enrollment.queued_at, Enrollment.id)
+        ).all()
+    )
 
 
 # Details staff may change directly; a change of time goes through the event service (parents are told).
-EDITABLE = ("centre", "kind", "title", "description", "capacity", "target_min_months", "target_max_months",
-            "target_pregnant", "applications_open_at", "applications_close_at", "needs_approval",
-            "conference_service", "join_opens_minutes")
+EDITABLE = (
+    "centre",
+    "kind",
+    "title",
+    "description",
+    "capacity",
+    "target_min_months",
+    "target_max_months",
+    "target_pregnant",
+    "applications_open_at",
+    "applications_close_at",
+    "needs_approval",
+    "conference_service",
+    "join_opens_minutes",
+)
 SEALED = {"join_url": "join_url_sealed", "meeting_id": "meeting_id_sealed", "passcode": "passcode_sealed"}
 
 
@@ -82,10 +107,14 @@ def update_details(event: Event, values: dict[str, Any]) -> list[str]:
 
 def attendance(session: Session, event_id: int) -> dict[int, AttendanceMark]:
     """{enrollment id: mark} for the event's participants that have been marked."""
-    return {m.enrollment_id: m for m in session.scalars(
-        select(AttendanceMark).join(Enrollment, Enrollment.id == AttendanceMark.enrollment_id)
-        .where(Enrollment.event_id == event_id)
-    )}
+    return {
+        m.enrollment_id: m
+        for m in session.scalars(
+            select(AttendanceMark)
+            .join(Enrollment, Enrollment.id == AttendanceMark.enrollment_id)
+            .where(Enrollment.event_id == event_id)
+        )
+    }
 
 
 def mark_attendance(session: Session, enrollment: Enrollment, attended: bool | None, staff_id: int) -> bool:
@@ -110,7 +139,8 @@ def message_subjects(session: Session, event_id: int) -> dict[int, list[str]]:
     links' ("join_link:<id>") — so the console can show what each participant was sent."""
     out: dict[int, list[str]] = {}
     for enrollment_id, link_id in session.execute(
-        select(Enrollment.id, JoinLink.id).outerjoin(JoinLink, JoinLink.enrollment_id == Enrollment.id)
+        select(Enrollment.id, JoinLink.id)
+        .outerjoin(JoinLink, JoinLink.enrollment_id == Enrollment.id)
         .where(Enrollment.event_id == event_id)
     ):
         subjects = out.setdefault(enrollment_id, [f"enrollment:{enrollment_id}"])

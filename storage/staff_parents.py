@@ -8,6 +8,7 @@ statistics stay right, and removes what identifies the person: name, ふりが�
 notes; report and loan notes, decisions and the thread with staff, also in the copies staff received in LINE —
 ``storage.staff_parents_reports``).
 """
+
 from __future__ import annotations
 
 import secrets
@@ -40,8 +41,7 @@ SEARCH_LIMIT = 50
 CORRECTABLE = ("name", "furigana", "phone", "centre", "is_guardian", "is_pregnant", "due_month")
 
 
-def search(session: Session, *, name: str, reading: str, digits: str,
-           centres: tuple[str, ...] | None) -> list[Parent]:
+def search(session: Session, *, name: str, reading: str, digits: str, centres: tuple[str, ...] | None) -> list[Parent]:
     """Parents (not erased) whose name contains ``name``, ふりがな contains ``reading`` or phone number contains
     ``digits`` (3 or more), within ``centres`` (None: every centre). The caller normalises the search text."""
     if not name:
@@ -50,9 +50,11 @@ def search(session: Session, *, name: str, reading: str, digits: str,
     if digits.isdigit() and len(digits) >= 3:
         conditions.append(Parent.phone.contains(digits, autoescape=True))
     stmt = (
-        select(Parent).join(LineUser, LineUser.id == Parent.line_user_pk)
+        select(Parent)
+        .join(LineUser, LineUser.id == Parent.line_user_pk)
         .where(or_(*conditions), LineUser.status != ERASED_STATUS)
-        .order_by(Parent.furigana, Parent.id).limit(SEARCH_LIMIT)
+        .order_by(Parent.furigana, Parent.id)
+        .limit(SEARCH_LIMIT)
     )
     if centres is not None:
         stmt = stmt.where(Parent.centre.in_(centres))
@@ -68,24 +70,34 @@ def is_erased(session: Session, parent: Parent) -> bool:
 
 
 def consents(session: Session, parent: Parent) -> list[tuple[ConsentRecord, PolicyVersion]]:
-    return list(session.execute(
-        select(ConsentRecord, PolicyVersion).join(PolicyVersion, PolicyVersion.id == ConsentRecord.policy_version_id)
-        .where(ConsentRecord.line_user_pk == parent.line_user_pk).order_by(ConsentRecord.id.desc())
-    ).all())
+    return list(
+        session.execute(
+            select(ConsentRecord, PolicyVersion)
+            .join(PolicyVersion, PolicyVersion.id == ConsentRecord.policy_version_id)
+            .where(ConsentRecord.line_user_pk == parent.line_user_pk)
+            .order_by(ConsentRecord.id.desc())
+        ).all()
+    )
 
 
 def enrollments(session: Session, parent: Parent) -> list[tuple[Enrollment, Event]]:
-    return list(session.execute(
-        select(Enrollment, Event).join(Event, Event.id == Enrollment.event_id)
-        .where(Enrollment.parent_id == parent.id).order_by(Event.starts_at.desc())
-    ).all())
+    return list(
+        session.execute(
+            select(Enrollment, Event)
+            .join(Event, Event.id == Enrollment.event_id)
+            .where(Enrollment.parent_id == parent.id)
+            .order_by(Event.starts_at.desc())
+        ).all()
+    )
 
 
 def messages_to(session: Session, parent: Parent) -> list[OutboxMessage]:
     user = line_user(session, parent)
-    return list(session.scalars(
-        select(OutboxMessage).where(OutboxMessage.line_user_id == user.line_user_id).order_by(OutboxMessage.id)
-    ))
+    return list(
+        session.scalars(
+            select(OutboxMessage).where(OutboxMessage.line_user_id == user.line_user_id).order_by(OutboxMessage.id)
+        )
+    )
 
 
 def raised(session: Session, parent: Parent) -> list[Raised]:
@@ -123,14 +135,25 @@ def everything_held(session: Session, parent: Parent) -> dict[str, Any]:
             "unfollowed_at": _iso(user.unfollowed_at),
         },
         "consents": [
-            {"answer": c.answer, "channel": c.channel, "answered_at": _iso(c.answered_at),
-             "policy_version": v.content_hash[:12], "policy_published_at": _iso(v.published_at)}
+            {
+                "answer": c.answer,
+                "channel": c.channel,
+                "answered_at": _iso(c.answered_at),
+                "policy_version": v.content_hash[:12],
+                "policy_published_at": _iso(v.published_at),
+            }
             for c, v in consents(session, parent)
         ],
         "applications": [
-            {"event_id": e.id, "event_title": e.title, "event_starts_at": _iso(e.starts_at), "status": en.status,
-             "applied_at": _iso(en.applied_at), "decided_at": _iso(en.decided_at),
-             "withdrawn_at": _iso(en.withdrawn_at)}
+            {
+                "event_id": e.id,
+                "event_title": e.title,
+                "event_starts_at": _iso(e.starts_at),
+                "status": en.status,
+                "applied_at": _iso(en.applied_at),
+                "decided_at": _iso(en.decided_at),
+                "withdrawn_at": _iso(en.withdrawn_at),
+            }
             for en, e in enrollments(session, parent)
         ],
         "announcement_optins": [
@@ -147,13 +170,24 @@ def everything_held(session: Session, parent: Parent) -> dict[str, Any]:
         ],
         "reports": staff_parents_reports.exported(session, parent.id),
         "sanctions": [
-            {"event_id": s.event_id, "until": _iso(s.until), "policy_items": list(s.policy_items), "note": s.note,
-             "created_at": _iso(s.created_at), "lifted_at": _iso(s.lifted_at)}
+            {
+                "event_id": s.event_id,
+                "until": _iso(s.until),
+                "policy_items": list(s.policy_items),
+                "note": s.note,
+                "created_at": _iso(s.created_at),
+                "lifted_at": _iso(s.lifted_at),
+            }
             for s in sanctions.history(session, parent.id)
         ],
         "messages": [
-            {"purpose": m.purpose, "status": m.status, "created_at": _iso(m.created_at), "sent_at": _iso(m.sent_at),
-             "messages": m.messages}
+            {
+                "purpose": m.purpose,
+                "status": m.status,
+                "created_at": _iso(m.created_at),
+                "sent_at": _iso(m.sent_at),
+                "messages": m.messages,
+            }
             for m in messages_to(session, parent)
         ],
     }
@@ -173,8 +207,11 @@ def suspend(session: Session, parent: Parent, current_policy: PolicyVersion) -> 
     """Stop using the parent's data (利用停止): their consent is recorded as withdrawn, so the bot asks again before
     doing anything for them, and messages not yet sent are dropped. Returns how many messages were dropped."""
     people.record_consent(session, parent.line_user_pk, current_policy, "withdrawn", channel="staff")
-    planned = session.scalars(select(OutboxMessage.id).where(
-        OutboxMessage.line_user_id == line_user(session, parent).line_user_id, OutboxMessage.status == "planned"))
+    planned = session.scalars(
+        select(OutboxMessage.id).where(
+            OutboxMessage.line_user_id == line_user(session, parent).line_user_id, OutboxMessage.status == "planned"
+        )
+    )
     return outbox.expire(session, list(planned), "use suspended by staff")
 
 
@@ -203,12 +240,18 @@ def erase(session: Session, parent: Parent) -> None:
     enrollment_ids = select(Enrollment.id).where(Enrollment.parent_id == parent.id)
     link_ids = select(JoinLink.id).where(JoinLink.enrollment_id.in_(enrollment_ids))
     session.execute(delete(JoinLinkOpening).where(JoinLinkOpening.join_link_id.in_(link_ids)))
-    session.execute(update(JoinLink).where(JoinLink.enrollment_id.in_(enrollment_ids), JoinLink.revoked_at.is_(None))
-                    .values(revoked_at=moment, revoke_reason="erased"))
+    session.execute(
+        update(JoinLink)
+        .where(JoinLink.enrollment_id.in_(enrollment_ids), JoinLink.revoked_at.is_(None))
+        .values(revoked_at=moment, revoke_reason="erased")
+    )
     # No link of theirs can be sent or rendered again: only the hash stays, which finds nothing but a dead page.
     session.execute(update(JoinLink).where(JoinLink.enrollment_id.in_(enrollment_ids)).values(token_sealed=None))
-    session.execute(update(Enrollment).where(Enrollment.parent_id == parent.id)
-                    .values(calendar_token_hash=None, calendar_token_sealed=None))
+    session.execute(
+        update(Enrollment)
+        .where(Enrollment.parent_id == parent.id)
+        .values(calendar_token_hash=None, calendar_token_sealed=None)
+    )
     for sanction in sanctions.history(session, parent.id):
         sanction.note = ""
     session.execute(update(Feedback).where(Feedback.parent_id == parent.id).values(comment=None))

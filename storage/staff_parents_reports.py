@@ -5,20 +5,30 @@ anonymous statistics. The parent's words also reached staff — alerts, relayed 
 their LINE chats (outbox rows), a staff member half-way through writing an instruction or a decision (conversation
 state) — and erasure takes them out of those copies too.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from storage import reports
-from storage.models import (ConversationState, Escalation, EscalationMessage, LineUser, LoanRequest,
-                            LostCredentialReport, OutboxMessage, ReportEvent, StaffMember)
+from storage.models import (
+    ConversationState,
+    Escalation,
+    EscalationMessage,
+    LineUser,
+    LoanRequest,
+    LostCredentialReport,
+    OutboxMessage,
+    ReportEvent,
+    StaffMember,
+)
 
-EVER = datetime(2000, 1, 1, tzinfo=timezone.utc)
+EVER = datetime(2000, 1, 1, tzinfo=UTC)
 # The staff chat's flow (handlers.staff_chat.NAME): its state holds ``escalation`` and, while a staff member writes
 # an instruction or a loan decision, the text (shown back to them in a preview before it is sent).
 STAFF_FLOW = "staff"
@@ -53,8 +63,11 @@ def _iso(value: Any) -> Any:
 def _history(session: Session, escalation_ids: list[int]) -> dict[int, list[ReportEvent]]:
     out: dict[int, list[ReportEvent]] = {i: [] for i in escalation_ids}
     if escalation_ids:
-        for row in session.scalars(select(ReportEvent).where(ReportEvent.escalation_id.in_(escalation_ids))
-                                   .order_by(ReportEvent.at, ReportEvent.id)):
+        for row in session.scalars(
+            select(ReportEvent)
+            .where(ReportEvent.escalation_id.in_(escalation_ids))
+            .order_by(ReportEvent.at, ReportEvent.id)
+        ):
             out[row.escalation_id].append(row)
     return out
 
@@ -67,22 +80,42 @@ def _event(row: ReportEvent) -> dict[str, Any]:
 
 def _escalation(e: Escalation) -> dict[str, Any]:
     return {
-        "reference": e.reference, "kind": e.kind, "centre": e.centre, "status": e.status, "outcome": e.outcome,
-        "created_at": _iso(e.created_at), "updated_at": _iso(e.updated_at),
-        "acknowledged_at": _iso(e.acknowledged_at), "escalated_at": _iso(e.escalated_at),
-        "resolved_at": _iso(e.resolved_at), "renotified": e.renotified, "reopened": e.reopened,
+        "reference": e.reference,
+        "kind": e.kind,
+        "centre": e.centre,
+        "status": e.status,
+        "outcome": e.outcome,
+        "created_at": _iso(e.created_at),
+        "updated_at": _iso(e.updated_at),
+        "acknowledged_at": _iso(e.acknowledged_at),
+        "escalated_at": _iso(e.escalated_at),
+        "resolved_at": _iso(e.resolved_at),
+        "renotified": e.renotified,
+        "reopened": e.reopened,
     }
 
 
 def _report(r: LostCredentialReport) -> dict[str, Any]:
-    return {"lost": r.lost, "lost_when": r.lost_when, "misuse": r.misuse, "event_ids": list(r.event_ids or []),
-            "note": r.note, "held_enrollment_ids": list(r.held_enrollment_ids or []), "repeats": r.repeats,
-            "last_repeat_at": _iso(r.last_repeat_at)}
+    return {
+        "lost": r.lost,
+        "lost_when": r.lost_when,
+        "misuse": r.misuse,
+        "event_ids": list(r.event_ids or []),
+        "note": r.note,
+        "held_enrollment_ids": list(r.held_enrollment_ids or []),
+        "repeats": r.repeats,
+        "last_repeat_at": _iso(r.last_repeat_at),
+    }
 
 
 def _loan(r: LoanRequest) -> dict[str, Any]:
-    return {"equipment": list(r.equipment or []), "event_id": r.event_id, "reason": r.reason, "note": r.note,
-            "decision_note": r.decision_note}
+    return {
+        "equipment": list(r.equipment or []),
+        "event_id": r.event_id,
+        "reason": r.reason,
+        "note": r.note,
+        "decision_note": r.decision_note,
+    }
 
 
 def exported(session: Session, parent_id: int) -> list[dict[str, Any]]:
@@ -91,12 +124,16 @@ def exported(session: Session, parent_id: int) -> list[dict[str, Any]]:
     found = raised(session, parent_id)
     history = _history(session, [r.escalation.id for r in found])
     return [
-        {**_escalation(r.escalation),
-         **(_report(r.report) if r.report else {}),
-         **(_loan(r.loan) if r.loan else {}),
-         "messages": [{"direction": m.direction, "text": m.text, "at": _iso(m.created_at),
-                       "answered_at": _iso(m.answered_at)} for m in r.thread],
-         "events": [_event(e) for e in history[r.escalation.id]]}
+        {
+            **_escalation(r.escalation),
+            **(_report(r.report) if r.report else {}),
+            **(_loan(r.loan) if r.loan else {}),
+            "messages": [
+                {"direction": m.direction, "text": m.text, "at": _iso(m.created_at), "answered_at": _iso(m.answered_at)}
+                for m in r.thread
+            ],
+            "events": [_event(e) for e in history[r.escalation.id]],
+        }
         for r in found
     ]
 
@@ -136,9 +173,14 @@ def _redact_copies(session: Session, escalations: list[Escalation], words: set[s
             session.delete(state)
     since = min(e.created_at for e in escalations)
     staff_chats = select(LineUser.line_user_id).join(StaffMember, StaffMember.line_user_pk == LineUser.id)
-    copies = session.scalars(select(OutboxMessage).where(or_(
-        OutboxMessage.subject.in_([f"escalation:{i}" for i in sorted(ids)]),
-        and_(OutboxMessage.line_user_id.in_(staff_chats), OutboxMessage.created_at >= since))))
+    copies = session.scalars(
+        select(OutboxMessage).where(
+            or_(
+                OutboxMessage.subject.in_([f"escalation:{i}" for i in sorted(ids)]),
+                and_(OutboxMessage.line_user_id.in_(staff_chats), OutboxMessage.created_at >= since),
+            )
+        )
+    )
     ordered = sorted(words, key=len, reverse=True)  # a longer text first, should it contain a shorter one
     for row in copies:
         redacted = _without(row.messages, ordered)

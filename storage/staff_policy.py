@@ -1,4 +1,5 @@
 """Consent statistics for the console's policy page: who has agreed to which published version."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -33,15 +34,18 @@ def versions(session: Session) -> list[VersionStats]:
     )
     for version_id, answer, n in rows:
         counts.setdefault(version_id, {})[answer] = n
-    published = session.scalars(select(PolicyVersion).order_by(PolicyVersion.published_at.desc(),
-                                                               PolicyVersion.id.desc()))
+    published = session.scalars(
+        select(PolicyVersion).order_by(PolicyVersion.published_at.desc(), PolicyVersion.id.desc())
+    )
     return [VersionStats(v, counts.get(v.id, {})) for v in published]
 
 
 def registered_parents(session: Session) -> int:
     """Registered parents whose records still exist (erased ones are statistics only)."""
     return session.scalars(
-        select(func.count()).select_from(Parent).join(LineUser, LineUser.id == Parent.line_user_pk)
+        select(func.count())
+        .select_from(Parent)
+        .join(LineUser, LineUser.id == Parent.line_user_pk)
         .where(LineUser.status != ERASED_STATUS)
     ).one()
 
@@ -50,10 +54,14 @@ def parents_agreed_to(session: Session, version: PolicyVersion) -> int:
     """Registered parents whose latest answer is 同意 to this version."""
     latest = _latest_answers()
     return session.scalars(
-        select(func.count()).select_from(Parent)
+        select(func.count())
+        .select_from(Parent)
         .join(LineUser, LineUser.id == Parent.line_user_pk)
         .join(ConsentRecord, ConsentRecord.line_user_pk == Parent.line_user_pk)
         .join(latest, latest.c.id == ConsentRecord.id)
-        .where(ConsentRecord.policy_version_id == version.id, ConsentRecord.answer == "agreed",
-               LineUser.status != ERASED_STATUS)
+        .where(
+            ConsentRecord.policy_version_id == version.id,
+            ConsentRecord.answer == "agreed",
+            LineUser.status != ERASED_STATUS,
+        )
     ).one()

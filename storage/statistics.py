@@ -8,6 +8,7 @@ snapshot holds counts and bare numbers of minutes only: nothing in it identifies
 
 Months are Asia/Tokyo calendar months; a fiscal year (年度) runs from April to March.
 """
+
 from __future__ import annotations
 
 import statistics as stats
@@ -40,8 +41,16 @@ from storage.models.staff import CENTRES
 
 # Retention kinds whose purge removes rows a month's figures are counted from.
 PURGED_SOURCES = ("participants", "feedback", "reports", "link_openings")
-ENROLLMENT_COUNTS = ("applications", "confirmed", "waitlisted", "withdrawn", "declined", "attended", "no_shows",
-                     "opened")
+ENROLLMENT_COUNTS = (
+    "applications",
+    "confirmed",
+    "waitlisted",
+    "withdrawn",
+    "declined",
+    "attended",
+    "no_shows",
+    "opened",
+)
 SCORES = (1, 2, 3, 4, 5)
 
 
@@ -101,41 +110,57 @@ def count_month(session: Session, first: date, centres: Iterable[str], moment: d
     in_month = (Event.centre.in_(centres), Event.starts_at >= start, Event.starts_at < end)
     held = (*in_month, Event.status.in_(("published", "finished")), Event.starts_at <= moment)
     for centre, kind, n in session.execute(
-            select(Event.centre, Event.kind, func.count()).where(*in_month, Event.status == "cancelled")
-            .group_by(Event.centre, Event.kind)):
+        select(Event.centre, Event.kind, func.count())
+        .where(*in_month, Event.status == "cancelled")
+        .group_by(Event.centre, Event.kind)
+    ):
         out[centre]["cancelled"][kind] = n
     for centre, kind, n in session.execute(
-            select(Event.centre, Event.kind, func.count()).where(*held).group_by(Event.centre, Event.kind)):
+        select(Event.centre, Event.kind, func.count()).where(*held).group_by(Event.centre, Event.kind)
+    ):
         out[centre]["events"][kind] = n
     for centre, kind, status, n in session.execute(
-            select(Event.centre, Event.kind, Enrollment.status, func.count())
-            .join(Event, Enrollment.event_id == Event.id).where(*held)
-            .group_by(Event.centre, Event.kind, Enrollment.status)):
+        select(Event.centre, Event.kind, Enrollment.status, func.count())
+        .join(Event, Enrollment.event_id == Event.id)
+        .where(*held)
+        .group_by(Event.centre, Event.kind, Enrollment.status)
+    ):
         out[centre]["applications"][kind] += n
         if status in ("confirmed", "waitlisted", "withdrawn", "declined"):
             out[centre][status][kind] += n
     for centre, kind, attended, n in session.execute(
-            select(Event.centre, Event.kind, AttendanceMark.attended, func.count())
-            .join(Enrollment, AttendanceMark.enrollment_id == Enrollment.id)
-            .join(Event, Enrollment.event_id == Event.id).where(*held)
-            .group_by(Event.centre, Event.kind, AttendanceMark.attended)):
+        select(Event.centre, Event.kind, AttendanceMark.attended, func.count())
+        .join(Enrollment, AttendanceMark.enrollment_id == Enrollment.id)
+        .join(Event, Enrollment.event_id == Event.id)
+        .where(*held)
+        .group_by(Event.centre, Event.kind, AttendanceMark.attended)
+    ):
         out[centre]["attended" if attended else "no_shows"][kind] += n
     for centre, kind, n in session.execute(
-            select(Event.centre, Event.kind, func.count(distinct(JoinLink.enrollment_id)))
-            .join(Enrollment, JoinLink.enrollment_id == Enrollment.id).join(Event, Enrollment.event_id == Event.id)
-            .where(*held, JoinLink.id.in_(select(JoinLinkOpening.join_link_id)
-                                          .where(JoinLinkOpening.details_shown.is_(True))))
-            .group_by(Event.centre, Event.kind)):
+        select(Event.centre, Event.kind, func.count(distinct(JoinLink.enrollment_id)))
+        .join(Enrollment, JoinLink.enrollment_id == Enrollment.id)
+        .join(Event, Enrollment.event_id == Event.id)
+        .where(
+            *held, JoinLink.id.in_(select(JoinLinkOpening.join_link_id).where(JoinLinkOpening.details_shown.is_(True)))
+        )
+        .group_by(Event.centre, Event.kind)
+    ):
         out[centre]["opened"][kind] = n
     for centre, guardians, pregnant in session.execute(
-            select(Parent.centre, func.count().filter(Parent.is_guardian), func.count().filter(Parent.is_pregnant))
-            .where(Parent.centre.in_(centres), Parent.registered_at >= start, Parent.registered_at < end)
-            .group_by(Parent.centre)):
+        select(Parent.centre, func.count().filter(Parent.is_guardian), func.count().filter(Parent.is_pregnant))
+        .where(Parent.centre.in_(centres), Parent.registered_at >= start, Parent.registered_at < end)
+        .group_by(Parent.centre)
+    ):
         out[centre]["registrations"] = {"guardian": guardians, "pregnant": pregnant}
     for centre, kind, created, acknowledged, resolved in session.execute(
-            select(Escalation.centre, Escalation.kind, Escalation.created_at, Escalation.acknowledged_at,
-                   Escalation.resolved_at)
-            .where(Escalation.centre.in_(centres), Escalation.created_at >= start, Escalation.created_at < end)):
+        select(
+            Escalation.centre,
+            Escalation.kind,
+            Escalation.created_at,
+            Escalation.acknowledged_at,
+            Escalation.resolved_at,
+        ).where(Escalation.centre.in_(centres), Escalation.created_at >= start, Escalation.created_at < end)
+    ):
         figures = out[centre]
         figures["reports"][kind] += 1
         if acknowledged is not None:
@@ -143,8 +168,11 @@ def count_month(session: Session, first: date, centres: Iterable[str], moment: d
         if resolved is not None:
             figures["resolve_minutes"][kind].append(_minutes(created, resolved))
     for centre, score, n in session.execute(
-            select(Event.centre, Feedback.score, func.count()).join(Event, Feedback.event_id == Event.id)
-            .where(*held).group_by(Event.centre, Feedback.score)):
+        select(Event.centre, Feedback.score, func.count())
+        .join(Event, Feedback.event_id == Event.id)
+        .where(*held)
+        .group_by(Event.centre, Feedback.score)
+    ):
         if score in SCORES:
             out[centre]["scores"][str(score)] += n
     return out
@@ -160,8 +188,15 @@ def snapshot_months(session: Session, retention_days: Mapping[str, int], moment:
     month is kept before any of its rows can go. Returns how many snapshots were written."""
     moment = moment or now()
     oldest = session.scalar(select(func.min(Event.starts_at)))
-    candidates = [d for d in (oldest, session.scalar(select(func.min(Parent.registered_at))),
-                              session.scalar(select(func.min(Escalation.created_at)))) if d is not None]
+    candidates = [
+        d
+        for d in (
+            oldest,
+            session.scalar(select(func.min(Parent.registered_at))),
+            session.scalar(select(func.min(Escalation.created_at))),
+        )
+        if d is not None
+    ]
     if not candidates:
         return 0
     first = month_start(to_tokyo(min(candidates)).date())
@@ -183,8 +218,13 @@ def snapshot_months(session: Session, retention_days: Mapping[str, int], moment:
     return written
 
 
-def figures_for(session: Session, months: Iterable[date], centres: Iterable[str],
-                retention_days: Mapping[str, int], moment: datetime | None = None) -> dict[date, dict[str, Any]]:
+def figures_for(
+    session: Session,
+    months: Iterable[date],
+    centres: Iterable[str],
+    retention_days: Mapping[str, int],
+    moment: datetime | None = None,
+) -> dict[date, dict[str, Any]]:
     """{month: figures summed over ``centres``}: a frozen month from its snapshot, the others counted live."""
     moment = moment or now()
     centres = list(centres)
@@ -196,8 +236,12 @@ def figures_for(session: Session, months: Iterable[date], centres: Iterable[str]
         frozen = moment >= frozen_since(first, retention_days)
         kept = {}
         if frozen:
-            kept = {row.centre: row.figures for row in session.scalars(
-                select(StatisticsMonth).where(StatisticsMonth.month == first, StatisticsMonth.centre.in_(centres)))}
+            kept = {
+                row.centre: row.figures
+                for row in session.scalars(
+                    select(StatisticsMonth).where(StatisticsMonth.month == first, StatisticsMonth.centre.in_(centres))
+                )
+            }
         live = [c for c in centres if c not in kept]
         counted = count_month(session, first, live, moment) if live else {}
         out[first] = merge([kept.get(c) or counted[c] for c in centres])
@@ -229,14 +273,19 @@ class Consent:
 
 def consent_now(session: Session, centres: Iterable[str], policy_version_id: int | None) -> Consent:
     """Registered parents still following the bot, and how many of them agreed to the current policy last."""
-    latest = (select(ConsentRecord.line_user_pk, func.max(ConsentRecord.id).label("last"))
-              .group_by(ConsentRecord.line_user_pk).subquery())
+    latest = (
+        select(ConsentRecord.line_user_pk, func.max(ConsentRecord.id).label("last"))
+        .group_by(ConsentRecord.line_user_pk)
+        .subquery()
+    )
     rows = session.execute(
         select(ConsentRecord.answer, ConsentRecord.policy_version_id)
-        .select_from(Parent).join(LineUser, Parent.line_user_pk == LineUser.id)
+        .select_from(Parent)
+        .join(LineUser, Parent.line_user_pk == LineUser.id)
         .outerjoin(latest, latest.c.line_user_pk == LineUser.id)
         .outerjoin(ConsentRecord, ConsentRecord.id == latest.c.last)
-        .where(Parent.centre.in_(list(centres)), LineUser.status == "active")).all()
+        .where(Parent.centre.in_(list(centres)), LineUser.status == "active")
+    ).all()
     agreed = Counter(answer == "agreed" and version == policy_version_id for answer, version in rows)
     return Consent(len(rows), agreed[True])
 

@@ -1,4 +1,5 @@
 """LINE users: who follows the bot, their language, whether pushes may reach them."""
+
 from __future__ import annotations
 
 from sqlalchemy import select

@@ -3,6 +3,7 @@
 Usage: python -m tests.concurrent_client DB_URL LINE_URL BODY_FILE GO_FILE
 Waits for GO_FILE to appear (so both processes start together), posts the body twice, then processes its inbox.
 """
+
 from __future__ import annotations
 
 import sys
@@ -15,16 +16,24 @@ from tests.support import sign
 
 
 def main(db_url: str, line_url: str, body_file: str, go_file: str) -> None:
-    app = create_app({"mode": "test", "database_url": db_url, "line_api_base_url": line_url,
-                      "line_channel_secret": SECRET, "inline_processing": False})
+    app = create_app(
+        {
+            "mode": "test",
+            "database_url": db_url,
+            "line_api_base_url": line_url,
+            "line_channel_secret": SECRET,
+            "inline_processing": False,
+        }
+    )
     raw = Path(body_file).read_bytes()
     client = app.test_client()
     deadline = time.monotonic() + 30
     while not Path(go_file).exists() and time.monotonic() < deadline:
         time.sleep(0.005)
     for _ in range(2):
-        response = client.post("/callback", data=raw, headers={"X-Line-Signature": sign(raw, SECRET),
-                                                                 "Content-Type": "application/json"})
+        response = client.post(
+            "/callback", data=raw, headers={"X-Line-Signature": sign(raw, SECRET), "Content-Type": "application/json"}
+        )
         assert response.status_code == 200, response.status_code
     app.extensions["kosodate"].drain()
 

@@ -1,5 +1,6 @@
 """Fixtures: a migrated database (SQLite by default, PostgreSQL when DATABASE_URL says so), the project's LINE
 double, the app (flaskr style: ``app``, ``client``, ``runner``), and simulated chat users."""
+
 from __future__ import annotations
 
 import os
@@ -140,8 +141,14 @@ def staff_factory(app, fast_passwords):
     def make(role: str = "admin", centre: str = "division", *, name: str = "", active: bool = True):
         login = f"{role}.{centre}.{secrets.token_hex(3)}@city.funabashi.example"
         with unit_of_work() as session:
-            member = staff.create_member(session, name=name or f"職員 {role} {centre}", login=login, centre=centre,
-                                         role=role, password=STAFF_PASSWORD)
+            member = staff.create_member(
+                session,
+                name=name or f"職員 {role} {centre}",
+                login=login,
+                centre=centre,
+                role=role,
+                password=STAFF_PASSWORD,
+            )
             member.active = active
             return SimpleNamespace(id=member.id, login=login, password=STAFF_PASSWORD, role=role, centre=centre)
 
@@ -168,9 +175,12 @@ def sign_in(csrf_token):
 
     def post(client, account, password: str | None = None, address: str = "127.0.0.1"):
         token = csrf_token(client)
-        return client.post("/staff/login", data={"csrf_token": token, "login": account.login,
-                                                 "password": password or account.password},
-                           environ_base={"REMOTE_ADDR": address}, headers={"Referer": "https://localhost/staff/login"})
+        return client.post(
+            "/staff/login",
+            data={"csrf_token": token, "login": account.login, "password": password or account.password},
+            environ_base={"REMOTE_ADDR": address},
+            headers={"Referer": "https://localhost/staff/login"},
+        )
 
     return post
 
@@ -194,13 +204,27 @@ def parent_factory(app):
     from storage import people, users
     from storage.clock import today_tokyo
 
-    def make(name: str = "船橋 花子", furigana: str = "ふなばし はなこ", phone: str = "09012345678",
-             centre: str = "minamihoncho", line_user_id: str | None = None) -> int:
+    def make(
+        name: str = "船橋 花子",
+        furigana: str = "ふなばし はなこ",
+        phone: str = "09012345678",
+        centre: str = "minamihoncho",
+        line_user_id: str | None = None,
+    ) -> int:
         with unit_of_work() as session:
             user = users.get_or_create(session, line_user_id or "U" + secrets.token_hex(16))
-            parent = people.save_parent(session, user.id, name=name, furigana=furigana, phone=phone, is_guardian=True,
-                                        is_pregnant=False, due_month=None, centre=centre,
-                                        children=[today_tokyo().replace(day=1)])
+            parent = people.save_parent(
+                session,
+                user.id,
+                name=name,
+                furigana=furigana,
+                phone=phone,
+                is_guardian=True,
+                is_pregnant=False,
+                due_month=None,
+                centre=centre,
+                children=[today_tokyo().replace(day=1)],
+            )
             people.record_consent(session, user.id, people.current_policy(session), "agreed")
             return parent.id
 
@@ -215,16 +239,32 @@ def event_factory(app):
     from storage import events
     from storage.clock import now
 
-    def make(centre: str = "minamihoncho", title: str = "オンライン交流会", starts_in: timedelta = timedelta(days=3),
-             capacity: int = 10, needs_approval: bool = False) -> int:
+    def make(
+        centre: str = "minamihoncho",
+        title: str = "オンライン交流会",
+        starts_in: timedelta = timedelta(days=3),
+        capacity: int = 10,
+        needs_approval: bool = False,
+    ) -> int:
         start = now() + starts_in
         with unit_of_work() as session:
             event = events.create(
-                session, centre=centre, kind="meetup", title=title, description="", starts_at=start,
-                ends_at=start + timedelta(hours=1), capacity=capacity, applications_open_at=now() - timedelta(days=1),
-                applications_close_at=start - timedelta(minutes=1), needs_approval=needs_approval,
-                conference_service="Zoom", join_url="https://zoom.example/j/123", meeting_id="123 456 789",
-                passcode="secret-pass", created_by="test",
+                session,
+                centre=centre,
+                kind="meetup",
+                title=title,
+                description="",
+                starts_at=start,
+                ends_at=start + timedelta(hours=1),
+                capacity=capacity,
+                applications_open_at=now() - timedelta(days=1),
+                applications_close_at=start - timedelta(minutes=1),
+                needs_approval=needs_approval,
+                conference_service="Zoom",
+                join_url="https://zoom.example/j/123",
+                meeting_id="123 456 789",
+                passcode="secret-pass",
+                created_by="test",
             )
             events.publish(session, event)
             return event.id

@@ -3,10 +3,11 @@
 No Flask, no LINE, no database: ``World.send`` runs the engine's step and applies the effects to plain attributes the
 next ``Context`` is built from, as ``handlers.context`` would from the tables.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from bot.demo.line_double import check_messages
@@ -18,7 +19,7 @@ from handlers.policy_text import policy_hash
 from handlers.postback import decode
 from handlers.replies import Card, Carousel, Choice, Reply, Text
 
-NOW = datetime(2026, 11, 25, 3, 0, tzinfo=timezone.utc)  # 12:00 in Tokyo
+NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)  # 12:00 in Tokyo
 BASE_URL = "https://bot.example.test"
 PHONE = "047-436-2111"
 
@@ -51,9 +52,14 @@ class World:
         if latest:
             facts.update(answer=latest[0], for_current=latest[1] == self.policy, answered_at=latest[2].isoformat())
         return Context(
-            now=self.now, lang=self.lang, registered=self.profile is not None,
+            now=self.now,
+            lang=self.lang,
+            registered=self.profile is not None,
             consent_current=bool(latest and latest[0] == "agreed" and latest[1] == self.policy),
-            profile=dict(self.profile or {}), facts={"consent": facts}, public_base_url=BASE_URL, contact_phone=PHONE,
+            profile=dict(self.profile or {}),
+            facts={"consent": facts},
+            public_base_url=BASE_URL,
+            contact_phone=PHONE,
         )
 
     # --- what the parent does --------------------------------------------------------------------------------------
@@ -87,7 +93,7 @@ class World:
     # --- reading what the bot said -----------------------------------------------------------------------------
     def choices(self) -> dict[str, Choice]:
         out: dict[str, Choice] = {}
-        for reply in (self.last.replies if self.last else []):
+        for reply in self.last.replies if self.last else []:
             for choice in (*reply.quick, *(reply.buttons if isinstance(reply, Card) else ())):
                 out[choice.label] = choice
         return out
@@ -100,9 +106,14 @@ class World:
             self.lang = effect.lang
         elif isinstance(effect, SaveProfile):
             self.profile = {
-                "name": effect.name, "furigana": effect.furigana, "phone": effect.phone,
-                "is_guardian": effect.is_guardian, "is_pregnant": effect.is_pregnant, "due_month": effect.due_month,
-                "children": sorted(effect.children), "centre": effect.centre,
+                "name": effect.name,
+                "furigana": effect.furigana,
+                "phone": effect.phone,
+                "is_guardian": effect.is_guardian,
+                "is_pregnant": effect.is_pregnant,
+                "due_month": effect.due_month,
+                "children": sorted(effect.children),
+                "centre": effect.centre,
             }
         elif isinstance(effect, RecordConsent):
             self.consents.append((effect.answer, effect.policy_hash, self.now))

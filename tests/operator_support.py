@@ -6,6 +6,7 @@ inside the process. A plain ``click.group`` without the app (the staff group unt
 when the command tree has a command it does not list, and each listed module checks, once all its tests have run,
 that it did run every command it is listed for (``commands_ran``).
 """
+
 from __future__ import annotations
 
 import os
@@ -123,14 +124,24 @@ class Operator:
         self.env, self.workdir = env, workdir
         self.started: list[subprocess.Popen] = []
 
-    def kosodate(self, *args: str, input: str | None = None, ok: bool = True,
-                 env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    def kosodate(
+        self, *args: str, input: str | None = None, ok: bool = True, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess:
         RAN.add(command_path(list(args)))
         try:
-            done = subprocess.run([executable("kosodate"), *args], input=input or "", capture_output=True, text=True,
-                                  env=env or self.env, cwd=self.workdir, timeout=COMMAND_SECONDS)
+            done = subprocess.run(
+                [executable("kosodate"), *args],
+                input=input or "",
+                capture_output=True,
+                text=True,
+                env=env or self.env,
+                cwd=self.workdir,
+                timeout=COMMAND_SECONDS,
+            )
         except subprocess.TimeoutExpired as late:
-            pytest.fail(f"kosodate {' '.join(args)} still running after {COMMAND_SECONDS} s\n{late.stdout}\n{late.stderr}")
+            pytest.fail(
+                f"kosodate {' '.join(args)} still running after {COMMAND_SECONDS} s\n{late.stdout}\n{late.stderr}"
+            )
         if ok:
             assert done.returncode == 0, f"kosodate {' '.join(args)} → {done.returncode}\n{done.stdout}\n{done.stderr}"
         return done
@@ -151,8 +162,9 @@ class Operator:
 
     def start(self, words: list[str], log: Path, **variables: str) -> subprocess.Popen:
         """A long-running process, started as a Procfile platform does: in the application's root folder."""
-        process = subprocess.Popen(words, env={**self.env, **variables}, cwd=ROOT, stdout=log.open("w"),
-                                   stderr=subprocess.STDOUT, text=True)
+        process = subprocess.Popen(
+            words, env={**self.env, **variables}, cwd=ROOT, stdout=log.open("w"), stderr=subprocess.STDOUT, text=True
+        )
         self.started.append(process)
         return process
 
@@ -163,8 +175,9 @@ class Operator:
                 process.wait()
 
 
-def wait_until(check, what: str, process: subprocess.Popen | None = None, log: Path | None = None,
-               seconds: float = STARTUP_SECONDS):
+def wait_until(
+    check, what: str, process: subprocess.Popen | None = None, log: Path | None = None, seconds: float = STARTUP_SECONDS
+):
     """Polls ``check`` (a readiness probe, not a timing assumption) until it returns something true."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -208,8 +221,13 @@ def fresh_database(folder: Path) -> Iterator[str]:
 def line_double_process(folder: Path) -> Iterator[str]:
     """The project's LINE double as its own process (bench/serve_double.py); yields its base URL."""
     log = folder / "line-double.log"
-    process = subprocess.Popen([sys.executable, "-m", "bench.serve_double", "0"], cwd=ROOT, stdout=subprocess.PIPE,
-                               stderr=log.open("w"), text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bench.serve_double", "0"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=log.open("w"),
+        text=True,
+    )
     try:
         first = process.stdout.readline()
         found = re.search(r"(http://\S+)", first)

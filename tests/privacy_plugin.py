@@ -12,6 +12,7 @@ Any hit fails the session (exit status 1) with the logger and the line, the valu
 
 Registered from tests/conftest.py (``pytest_plugins``).
 """
+
 from __future__ import annotations
 
 import functools
@@ -67,7 +68,7 @@ class Capture(logging.Handler):
         try:
             text = self.formatter_.format(record)
             stamp = self.formatter_.formatTime(record) + " "
-            text = text[len(stamp):] if text.startswith(stamp) else text
+            text = text[len(stamp) :] if text.startswith(stamp) else text
             raw = record.getMessage()
         except Exception:  # a record that cannot be formatted is the logging module's problem, not ours
             return
@@ -75,7 +76,7 @@ class Capture(logging.Handler):
             self.lines.append(Line(record.name, record.levelname, text, raw))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _matcher(kind: str, value: str) -> re.Pattern:
     """How a value shows up in text: phone digits with any separators, a birth month in the usual spellings."""
     if kind == "phone":
@@ -101,8 +102,11 @@ def find_leaks(lines: list[Line], registered: list[tuple[str, str]]) -> list[Lea
 
     def search(texts: list[str], written: bool) -> None:
         everything = "\n".join(texts)
-        tokens = {run[i:i + TOKEN_LENGTH] for run in TOKEN_RUN.findall(everything)
-                  for i in range(len(run) - TOKEN_LENGTH + 1)}
+        tokens = {
+            run[i : i + TOKEN_LENGTH]
+            for run in TOKEN_RUN.findall(everything)
+            for i in range(len(run) - TOKEN_LENGTH + 1)
+        }
         patterns = [(kind, pattern) for kind, pattern in SHAPES.items()] if written else []
         for kind, value in registered:
             if kind == "join_token":
@@ -138,8 +142,16 @@ def find_leaks(lines: list[Line], registered: list[tuple[str, str]]) -> list[Lea
 # --- what the tests store: harvested as it is written --------------------------------------------------------------
 def _harvest() -> None:
     from storage import crypto
-    from storage.models import (Child, EscalationMessage, Feedback, LoanRequest, LostCredentialReport, Parent,
-                                Sanction, StaffMember)
+    from storage.models import (
+        Child,
+        EscalationMessage,
+        Feedback,
+        LoanRequest,
+        LostCredentialReport,
+        Parent,
+        Sanction,
+        StaffMember,
+    )
 
     fields = {
         Parent: (("name", "name"), ("name", "furigana"), ("phone", "phone"), ("birth_month", "due_month")),
@@ -152,6 +164,7 @@ def _harvest() -> None:
         Sanction: (("free_text", "note"),),
     }
     for model, columns in fields.items():
+
         def remember(_mapper, _connection, target, columns=columns) -> None:
             for kind, column in columns:
                 value = getattr(target, column, None)
@@ -201,16 +214,23 @@ class PrivacyPlugin:
     def pytest_terminal_summary(self, terminalreporter) -> None:
         lines = len(self.capture.lines)
         if not self.leaks:
-            terminalreporter.write_line(f"privacy: {lines} log lines checked against {len(personal_data.items())} "
-                                        "values of personal data: none found")
+            terminalreporter.write_line(
+                f"privacy: {lines} log lines checked against {len(personal_data.items())} "
+                "values of personal data: none found"
+            )
             return
         terminalreporter.write_sep("=", "PERSONAL DATA IN LOGS", red=True, bold=True)
         for leak in self.leaks:
             how = "written to the log" if leak.written else "logged by the code, masked by redaction"
-            terminalreporter.write_line(f"{leak.kind} ({how}) in logger {leak.logger} [{leak.level}]: {leak.line}",
-                                        red=True)
-        terminalreporter.write_line(f"{len(self.leaks)} leak(s) in {lines} log lines: the session fails. Log ids, "
-                                    "statuses and counts, never the values.", red=True, bold=True)
+            terminalreporter.write_line(
+                f"{leak.kind} ({how}) in logger {leak.logger} [{leak.level}]: {leak.line}", red=True
+            )
+        terminalreporter.write_line(
+            f"{len(self.leaks)} leak(s) in {lines} log lines: the session fails. Log ids, "
+            "statuses and counts, never the values.",
+            red=True,
+            bold=True,
+        )
 
 
 def pytest_configure(config) -> None:

@@ -1,5 +1,6 @@
 """Helpers for the report, loan, escalation and staff-chat tests: a parent with confirmed applications chatting with
 the bot, staff members whose LINE is linked, and a look at the escalation tables and what LINE delivered."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -11,8 +12,18 @@ from sqlalchemy import select
 from handlers.postback import decode, encode
 from storage import enrollments, join_links, reports, staff, users
 from storage.db import unit_of_work
-from storage.models import (Enrollment, Escalation, EscalationMessage, EscalationNotification, Event, JoinLink,
-                            LostCredentialReport, OutboxMessage, ReportEvent, StaffMember)
+from storage.models import (
+    Enrollment,
+    Escalation,
+    EscalationMessage,
+    EscalationNotification,
+    Event,
+    JoinLink,
+    LostCredentialReport,
+    OutboxMessage,
+    ReportEvent,
+    StaffMember,
+)
 from tests.events_support import make_event, make_parent
 from tests.support import ChatUser
 
@@ -25,8 +36,13 @@ class Parent:
     enrollment_ids: list[int]
 
 
-def parent_with_events(chat, titles: tuple[str, ...] = ("ねんねの赤ちゃん交流会", "よちよち歩きさんの交流会"),
-                       centre: str = "minamihoncho", event_centre: str = "takanedai", lang: str = "ja") -> Parent:
+def parent_with_events(
+    chat,
+    titles: tuple[str, ...] = ("ねんねの赤ちゃん交流会", "よちよち歩きさんの交流会"),
+    centre: str = "minamihoncho",
+    event_centre: str = "takanedai",
+    lang: str = "ja",
+) -> Parent:
     """A registered, consenting parent with a confirmed application (and a live join link) for each event."""
     user = chat()
     with unit_of_work() as session:
@@ -41,21 +57,29 @@ def parent_with_events(chat, titles: tuple[str, ...] = ("ねんねの赤ちゃ�
         return Parent(user, parent.id, event_ids, enrollment_ids)
 
 
-def staff_in_line(chat, *, centre: str = "division", role: str = "staff", on_duty: bool = True,
-                  name: str = "市職員 田中") -> tuple[ChatUser, int]:
+def staff_in_line(
+    chat, *, centre: str = "division", role: str = "staff", on_duty: bool = True, name: str = "市職員 田中"
+) -> tuple[ChatUser, int]:
     """A staff member whose LINE account is linked to the bot (a chat user of their own)."""
     user = chat()
     with unit_of_work() as session:
         line_user = users.get_or_create(session, user.user_id)
-        member = staff.create_member(session, name=name, login=f"{user.user_id[:12]}@city.example", centre=centre,
-                                     role=role)
+        member = staff.create_member(
+            session, name=name, login=f"{user.user_id[:12]}@city.example", centre=centre, role=role
+        )
         member.line_user_pk, member.on_duty = line_user.id, on_duty
         return user, member.id
 
 
-def file_report(parent: ChatUser, lost: str = "参加用リンク", when: str = "今日", misuse: str = "はい",
-                events: tuple[str, ...] = (), every_event: bool = False,
-                note: str | None = None) -> list[dict[str, Any]]:
+def file_report(
+    parent: ChatUser,
+    lost: str = "参加用リンク",
+    when: str = "今日",
+    misuse: str = "はい",
+    events: tuple[str, ...] = (),
+    every_event: bool = False,
+    note: str | None = None,
+) -> list[dict[str, Any]]:
     """Go through 紛失・盗難の報告 by tapping, as a parent would; returns the receipt's messages. ``events`` are
     parts of event titles to choose ("決定" follows), ``every_event`` taps すべて; with neither, 関係なし・不明 is
     chosen where events are asked."""
@@ -82,8 +106,11 @@ def label_of(messages: list[dict[str, Any]], starting: str) -> str:
 
 def postbacks(messages: list[dict[str, Any]]) -> dict[str, str]:
     """label → postback data, for the buttons of these messages."""
-    return {label: action["data"] for label, action in ChatUser.choices(messages).items()
-            if action["type"] == "postback" and decode(action["data"]) is not None}
+    return {
+        label: action["data"]
+        for label, action in ChatUser.choices(messages).items()
+        if action["type"] == "postback" and decode(action["data"]) is not None
+    }
 
 
 # --- the tables -----------------------------------------------------------------------------------------------
@@ -105,20 +132,32 @@ def report_of(escalation_id: int) -> LostCredentialReport:
 
 def actions(escalation_id: int) -> list[str]:
     with unit_of_work() as session:
-        return [e.action for e in session.scalars(select(ReportEvent).where(ReportEvent.escalation_id == escalation_id)
-                                                  .order_by(ReportEvent.id))]
+        return [
+            e.action
+            for e in session.scalars(
+                select(ReportEvent).where(ReportEvent.escalation_id == escalation_id).order_by(ReportEvent.id)
+            )
+        ]
 
 
 def history(escalation_id: int) -> list[ReportEvent]:
     with unit_of_work() as session:
-        return list(session.scalars(select(ReportEvent).where(ReportEvent.escalation_id == escalation_id)
-                                    .order_by(ReportEvent.id)))
+        return list(
+            session.scalars(
+                select(ReportEvent).where(ReportEvent.escalation_id == escalation_id).order_by(ReportEvent.id)
+            )
+        )
 
 
 def thread(escalation_id: int) -> list[EscalationMessage]:
     with unit_of_work() as session:
-        return list(session.scalars(select(EscalationMessage).where(EscalationMessage.escalation_id == escalation_id)
-                                    .order_by(EscalationMessage.id)))
+        return list(
+            session.scalars(
+                select(EscalationMessage)
+                .where(EscalationMessage.escalation_id == escalation_id)
+                .order_by(EscalationMessage.id)
+            )
+        )
 
 
 def notices() -> list[EscalationNotification]:
@@ -133,8 +172,9 @@ def live_link(enrollment_id: int) -> JoinLink | None:
 
 def outbox_rows(purpose: str) -> list[OutboxMessage]:
     with unit_of_work() as session:
-        return list(session.scalars(select(OutboxMessage).where(OutboxMessage.purpose == purpose)
-                                    .order_by(OutboxMessage.id)))
+        return list(
+            session.scalars(select(OutboxMessage).where(OutboxMessage.purpose == purpose).order_by(OutboxMessage.id))
+        )
 
 
 def member(staff_id: int) -> StaffMember:

@@ -1,11 +1,12 @@
 """Helpers for the scheduler, outbox and delivery tests: Tokyo times, participants of events, a worker whose jobs the
 test runs by hand under a controlled clock, and what LINE received."""
+
 from __future__ import annotations
 
 import re
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -24,7 +25,7 @@ from tests.support import ChatUser, new_user_id
 
 
 def tokyo(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
-    return datetime(year, month, day, hour, minute, tzinfo=TOKYO).astimezone(timezone.utc)
+    return datetime(year, month, day, hour, minute, tzinfo=TOKYO).astimezone(UTC)
 
 
 # Monday 3 June 2030, 09:00 in Tokyo: the tests' "now" unless they say otherwise.
@@ -42,8 +43,14 @@ class Participant:
 def event_at(start: datetime, minutes: int = 60, title: str = "ねんねの赤ちゃん交流会") -> int:
     """A published event starting at ``start`` (applications open now)."""
     with unit_of_work() as session:
-        return make_event(session, starts_in=start - now(), minutes=minutes, title=title, capacity=500,
-                          closes_before=timedelta(minutes=1)).id
+        return make_event(
+            session,
+            starts_in=start - now(),
+            minutes=minutes,
+            title=title,
+            capacity=500,
+            closes_before=timedelta(minutes=1),
+        ).id
 
 
 def join(event_id: int, lang: str = "ja", user_id: str | None = None) -> Participant:
@@ -82,8 +89,11 @@ def plan_text(to: str, text: str = "お知らせです", purpose: str = "notice"
 def pushed(line, user_id: str, purpose: str = "reminder") -> list[list[dict[str, Any]]]:
     """The messages of each push of this purpose that LINE accepted for this user (known by the rows' retry keys)."""
     keys = {r.retry_key for r in rows(purpose)}
-    return [e["json"]["messages"] for e in line.requests("/message/push")
-            if e["status"] == 200 and e["retry_key"] in keys and e["json"]["to"] == user_id]
+    return [
+        e["json"]["messages"]
+        for e in line.requests("/message/push")
+        if e["status"] == 200 and e["retry_key"] in keys and e["json"]["to"] == user_id
+    ]
 
 
 def reminders_to(line, user_id: str) -> list[str]:

@@ -1,4 +1,5 @@
 """Test helpers: signed webhook bodies, and a simulated LINE user chatting with the app under the project's double."""
+
 from __future__ import annotations
 
 import base64
@@ -54,8 +55,11 @@ class ChatUser:
 
     def post(self, *events: dict[str, Any]):
         raw = body_of(*events)
-        return self.client.post("/callback", data=raw, headers={"X-Line-Signature": sign(raw, self.secret),
-                                                                   "Content-Type": "application/json"})
+        return self.client.post(
+            "/callback",
+            data=raw,
+            headers={"X-Line-Signature": sign(raw, self.secret), "Content-Type": "application/json"},
+        )
 
     def send(self, kind: str, **extra: Any) -> list[dict[str, Any]]:
         token = self.line.issue_reply_token()
@@ -69,20 +73,30 @@ class ChatUser:
         return self.send("follow")
 
     def say(self, text: str):
-        return self.send("message", message={"type": "text", "id": secrets.token_hex(8), "text": text,
-                                             "quoteToken": secrets.token_hex(8)})
+        return self.send(
+            "message",
+            message={"type": "text", "id": secrets.token_hex(8), "text": text, "quoteToken": secrets.token_hex(8)},
+        )
 
     def sticker(self):
-        return self.send("message", message={"type": "sticker", "id": secrets.token_hex(8), "packageId": "1",
-                                             "stickerId": "1", "stickerResourceType": "STATIC",
-                                             "quoteToken": secrets.token_hex(8)})
+        return self.send(
+            "message",
+            message={
+                "type": "sticker",
+                "id": secrets.token_hex(8),
+                "packageId": "1",
+                "stickerId": "1",
+                "stickerResourceType": "STATIC",
+                "quoteToken": secrets.token_hex(8),
+            },
+        )
 
     def tap(self, data: str):
         return self.send("postback", postback={"data": data})
 
     def new_messages(self) -> list[dict[str, Any]]:
         delivered = [d["message"] for d in self.line.delivered(to=self.user_id)]
-        fresh, self._seen = delivered[self._seen:], len(delivered)
+        fresh, self._seen = delivered[self._seen :], len(delivered)
         return fresh
 
     # --- reading what the bot said ------------------------------------------------------------------------------
@@ -171,12 +185,51 @@ class PersonalData:
 
 personal_data = PersonalData()
 # The values the registration, profile, staff and events tests type in or put in fixtures.
-personal_data.add("name", "船橋 花子", "ふなばし はなこ", "フナバシ ハナコ", "船橋 花子（ふなばし はなこ）", "Jane Smith",
-                  "Maria Garcia", "高根 太郎", "たかね たろう", "高根 次郎", "高根台 次郎", "たかね じろう", "習志野 太郎",
-                  "ならしの たろう", "習志野 ゆき", "ならしの ゆき", "南本町 花子", "地域 太郎", "船橋 一郎", "船橋 二郎")
-personal_data.add("phone", "09012345678", "090-1234-5678", "090 1234 5678", "08012345678", "+81 80-1111-2222",
-                  "09099998888", "090-9999-8888", "03-1234-5678", "0312345678", "050-1234-5678", "07012345678")
+personal_data.add(
+    "name",
+    "船橋 花子",
+    "ふなばし はなこ",
+    "フナバシ ハナコ",
+    "船橋 花子（ふなばし はなこ）",
+    "Jane Smith",
+    "Maria Garcia",
+    "高根 太郎",
+    "たかね たろう",
+    "高根 次郎",
+    "高根台 次郎",
+    "たかね じろう",
+    "習志野 太郎",
+    "ならしの たろう",
+    "習志野 ゆき",
+    "ならしの ゆき",
+    "南本町 花子",
+    "地域 太郎",
+    "船橋 一郎",
+    "船橋 二郎",
+)
+personal_data.add(
+    "phone",
+    "09012345678",
+    "090-1234-5678",
+    "090 1234 5678",
+    "08012345678",
+    "+81 80-1111-2222",
+    "09099998888",
+    "090-9999-8888",
+    "03-1234-5678",
+    "0312345678",
+    "050-1234-5678",
+    "07012345678",
+)
 personal_data.add("birth_month", "2024-05", "2022-10", "2021-06")
-personal_data.add("secret", "kodomo-7731", "987 6543 2100", "SeCrEtJoInPwD", "secret-pass", "123 456 789",
-                  "https://zoom.example.test/j/98765432100?pwd=SeCrEtJoInPwD", "https://zoom.example/j/123")
+personal_data.add(
+    "secret",
+    "kodomo-7731",
+    "987 6543 2100",
+    "SeCrEtJoInPwD",
+    "secret-pass",
+    "123 456 789",
+    "https://zoom.example.test/j/98765432100?pwd=SeCrEtJoInPwD",
+    "https://zoom.example/j/123",
+)
 personal_data.add("free_text", "私の電話番号は 090-1234-5678 です", "画面越しでも話せて楽しかったです")

@@ -1,4 +1,5 @@
 """The app factory, configuration and small public pages."""
+
 from __future__ import annotations
 
 import re
@@ -20,8 +21,9 @@ def test_production_refuses_to_start_without_secrets():
 
 def test_the_refusal_is_one_clear_line_not_a_traceback(tmp_path):
     env = {"APP_MODE": "production", "PATH": "/usr/bin:/bin", "DATABASE_URL": f"sqlite:///{tmp_path}/x.db"}
-    done = subprocess.run([sys.executable, "-c", "from bot import create_app; create_app()"], env=env,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-c", "from bot import create_app; create_app()"], env=env, capture_output=True, text=True
+    )
     assert done.returncode != 0
     assert "Traceback" not in done.stderr
     assert done.stderr.strip().count("\n") == 0 and "LINE_CHANNEL_SECRET" in done.stderr

@@ -1,13 +1,14 @@
 """申込状況 and what happens around an application: cancelling with a confirmation, the waitlist moving up (the
 promoted parent is told at once), staff approval and decline, and an application that lost the last seat."""
+
 from __future__ import annotations
 
 import pytest
 from sqlalchemy import select
 
 from handlers import event_service
-from handlers.event_service import ApplyForEvent
 from handlers.effects import apply as apply_effects
+from handlers.event_service import ApplyForEvent
 from handlers.postback import encode
 from storage.db import unit_of_work
 from storage.models import Enrollment, Event, JoinLink, LineUser, Parent

@@ -1,5 +1,6 @@
 """監査ログ shows each recorded action in Japanese: every action the code records has a label in
 bot/staff/labels.py (an unlabelled one showed its code, e.g. ``escalation.created``, to staff)."""
+
 from __future__ import annotations
 
 import re
@@ -9,8 +10,8 @@ from bot.staff.labels import ACTION_LABELS
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = [p for folder in ("bot", "handlers", "scheduler", "storage") for p in (ROOT / folder).rglob("*.py")]
-LITERAL = re.compile(r"""action=["']([a-z_]+\.[a-z_]+)["']""")  # audit.record(..., action="parent.view")
-ROUTING = re.compile(r"""_record\(s, ["']([a-z_]+\.[a-z_]+)["']""")  # bot/staff/routing.py
+LITERAL = re.compile(r"""action=\s*["']([a-z_]+\.[a-z_]+)["']""")  # audit.record(..., action="parent.view")
+ROUTING = re.compile(r"""_record\(\s*s,\s*["']([a-z_]+\.[a-z_]+)["']""")  # bot/staff/routing.py
 ESCALATION = re.compile(r"""reports\.record\(\s*session,\s*escalation,\s*["']([a-z_]+)["']""")  # escalation.<x>
 LOAN_OUTCOMES = ("approved", "declined")  # reports.record(..., f"loan_{escalation.outcome}")
 

@@ -5,6 +5,7 @@ The backup is taken by the installed executable while another connection keeps w
 to the main database and the inbox: the restored copy must hold whole transactions only, every row exactly as it
 was, and the restored bot must start.
 """
+
 from __future__ import annotations
 
 import os
@@ -52,12 +53,24 @@ class WriteLoad:
             while not self.stop.is_set():
                 with Session(self.main) as session, session.begin():
                     for n in range(PER_TRANSACTION):
-                        audit.record(session, action="load.write", actor_label="load",
-                                     details={"transaction": self.transactions, "n": n})
+                        audit.record(
+                            session,
+                            action="load.write",
+                            actor_label="load",
+                            details={"transaction": self.transactions, "n": n},
+                        )
                 with Session(self.inbox) as session, session.begin():
-                    inbox.store(session, [{"webhookEventId": secrets.token_hex(13), "type": "follow",
-                                           "source": {"type": "user", "userId": "U" + secrets.token_hex(16)}}
-                                          for _ in range(PER_TRANSACTION)])
+                    inbox.store(
+                        session,
+                        [
+                            {
+                                "webhookEventId": secrets.token_hex(13),
+                                "type": "follow",
+                                "source": {"type": "user", "userId": "U" + secrets.token_hex(16)},
+                            }
+                            for _ in range(PER_TRANSACTION)
+                        ],
+                    )
                 self.transactions += 1
         except BaseException as exc:  # reported by the test
             self.failure = exc
@@ -83,7 +96,9 @@ def tables(url: str) -> dict[str, list[tuple]]:
         try:
             with engine.connect() as conn:
                 for name in inspect(conn).get_table_names():
-                    found[f"{where}:{name}"] = [tuple(row) for row in conn.execute(text(f'SELECT * FROM "{name}" ORDER BY 1'))]
+                    found[f"{where}:{name}"] = [
+                        tuple(row) for row in conn.execute(text(f'SELECT * FROM "{name}" ORDER BY 1'))
+                    ]
         finally:
             engine.dispose()
     return found
@@ -103,8 +118,16 @@ def _folder(tmp_path: Path, name: str) -> Path:
 def test_a_backup_taken_under_write_load_restores_whole_and_the_restored_bot_starts(operator, tmp_path):
     op, live = operator, operator.env["DATABASE_URL"]
     op.kosodate("db", "upgrade")
-    op.kosodate("staff", "create", "--name", "地域 太郎", "--login", "taro@city.funabashi.example",
-                "--password-stdin", input=strong_password() + "\n")
+    op.kosodate(
+        "staff",
+        "create",
+        "--name",
+        "地域 太郎",
+        "--login",
+        "taro@city.funabashi.example",
+        "--password-stdin",
+        input=strong_password() + "\n",
+    )
     backup_path = tmp_path / "backups" / "kosodate.sqlite3"
     with WriteLoad(live) as load:
         wait_until(lambda: load.transactions >= 20 or load.failure, "the write load")
@@ -130,7 +153,7 @@ def test_a_backup_taken_under_write_load_restores_whole_and_the_restored_bot_sta
         for name, rows in restored.items():
             if name in written_to:
                 # A snapshot taken while writes went on: whole transactions, each row exactly as it was written.
-                assert 0 < len(rows) < len(source[name]) and rows == source[name][:len(rows)], name
+                assert 0 < len(rows) < len(source[name]) and rows == source[name][: len(rows)], name
             else:
                 assert rows == source[name], name
         loaded = [row for row in restored["main:audit_events"] if "load.write" in row]
@@ -151,7 +174,8 @@ def test_a_postgresql_backup_without_pg_dump_says_so_in_one_line(operator):
     assert refused.returncode == 1
     assert refused.stderr.strip().splitlines() == [
         "Error: pg_dump was not found: install the PostgreSQL client tools (e.g. apt-get install postgresql-client) "
-        "or add them to PATH"]
+        "or add them to PATH"
+    ]
     assert not Path("/tmp/never-written.dump").exists()
 
 

@@ -2,6 +2,7 @@
 only to those who consented to the current policy, have not stopped お知らせ and have not blocked the bot — checked
 when the audience is resolved and again just before each batch goes — with a second person's approval above the
 threshold, quiet hours kept unless an administrator marks it urgent, and a delivery report per message."""
+
 from __future__ import annotations
 
 import re
@@ -78,14 +79,24 @@ def test_only_parents_who_consented_and_did_not_stop_notices_or_block_the_bot_ar
 # --- through the console -----------------------------------------------------------------------------------------
 def _compose(client, csrf_token, **fields):
     token = csrf_token(client, "/staff/broadcasts/new")
-    data = {"csrf_token": token, "text": "台風のため、明日のオンライン交流会はお休みです。", "audience": "centre",
-            "centre": "minamihoncho", "age_band": "0", "event": "", "card_event": "", "image_url": "",
-            "timing": "now", **fields}
+    data = {
+        "csrf_token": token,
+        "text": "台風のため、明日のオンライン交流会はお休みです。",
+        "audience": "centre",
+        "centre": "minamihoncho",
+        "age_band": "0",
+        "event": "",
+        "card_event": "",
+        "image_url": "",
+        "timing": "now",
+        **fields,
+    }
     return client.post("/staff/broadcasts/new", data=data)
 
 
-def test_staff_see_the_count_and_the_preview_then_send_and_read_the_delivery_report(app, console, csrf_token,
-                                                                                  parent_factory, runtime, line):
+def test_staff_see_the_count_and_the_preview_then_send_and_read_the_delivery_report(
+    app, console, csrf_token, parent_factory, runtime, line
+):
     ids = _segment(parent_factory)
     client, _ = console("staff", "minamihoncho")
     page = _compose(client, csrf_token, preview="y").get_data(as_text=True)
@@ -111,8 +122,9 @@ def test_the_notice_page_names_the_staff_member_who_wrote_it(app, console, csrf_
     assert "（職員 staff minamihoncho）" in page and f"（職員 {account.id}）" not in page
 
 
-def test_a_parent_who_stops_notices_after_the_release_is_left_out_when_the_batch_is_sent(app, parent_factory,
-                                                                                        runtime, line):
+def test_a_parent_who_stops_notices_after_the_release_is_left_out_when_the_batch_is_sent(
+    app, parent_factory, runtime, line
+):
     first, second = parent_factory(), parent_factory()
     with unit_of_work() as s:
         broadcast = _broadcast(s, Audience("centre", "minamihoncho"))
@@ -129,14 +141,23 @@ def test_a_parent_who_stops_notices_after_the_release_is_left_out_when_the_batch
 
 
 def _broadcast(s, audience: Audience, **kw) -> Broadcast:
-    values = dict(text="お知らせです", card_event_id=None, image_url=None, urgent=False, send_at=now(), author_id=None,
-                  estimated=0, needs_approval=False)
+    values = dict(
+        text="お知らせです",
+        card_event_id=None,
+        image_url=None,
+        urgent=False,
+        send_at=now(),
+        author_id=None,
+        estimated=0,
+        needs_approval=False,
+    )
     values.update(kw)
     return broadcasts.create(s, audience=audience, **values)
 
 
-def test_more_than_the_threshold_needs_a_second_staff_members_approval(app, console, csrf_token, parent_factory,
-                                                                       runtime, line):
+def test_more_than_the_threshold_needs_a_second_staff_members_approval(
+    app, console, csrf_token, parent_factory, runtime, line
+):
     runtime.config = runtime.config.with_(broadcast_approval_threshold=1)
     parent_factory(), parent_factory()
     author, account = console("staff", "minamihoncho")
@@ -179,8 +200,7 @@ def test_centre_staff_name_only_their_centres_parents_and_events(app, console, c
 
 
 # --- quiet hours, schedules, cancelling ------------------------------------------------------------------------------
-def test_quiet_hours_hold_a_notice_unless_an_administrator_marked_it_urgent(app, parent_factory, runtime, line,
-                                                                            clock):
+def test_quiet_hours_hold_a_notice_unless_an_administrator_marked_it_urgent(app, parent_factory, runtime, line, clock):
     clock.to(tokyo(2030, 6, 4, 23, 0))
     parent_factory()
     dispatcher = Dispatcher(runtime.gateway, quiet=parse_quiet_hours("21:00-08:00"))
@@ -247,8 +267,18 @@ def test_ten_thousand_parents_go_in_twenty_multicasts_of_at_most_500(app):
         policy = people.current_policy(s)
         for n in range(1001):
             user = users.get_or_create(s, "U" + f"{n:032x}")
-            parent = people.save_parent(s, user.id, name="x", furigana="x", phone="0", is_guardian=True,
-                                        is_pregnant=False, due_month=None, centre="takanedai", children=[JAN_2026])
+            parent = people.save_parent(
+                s,
+                user.id,
+                name="x",
+                furigana="x",
+                phone="0",
+                is_guardian=True,
+                is_pregnant=False,
+                due_month=None,
+                centre="takanedai",
+                children=[JAN_2026],
+            )
             people.record_consent(s, user.id, policy, "agreed")
         assert parent is not None
         broadcast_notices.release(s, _broadcast(s, Audience("centre", "takanedai")), 5000)
@@ -260,8 +290,15 @@ def test_ten_thousand_parents_go_in_twenty_multicasts_of_at_most_500(app):
 def test_lines_count_of_the_days_multicasts_is_read_through_the_gateway(app, runtime, line):
     assert runtime.gateway.multicast_count(date.today() + timedelta(days=1)) == ("unready", None)
     with line.lock:
-        line.journal.append({"ts": time.time() - 2 * 86400, "method": "POST", "path": "/v2/bot/message/multicast",
-                             "status": 200, "json": {"to": ["U" + "0" * 32] * 25, "messages": [{}]}})
+        line.journal.append(
+            {
+                "ts": time.time() - 2 * 86400,
+                "method": "POST",
+                "path": "/v2/bot/message/multicast",
+                "status": 200,
+                "json": {"to": ["U" + "0" * 32] * 25, "messages": [{}]},
+            }
+        )
     day = datetime.fromtimestamp(time.time() - 2 * 86400, TOKYO).date()
     assert runtime.gateway.multicast_count(day) == ("ready", 25)
 
@@ -293,8 +330,9 @@ def test_after_stopping_notices_one_tap_takes_them_again(app, chat, parent_facto
         assert not broadcasts.opted_out(s, parent_id)
 
 
-def test_the_stop_button_under_a_notice_stops_them_at_once_and_the_next_one_does_not_come(app, chat, parent_factory,
-                                                                                           runtime, line):
+def test_the_stop_button_under_a_notice_stops_them_at_once_and_the_next_one_does_not_come(
+    app, chat, parent_factory, runtime, line
+):
     person = chat()
     parent_factory(line_user_id=person.user_id)
     with unit_of_work() as s:

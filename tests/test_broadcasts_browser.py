@@ -5,6 +5,7 @@ fixture fails the test otherwise).
 
 Set UPDATE_SCREENSHOTS=1 to refresh docs/screenshots/staff-broadcast*.png from this run.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -14,8 +15,9 @@ from tests.test_staff_browser import page, served, shoot, sign_in  # noqa: F401 
 pytestmark = pytest.mark.browser
 
 
-def test_staff_send_a_notice_to_their_centres_parents_and_read_what_became_of_it(page, served, shoot, staff_factory,
-                                                                                 parent_factory, runtime, line):
+def test_staff_send_a_notice_to_their_centres_parents_and_read_what_became_of_it(
+    page, served, shoot, staff_factory, parent_factory, runtime, line
+):
     from playwright.sync_api import expect
 
     for _ in range(3):

@@ -1,5 +1,6 @@
 """「カレンダーに追加」: a valid .ics per confirmed application at an unguessable address, following a new time or a
 cancellation (same UID, higher SEQUENCE), never carrying the join details, gone once the application is withdrawn."""
+
 from __future__ import annotations
 
 from datetime import timedelta

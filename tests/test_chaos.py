@@ -2,6 +2,7 @@
 crashed once, LINE answering with random faults, webhooks delivered twice) must keep every invariant. It starts its
 own PostgreSQL cluster, so it runs in the PostgreSQL tier only. Also here: the LINE double's random faults, which the
 run relies on."""
+
 from __future__ import annotations
 
 import glob
@@ -71,14 +72,19 @@ def test_the_short_chaos_run_keeps_every_invariant():
         pytest.skip("PostgreSQL tier: set DATABASE_URL=postgresql://… to run")
     if not _can_run_postgres_servers():
         pytest.skip("needs PostgreSQL's server binaries (and the postgres user when run as root)")
-    run = subprocess.Popen([sys.executable, "-m", "bench.chaos", "--short"], cwd=ROOT, text=True,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           env={k: v for k, v in os.environ.items() if k != "DATABASE_URL"})
+    run = subprocess.Popen(
+        [sys.executable, "-m", "bench.chaos", "--short"],
+        cwd=ROOT,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={k: v for k, v in os.environ.items() if k != "DATABASE_URL"},
+    )
     try:
         out, err = run.communicate(timeout=540)
     except subprocess.TimeoutExpired:
         run.terminate()  # on SIGTERM the run stops its processes and its PostgreSQL cluster
         out, err = run.communicate(timeout=60)
-    table = out[out.find("chaos run:"):]
+    table = out[out.find("chaos run:") :]
     assert run.returncode == 0, f"{table}\n{err[-3000:]}"
     assert table.count("| PASS") == 7 and "FAIL" not in table

@@ -4,6 +4,7 @@ The tree is walked as click sees it (every group, every subcommand, Flask's own 
 included); a command added later without a test in ``tests/operator_support.SUBPROCESS_TESTS`` fails here, and
 each listed module checks that it ran the commands it is listed for (``commands_ran``).
 """
+
 from __future__ import annotations
 
 import importlib
@@ -56,8 +57,13 @@ def test_arguments_name_the_command_they_run():
 
 
 def test_kosodate_help_lists_the_same_commands_as_the_tree():
-    shown = subprocess.run([executable("kosodate"), "--help"], capture_output=True, text=True,
-                           env={"APP_MODE": "test", "PATH": "/usr/bin:/bin", "DATABASE_URL": "sqlite://"}, timeout=60)
+    shown = subprocess.run(
+        [executable("kosodate"), "--help"],
+        capture_output=True,
+        text=True,
+        env={"APP_MODE": "test", "PATH": "/usr/bin:/bin", "DATABASE_URL": "sqlite://"},
+        timeout=60,
+    )
     assert shown.returncode == 0, shown.stderr
     listed = shown.stdout.split("Commands:", 1)[1].split()
     assert {path.split()[0] for path in tree()} <= set(listed)

@@ -1,4 +1,5 @@
 """Redelivered events across processes: stored once, processed once, answered once, in order per user."""
+
 from __future__ import annotations
 
 import subprocess
@@ -21,14 +22,21 @@ def test_same_events_delivered_to_two_processes_at_once_are_processed_once(datab
         token = line.issue_reply_token()
         line.bind_reply_token(token, user)
         events.append(event("follow", user, token))
-        events.append(event("message", user, line.issue_reply_token(),
-                            message={"type": "text", "id": "1", "text": "ヘルプ", "quoteToken": "q"}))
+        events.append(
+            event(
+                "message",
+                user,
+                line.issue_reply_token(),
+                message={"type": "text", "id": "1", "text": "ヘルプ", "quoteToken": "q"},
+            )
+        )
     body = tmp_path / "body.json"
     body.write_bytes(body_of(*events))
     go = tmp_path / "go"
     procs = [
-        subprocess.Popen([sys.executable, "-m", "tests.concurrent_client", database_url, line.base_url, str(body), str(go)],
-                         cwd=ROOT)
+        subprocess.Popen(
+            [sys.executable, "-m", "tests.concurrent_client", database_url, line.base_url, str(body), str(go)], cwd=ROOT
+        )
         for _ in range(2)
     ]
     go.touch()

@@ -1,6 +1,7 @@
 """PUBLIC_BASE_URL is where parents open their personal join links and calendar addresses (second outside probe of
 issue 13): in production it must be https, or those tokens cross the network in clear; in any mode it must be an
 http(s) address with a host. This machine's own address stays allowed, for an operator trying a production start."""
+
 from __future__ import annotations
 
 import secrets
@@ -12,9 +13,13 @@ from bot.config import ConfigError, from_environ
 
 
 def production(**changes: str) -> dict[str, str]:
-    env = {"APP_MODE": "production", "LINE_CHANNEL_SECRET": secrets.token_hex(16),
-           "LINE_CHANNEL_ACCESS_TOKEN": "token", "SECRET_KEY": secrets.token_hex(32),
-           "DATA_ENCRYPTION_KEY": Fernet.generate_key().decode()}
+    env = {
+        "APP_MODE": "production",
+        "LINE_CHANNEL_SECRET": secrets.token_hex(16),
+        "LINE_CHANNEL_ACCESS_TOKEN": "token",
+        "SECRET_KEY": secrets.token_hex(32),
+        "DATA_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+    }
     return env | changes
 
 

@@ -1,6 +1,7 @@
 """A configuration that cannot run safely stops the start with one line naming the variable (issue 13, items 2, 10,
 11, 12): weak secrets in production, development modes on a reachable address, bad values of any variable, SMTP
 passwords in clear, and the refusal reaching the operator from gunicorn's master and the worker at once."""
+
 from __future__ import annotations
 
 import secrets
@@ -20,9 +21,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def strong(**changes: str) -> dict[str, str]:
-    env = {"APP_MODE": "production", "LINE_CHANNEL_SECRET": secrets.token_hex(16),
-           "LINE_CHANNEL_ACCESS_TOKEN": "token", "SECRET_KEY": secrets.token_hex(32),
-           "DATA_ENCRYPTION_KEY": Fernet.generate_key().decode()}
+    env = {
+        "APP_MODE": "production",
+        "LINE_CHANNEL_SECRET": secrets.token_hex(16),
+        "LINE_CHANNEL_ACCESS_TOKEN": "token",
+        "SECRET_KEY": secrets.token_hex(32),
+        "DATA_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+    }
     env.update(changes)
     return env
 
@@ -39,8 +44,9 @@ def test_strong_production_secrets_start():
     assert from_environ(strong()).production
 
 
-@pytest.mark.parametrize("weak", ["a", "k" * 64, "password1234password1234password1234", "0123456789abcdef" * 2,
-                                  secrets.token_hex(16)])
+@pytest.mark.parametrize(
+    "weak", ["a", "k" * 64, "password1234password1234password1234", "0123456789abcdef" * 2, secrets.token_hex(16)]
+)
 def test_a_secret_key_under_32_random_bytes_is_refused(weak):
     assert "SECRET_KEY" in refusal(strong(SECRET_KEY=weak))
 
@@ -93,28 +99,35 @@ def test_development_demo_and_test_modes_refuse_a_reachable_public_url(mode, url
 
 @pytest.mark.parametrize("url", ["http://127.0.0.1:8000", "http://localhost:5000", "http://[::1]:8000"])
 def test_development_mode_runs_on_loopback(url):
-    assert from_environ({"APP_MODE": "development", "LINE_CHANNEL_SECRET": secrets.token_hex(16),
-                         "PUBLIC_BASE_URL": url}).mode == "development"
+    assert (
+        from_environ(
+            {"APP_MODE": "development", "LINE_CHANNEL_SECRET": secrets.token_hex(16), "PUBLIC_BASE_URL": url}
+        ).mode
+        == "development"
+    )
 
 
-@pytest.mark.parametrize("name, value", [
-    ("WEBHOOK_MAX_BYTES", "1MB"),
-    ("WEBHOOK_MAX_BYTES", "0"),
-    ("LINE_TIMEOUT_SECONDS", "five"),
-    ("LINE_TIMEOUT_SECONDS", "nan"),
-    ("INLINE_PROCESSING", "maybe"),
-    ("TRUSTED_PROXIES", "-1"),
-    ("TRUSTED_PROXIES", "one"),
-    ("DELIVERY_THREADS", "8 threads"),
-    ("DELIVERY_THREADS", "64"),
-    ("ESCALATION_ACK_MINUTES", "15m"),
-    ("ESCALATION_REOPEN_HOURS", "1.5"),
-    ("REMINDER_OFFSETS", "tomorrow"),
-    ("QUIET_HOURS", "night"),
-    ("RETENTION_AUDIT_DAYS", "forever"),
-    ("RETENTION_AUDIT_DAYS", "99999999999"),
-    ("APP_MODE", "staging"),
-])
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("WEBHOOK_MAX_BYTES", "1MB"),
+        ("WEBHOOK_MAX_BYTES", "0"),
+        ("LINE_TIMEOUT_SECONDS", "five"),
+        ("LINE_TIMEOUT_SECONDS", "nan"),
+        ("INLINE_PROCESSING", "maybe"),
+        ("TRUSTED_PROXIES", "-1"),
+        ("TRUSTED_PROXIES", "one"),
+        ("DELIVERY_THREADS", "8 threads"),
+        ("DELIVERY_THREADS", "64"),
+        ("ESCALATION_ACK_MINUTES", "15m"),
+        ("ESCALATION_REOPEN_HOURS", "1.5"),
+        ("REMINDER_OFFSETS", "tomorrow"),
+        ("QUIET_HOURS", "night"),
+        ("RETENTION_AUDIT_DAYS", "forever"),
+        ("RETENTION_AUDIT_DAYS", "99999999999"),
+        ("APP_MODE", "staging"),
+    ],
+)
 def test_every_bad_value_gives_one_line_naming_the_variable(name, value):
     assert name in refusal(strong(**{name: value}))
 
@@ -134,16 +147,24 @@ def test_smtp_credentials_over_plain_smtp_are_refused(url):
     assert "SMTP_URL" in refusal(strong(SMTP_URL=url))
 
 
-@pytest.mark.parametrize("url", ["smtps://user:secret@mail.example:465", "smtp://user:secret@mail.example:587?starttls=1",
-                                 "smtp://user:secret@127.0.0.1:25?insecure=1", "smtp://relay.example:25"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "smtps://user:secret@mail.example:465",
+        "smtp://user:secret@mail.example:587?starttls=1",
+        "smtp://user:secret@127.0.0.1:25?insecure=1",
+        "smtp://relay.example:25",
+    ],
+)
 def test_smtp_with_tls_or_an_explicit_insecure_flag_is_accepted(url):
     assert from_environ(strong(SMTP_URL=url)).smtp_url == url
 
 
 def _one_line_exit(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
     started = time.monotonic()
-    done = subprocess.run(command, env={"PATH": f"{BIN}:/usr/bin:/bin", **env}, cwd=ROOT, capture_output=True,
-                          text=True, timeout=30)
+    done = subprocess.run(
+        command, env={"PATH": f"{BIN}:/usr/bin:/bin", **env}, cwd=ROOT, capture_output=True, text=True, timeout=30
+    )
     assert time.monotonic() - started < 20
     assert done.returncode != 0
     assert "Traceback" not in done.stderr
@@ -155,33 +176,48 @@ def _one_line_exit(command: list[str], env: dict[str, str]) -> subprocess.Comple
 def test_the_procfile_web_command_stops_at_once_on_a_weak_secret_instead_of_rebooting_workers(tmp_path):
     web = next(line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("web:"))
     assert "-c gunicorn.conf.py" in web
-    done = _one_line_exit([str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "--workers", "2", "--bind",
-                           "127.0.0.1:0", "bot:create_app()"],
-                          strong(SECRET_KEY="a", DATABASE_URL=f"sqlite:///{tmp_path}/x.sqlite3"))
+    done = _one_line_exit(
+        [
+            str(BIN / "gunicorn"),
+            "-c",
+            "gunicorn.conf.py",
+            "--workers",
+            "2",
+            "--bind",
+            "127.0.0.1:0",
+            "bot:create_app()",
+        ],
+        strong(SECRET_KEY="a", DATABASE_URL=f"sqlite:///{tmp_path}/x.sqlite3"),
+    )
     assert "SECRET_KEY" in done.stderr and "Booting worker" not in done.stderr
 
 
 def test_the_worker_stops_at_once_with_one_line(tmp_path):
     kosodate = shutil.which("kosodate", path=str(BIN))
     assert kosodate, "the kosodate executable is installed in the virtual environment"
-    done = _one_line_exit([kosodate, "worker"], strong(DATA_ENCRYPTION_KEY="oops",
-                                                        DATABASE_URL=f"sqlite:///{tmp_path}/x.sqlite3"))
+    done = _one_line_exit(
+        [kosodate, "worker"], strong(DATA_ENCRYPTION_KEY="oops", DATABASE_URL=f"sqlite:///{tmp_path}/x.sqlite3")
+    )
     assert "DATA_ENCRYPTION_KEY" in done.stderr
 
 
 def test_a_bad_value_stops_a_command_with_one_line(tmp_path):
-    done = _one_line_exit([str(BIN / "kosodate"), "outbox", "status"],
-                          strong(WEBHOOK_MAX_BYTES="1MB", DATABASE_URL=f"sqlite:///{tmp_path}/x.sqlite3"))
+    done = _one_line_exit(
+        [str(BIN / "kosodate"), "outbox", "status"],
+        strong(WEBHOOK_MAX_BYTES="1MB", DATABASE_URL=f"sqlite:///{tmp_path}/x.sqlite3"),
+    )
     assert "WEBHOOK_MAX_BYTES must be a whole number" in done.stderr
 
 
 def test_help_works_before_the_configuration_is_complete(tmp_path):
     """An operator's first `kosodate --help` on a fresh machine lists the commands; running one still refuses."""
     env = {"PATH": f"{BIN}:/usr/bin:/bin"}
-    listed = subprocess.run([str(BIN / "kosodate"), "--help"], env=env, cwd=tmp_path, capture_output=True, text=True,
-                            timeout=60)
+    listed = subprocess.run(
+        [str(BIN / "kosodate"), "--help"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
     assert listed.returncode == 0 and "staff" in listed.stdout and "keys" in listed.stdout, listed.stderr
-    staff_help = subprocess.run([str(BIN / "kosodate"), "staff", "--help"], env=env, cwd=tmp_path,
-                                capture_output=True, text=True, timeout=60)
+    staff_help = subprocess.run(
+        [str(BIN / "kosodate"), "staff", "--help"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
     assert staff_help.returncode == 0 and "create" in staff_help.stdout
     _one_line_exit([str(BIN / "kosodate"), "staff", "list"], {})

@@ -1,5 +1,6 @@
 """Consent to the web-conference policy as pure flow steps: the sections, 同意する / 同意しない, re-consent on a new
 policy version, the check other features call, viewing the policy and withdrawing consent."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -13,8 +14,16 @@ from handlers.postback import decode, encode
 from handlers.replies import Carousel
 from tests.flow_world import BASE_URL, PHONE, World, assert_valid_for_line
 
-PROFILE = {"name": "船橋 花子", "furigana": "ふなばし はなこ", "phone": "09012345678", "is_guardian": True,
-           "is_pregnant": False, "due_month": None, "children": ["2024-05"], "centre": "division"}
+PROFILE = {
+    "name": "船橋 花子",
+    "furigana": "ふなばし はなこ",
+    "phone": "09012345678",
+    "is_guardian": True,
+    "is_pregnant": False,
+    "due_month": None,
+    "children": ["2024-05"],
+    "centre": "division",
+}
 NEXT, AGREE, DECLINE = TEXTS.t("ja", "next"), TEXTS.t("ja", "agree"), TEXTS.t("ja", "decline")
 
 
@@ -44,7 +53,8 @@ def read_to_the_question(world: World) -> World:
 def test_the_plain_sections_were_written_from_the_policy_text_in_force():
     assert policy_hash() == consent.SUMMARISED_POLICY, (
         "handlers/content/web-conference-policy.ja.txt changed: re-read the plain sections in handlers/consent.py "
-        "against it (ja and en), then set SUMMARISED_POLICY to the new hash")
+        "against it (ja and en), then set SUMMARISED_POLICY to the new hash"
+    )
 
 
 def test_the_policy_is_shown_in_five_short_sections_one_message_each_with_next():
@@ -177,8 +187,9 @@ def test_consent_given_to_a_text_that_changed_while_reading_is_not_recorded():
     assert world.effects == []
     at("environment", world)
     assert world.text().startswith(TEXTS.t("ja", "changed_meanwhile"))
-    assert TEXTS.t("ja", "read_full_text", url=f"{BASE_URL}/policy") in world.text(), \
+    assert TEXTS.t("ja", "read_full_text", url=f"{BASE_URL}/policy") in world.text(), (
         "a text newer than the plain sections: the parent is sent to the full text"
+    )
 
 
 def test_consent_is_recorded_against_the_version_in_force():
@@ -191,8 +202,14 @@ def test_consent_is_recorded_against_the_version_in_force():
 def test_registration_leads_straight_into_consent_in_one_reply():
     world = World()
     world.follow()
-    for action in ("tap:就学前の子の保護者", "say:船橋 花子（ふなばし はなこ）", "say:090-1234-5678", "say:2024年5月",
-                   "tap:南本町子育て支援センター", "tap:登録する"):
+    for action in (
+        "tap:就学前の子の保護者",
+        "say:船橋 花子（ふなばし はなこ）",
+        "say:090-1234-5678",
+        "say:2024年5月",
+        "tap:南本町子育て支援センター",
+        "tap:登録する",
+    ):
         kind, _, value = action.partition(":")
         world.tap(value) if kind == "tap" else world.say(value)
     at("environment", world)
@@ -274,4 +291,3 @@ def test_typing_policy_opens_the_view_in_english_too():
     world = registered(lang="en")
     world.say("Policy")
     assert world.state.flow == "policy" and policy_view.TEXTS.t("en", "status.none") in world.text()
-

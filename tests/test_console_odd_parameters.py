@@ -1,5 +1,6 @@
 """Odd query parameters of console pages are answered as not found or as the nearest page, never with an error page
 (second outside probe of issue 13: a year 1 period and a page number beyond any integer the database holds)."""
+
 from __future__ import annotations
 
 import pytest

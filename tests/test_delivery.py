@@ -1,5 +1,6 @@
 """Sending outbox rows (bot/delivery.py): retries under one key, the reply token and its push fallback, batches
 of more than five messages, multicast without people who blocked the bot, quiet hours, leases, order, threads."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -13,11 +14,10 @@ from bot.line_gateway import Outcome
 from bot.messages import render_all
 from handlers.reminders import parse_quiet_hours
 from handlers.replies import Text
+from scheduler import reminders
 from storage import outbox, users
 from storage.db import unit_of_work
-from scheduler import reminders
-from tests.scheduler_support import plan_text, row, rows, tokyo
-from tests.scheduler_support import clock, in_flight  # noqa: F401 (fixtures)
+from tests.scheduler_support import clock, in_flight, plan_text, row, rows, tokyo  # noqa: F401 (fixtures)
 from tests.support import new_user_id
 
 
@@ -95,7 +95,8 @@ def test_a_reply_token_is_never_tried_twice(clock, runtime, line):
 
 
 def test_after_a_partial_failure_only_what_line_has_not_taken_is_sent_again_under_its_first_key(
-        clock, runtime, line, monkeypatch):
+    clock, runtime, line, monkeypatch
+):
     """15 messages: the first five by reply, the next five by push, the last five pushed but the answer lost (LINE
     may have them). The retry sends only the last five, under the key they were first offered with."""
     user, token = new_user_id(), line.issue_reply_token()
@@ -124,23 +125,28 @@ def test_multicast_leaves_out_whoever_blocked_the_bot(runtime, line):
     stay, leave = new_user_id(), new_user_id()
     with unit_of_work() as session:
         users.mark_unfollowed(users.get_or_create(session, leave))
-        outbox.add_multicast(session, purpose="notice", messages=texts(1), recipients=[stay, leave],
-                             dedupe_key="notice:1")
+        outbox.add_multicast(
+            session, purpose="notice", messages=texts(1), recipients=[stay, leave], dedupe_key="notice:1"
+        )
         outbox.add_multicast(session, purpose="notice", messages=texts(1), recipients=[leave], dedupe_key="notice:2")
     delivery.deliver(runtime.gateway)
     [sent] = line.requests("/message/multicast")
     assert sent["json"]["to"] == [stay]
     assert [(r.status, r.last_error) for r in rows("notice")] == [
-        ("sent", None), ("expired", "every recipient has blocked the bot")]
+        ("sent", None),
+        ("expired", "every recipient has blocked the bot"),
+    ]
 
 
 def test_multicast_rows_hold_at_most_500_people_and_planning_again_adds_nothing():
     people = [new_user_id() for _ in range(1201)]
     with unit_of_work() as session:
-        first = outbox.add_multicast(session, purpose="notice", messages=texts(1), recipients=people,
-                                     dedupe_key="cancelled:7")
-        again = outbox.add_multicast(session, purpose="notice", messages=texts(1), recipients=reversed(people),
-                                     dedupe_key="cancelled:7")
+        first = outbox.add_multicast(
+            session, purpose="notice", messages=texts(1), recipients=people, dedupe_key="cancelled:7"
+        )
+        again = outbox.add_multicast(
+            session, purpose="notice", messages=texts(1), recipients=reversed(people), dedupe_key="cancelled:7"
+        )
     assert again == [] and [len(r.recipients) for r in rows("notice")] == [500, 500, 201]
     assert len(first) == 3 and sorted(u for r in rows("notice") for u in r.recipients) == sorted(people)
 
@@ -163,8 +169,19 @@ HELD_AT_NIGHT = ("reminder", "thanks", "event_announcement")
 # What goes at once, night or not: answers to the parent (replies, a staff instruction after a loss report, the
 # report's and a loan's outcome), a place the parent is waiting for (a join link, a waitlist promotion), what staff
 # must act on (alerts), and the few notices about the account itself.
-SENT_AT_NIGHT = ("reply", "apology", "join_link", "application_update", "staff_instruction", "report_update",
-                 "loan_decision", "staff_alert", "staff_notice", "staff_link", "sanction_notice")
+SENT_AT_NIGHT = (
+    "reply",
+    "apology",
+    "join_link",
+    "application_update",
+    "staff_instruction",
+    "report_update",
+    "loan_decision",
+    "staff_alert",
+    "staff_notice",
+    "staff_link",
+    "sanction_notice",
+)
 
 
 def test_quiet_hours_hold_what_can_wait_and_never_an_answer_or_a_place_a_parent_waits_for(clock, runtime, line):
@@ -180,8 +197,7 @@ def test_quiet_hours_hold_what_can_wait_and_never_an_answer_or_a_place_a_parent_
     assert "planned" not in {row(i).status for i in sent}
 
 
-def test_no_send_starts_on_a_lease_nobody_renewed_and_the_row_is_handed_back_at_once(clock, runtime, line,
-                                                                                      monkeypatch):
+def test_no_send_starts_on_a_lease_nobody_renewed_and_the_row_is_handed_back_at_once(clock, runtime, line, monkeypatch):
     row_id = plan_text(new_user_id())
     check = delivery._eligible
 
@@ -210,7 +226,11 @@ def test_one_parents_messages_keep_their_order_when_sent_by_many_threads(runtime
         assert dispatcher.deliver() == 33
     finally:
         dispatcher.close()
-    assert [m["message"]["text"] for m in line.delivered(to=hanako)] == ["花子さんへ 0", "花子さんへ 10", "花子さんへ 20"]
+    assert [m["message"]["text"] for m in line.delivered(to=hanako)] == [
+        "花子さんへ 0",
+        "花子さんへ 10",
+        "花子さんへ 20",
+    ]
     assert {row(i).status for i in ids} == {"sent"}
 
 

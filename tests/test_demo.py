@@ -3,6 +3,7 @@
 These tests start the real thing on a free port. Processing runs in the background there (inline lanes and the
 worker's sweep), as in the demo, so the one end-to-end check waits for the answer with a deadline.
 """
+
 from __future__ import annotations
 
 import time
@@ -83,9 +84,7 @@ def test_seed_runs_only_the_seeders_that_exist(monkeypatch):
 def test_the_demo_command_starts_without_an_app_context(monkeypatch, tmp_path):
     started: list[Demo] = []
     monkeypatch.setattr(Demo, "serve_forever", lambda self: (started.append(self), self.stop()))
-    result = CliRunner().invoke(
-        cli, ["demo", "--port", "0", "--database", str(tmp_path / "d.sqlite3"), "--fresh"]
-    )
+    result = CliRunner().invoke(cli, ["demo", "--port", "0", "--database", str(tmp_path / "d.sqlite3"), "--fresh"])
     assert result.exit_code == 0, result.output
     assert "/simulator/" in result.output and "Ctrl-C" in result.output
     assert started and started[0].fresh and started[0].database == tmp_path / "d.sqlite3"
@@ -136,8 +135,9 @@ def test_no_demo_administrator_outside_the_demo(runtime):
 
 
 @pytest.mark.parametrize("quiet_hours, reminded", [("off", True), ("21:00-08:00", False)])
-def test_the_starting_soon_event_is_reminded_late_at_night_only_without_quiet_hours(runtime, line, monkeypatch,
-                                                                                    quiet_hours, reminded):
+def test_the_starting_soon_event_is_reminded_late_at_night_only_without_quiet_hours(
+    runtime, line, monkeypatch, quiet_hours, reminded
+):
     """At 23:30 in Japan the demo's "starting soon" event (12 minutes later) still gets its reminder: the demo runs
     without quiet hours (``DEMO_QUIET_HOURS``); with the production default it would be held until 08:00."""
     import time_machine
@@ -172,9 +172,14 @@ def test_kosodate_demo_as_a_process_prints_the_login_and_stops_on_sigterm(tmp_pa
 
     args = ["demo", "--port", "0", "--database", str(tmp_path / "demo.sqlite3")]
     RAN.add(command_path(args))
-    process = subprocess.Popen([executable("kosodate"), *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True, cwd=tmp_path, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
-                                                             "LANG": "C.UTF-8"})
+    process = subprocess.Popen(
+        [executable("kosodate"), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "LANG": "C.UTF-8"},
+    )
     try:
         lines = []
         while not lines or "Ctrl-C" not in lines[-1]:

@@ -1,5 +1,6 @@
 """The flow engine's promises, on a small flow of its own: every flow gets ヘルプ, やめる, もどる, stale-button
 handling, 続きから/最初から, a 24-hour expiry and kind answers to stickers, without writing any of it."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -24,8 +25,12 @@ from handlers.postback import Postback, decode, encode
 from handlers.replies import Choice, Text
 from tests.flow_world import NOW, assert_valid_for_line
 
-CATALOG = texts.Catalog({"ja": {"title": "お試し", "hint.colour": "色の名前を送ってください。"},
-                         "en": {"title": "Trial", "hint.colour": "Send a colour."}})
+CATALOG = texts.Catalog(
+    {
+        "ja": {"title": "お試し", "hint.colour": "色の名前を送ってください。"},
+        "en": {"title": "Trial", "hint.colour": "Send a colour."},
+    }
+)
 
 
 def _colour_prompt(ctx, data, version):
@@ -63,8 +68,12 @@ TRIAL = Flow(
     intro=lambda ctx: [Text("intro")],
     catalog=CATALOG,
 )
-LOCKED = Flow(name="locked", start="only", steps={"only": Step(_size_prompt, _size_accept)},
-              guard=lambda ctx: [Text("not for you")])
+LOCKED = Flow(
+    name="locked",
+    start="only",
+    steps={"only": Step(_size_prompt, _size_accept)},
+    guard=lambda ctx: [Text("not for you")],
+)
 
 
 def engine() -> Engine:
@@ -245,7 +254,13 @@ def test_a_refusal_from_idle_stays_idle():
 
 def test_a_state_from_an_older_release_starts_over_kindly():
     for state in (State("gone", "step", {}, 3, NOW + STATE_TTL), State("trial", "gone", {}, 3, NOW + STATE_TTL)):
-        for inp in (text("hello"), text("ヘルプ"), text("もどる"), Input("follow"), tap(encode("resume", "continue", "", 3))):
+        for inp in (
+            text("hello"),
+            text("ヘルプ"),
+            text("もどる"),
+            Input("follow"),
+            tap(encode("resume", "continue", "", 3)),
+        ):
             after = run(state, inp)
             assert after.state.idle and after.state.version > state.version
             assert after.replies[-1].quick, "the menu, or help with the menu"

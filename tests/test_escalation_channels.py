@@ -1,5 +1,6 @@
 """Escalation notices by e-mail (a local SMTP server: aiosmtpd) and the outgoing webhook (a local HTTP receiver):
 what they carry (reference, kind, centre, console link — nothing personal), retries, skipped channels, settings."""
+
 from __future__ import annotations
 
 import email
@@ -80,15 +81,18 @@ def webhook_receiver():
 
 @pytest.fixture
 def channels(runtime, smtp_server, webhook_receiver):
-    config = runtime.config.with_(smtp_url=smtp_server.url,
-                                  escalation_email_to="kosodate@city.example, duty@city.example",
-                                  escalation_email_from="bot@city.example",
-                                  escalation_webhook_url=webhook_receiver.url)
+    config = runtime.config.with_(
+        smtp_url=smtp_server.url,
+        escalation_email_to="kosodate@city.example, duty@city.example",
+        escalation_email_from="bot@city.example",
+        escalation_webhook_url=webhook_receiver.url,
+    )
     return senders(config)
 
 
 def test_a_new_report_is_mailed_and_posted_with_its_number_kind_centre_and_console_link_only(
-        chat, channels, smtp_server, webhook_receiver):
+    chat, channels, smtp_server, webhook_receiver
+):
     parent = parent_with_events(chat, event_centre="takanedai")
     file_report(parent.chat, events=("ねんね",), note=NOTE)
     escalation = only_escalation()
@@ -121,7 +125,8 @@ def test_sending_again_sends_nothing_twice(chat, channels, smtp_server, webhook_
 
 
 def test_a_failed_webhook_is_tried_again_later_and_the_mail_is_not_held_back(
-        chat, channels, smtp_server, webhook_receiver):
+    chat, channels, smtp_server, webhook_receiver
+):
     parent = parent_with_events(chat)
     file_report(parent.chat, lost="その他")
     webhook_receiver.statuses = [503]
@@ -138,8 +143,9 @@ def test_a_failed_webhook_is_tried_again_later_and_the_mail_is_not_held_back(
 def test_an_unreachable_mail_server_is_retried_and_finally_given_up(chat, runtime, webhook_receiver):
     parent = parent_with_events(chat)
     file_report(parent.chat, lost="その他")
-    dead = senders(runtime.config.with_(smtp_url=f"smtp://127.0.0.1:{free_port()}",
-                                        escalation_email_to="duty@city.example"))
+    dead = senders(
+        runtime.config.with_(smtp_url=f"smtp://127.0.0.1:{free_port()}", escalation_email_to="duty@city.example")
+    )
     outcomes = []
     with time_machine.travel(now(), tick=False) as traveller:
         for _ in range(11):
@@ -156,8 +162,10 @@ def test_channels_left_unconfigured_are_skipped_not_kept_forever(chat, runtime):
     parent = parent_with_events(chat)
     file_report(parent.chat, lost="その他")
     assert send_notices(senders(runtime.config)) == {"skipped": 2}
-    assert {(n.status, n.last_error) for n in notices()} == {("skipped", "email is not configured"),
-                                                            ("skipped", "webhook is not configured")}
+    assert {(n.status, n.last_error) for n in notices()} == {
+        ("skipped", "email is not configured"),
+        ("skipped", "webhook is not configured"),
+    }
 
 
 def test_the_line_alert_and_the_two_notices_all_go_at_once(chat, channels, smtp_server, webhook_receiver):
@@ -183,7 +191,12 @@ def test_smtp_urls():
     assert parse_smtp_url("smtp://mail.example:2525") == parse_smtp_url("smtp://mail.example:2525?starttls=0")
     server = parse_smtp_url("smtps://bot%40city:p%40ss@mail.example")
     assert (server.host, server.port, server.tls, server.username, server.password) == (
-        "mail.example", 465, True, "bot@city", "p@ss")
+        "mail.example",
+        465,
+        True,
+        "bot@city",
+        "p@ss",
+    )
     assert parse_smtp_url("smtp://mail.example?starttls=1").starttls is True
     with pytest.raises(ValueError):
         parse_smtp_url("http://mail.example")
@@ -210,22 +223,31 @@ def test_a_webhook_that_cannot_be_reached_is_a_notify_error():
         WebhookSender(f"http://127.0.0.1:{free_port()}/hook", timeout=2).send("件名", "本文")
 
 
-@pytest.mark.parametrize("env, problem", [
-    ({"SMTP_URL": "mail.example:25"}, "SMTP_URL"),
-    ({"ESCALATION_WEBHOOK_URL": "ftp://hooks.example"}, "ESCALATION_WEBHOOK_URL"),
-    ({"ESCALATION_ACK_MINUTES": "0"}, "ESCALATION_ACK_MINUTES"),
-    ({"ESCALATION_REOPEN_HOURS": "10000"}, "ESCALATION_REOPEN_HOURS"),
-])
+@pytest.mark.parametrize(
+    "env, problem",
+    [
+        ({"SMTP_URL": "mail.example:25"}, "SMTP_URL"),
+        ({"ESCALATION_WEBHOOK_URL": "ftp://hooks.example"}, "ESCALATION_WEBHOOK_URL"),
+        ({"ESCALATION_ACK_MINUTES": "0"}, "ESCALATION_ACK_MINUTES"),
+        ({"ESCALATION_REOPEN_HOURS": "10000"}, "ESCALATION_REOPEN_HOURS"),
+    ],
+)
 def test_unworkable_escalation_settings_stop_the_start(env, problem):
     with pytest.raises(ConfigError, match=problem):
         from_environ({"APP_MODE": "test", **env})
 
 
 def test_escalation_settings_are_read_from_the_environment():
-    config = from_environ({"APP_MODE": "test", "SMTP_URL": "smtp://mail.example:25",
-                           "ESCALATION_EMAIL_TO": "a@city.example,b@city.example",
-                           "ESCALATION_WEBHOOK_URL": "https://hooks.example/x", "ESCALATION_ACK_MINUTES": "5",
-                           "ESCALATION_REOPEN_HOURS": "12"})
+    config = from_environ(
+        {
+            "APP_MODE": "test",
+            "SMTP_URL": "smtp://mail.example:25",
+            "ESCALATION_EMAIL_TO": "a@city.example,b@city.example",
+            "ESCALATION_WEBHOOK_URL": "https://hooks.example/x",
+            "ESCALATION_ACK_MINUTES": "5",
+            "ESCALATION_REOPEN_HOURS": "12",
+        }
+    )
     assert (config.escalation_ack_minutes, config.escalation_reopen_hours) == (5, 12)
     assert set(senders(config)) == {"email", "webhook"}
     assert json.dumps(senders(config)["email"].recipients) == '["a@city.example", "b@city.example"]'

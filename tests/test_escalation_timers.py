@@ -1,5 +1,6 @@
 """The escalation timers under a test clock: a report nobody acknowledged is announced again and the division is
 alerted; one acknowledged but left unresolved is reopened and staff are reminded; nothing is sent twice."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -132,20 +133,29 @@ def test_the_windows_come_from_the_configuration(runtime, clock, people):
     assert jobs.tick() == {"renotified": 1, "reopened": 0}
 
 
-@pytest.mark.parametrize("status, since, acked, count, expected", [
-    ("open", 0, None, 0, None),
-    ("open", 15, None, 0, "renotify"),
-    ("open", 29, None, 1, None),
-    ("open", 30, None, 1, "renotify"),
-    ("open", 120, None, 3, None),
-    ("acknowledged", 15, 15, 0, None),
-    ("acknowledged", 24 * 60, 24 * 60, 0, "reopen"),
-    ("resolved", 10 ** 5, 10 ** 5, 0, None),
-])
+@pytest.mark.parametrize(
+    "status, since, acked, count, expected",
+    [
+        ("open", 0, None, 0, None),
+        ("open", 15, None, 0, "renotify"),
+        ("open", 29, None, 1, None),
+        ("open", 30, None, 1, "renotify"),
+        ("open", 120, None, 3, None),
+        ("acknowledged", 15, 15, 0, None),
+        ("acknowledged", 24 * 60, 24 * 60, 0, "reopen"),
+        ("resolved", 10**5, 10**5, 0, None),
+    ],
+)
 def test_what_the_timers_call_for(status, since, acked, count, expected):
     moment = MONDAY_9
-    args = dict(kind="lost_credentials", status=status, attention_since=moment - since * MINUTE,
-                acknowledged_at=moment - acked * MINUTE if acked is not None else None, renotified=count, moment=moment)
+    args = dict(
+        kind="lost_credentials",
+        status=status,
+        attention_since=moment - since * MINUTE,
+        acknowledged_at=moment - acked * MINUTE if acked is not None else None,
+        renotified=count,
+        moment=moment,
+    )
     assert due(Timing(), **args) == expected
 
 

@@ -1,4 +1,5 @@
 """Every LINE event type, and unknown ones, is handled without error."""
+
 from __future__ import annotations
 
 import pytest

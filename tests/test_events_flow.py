@@ -1,10 +1,11 @@
 """イベント一覧 end to end: a parent in a LINE chat (webhook → dispatch → outbox → the LINE double) browses, reads the
 details, and applies — or is kindly refused: outside the window, not in the target, barred, without consent."""
+
 from __future__ import annotations
 
-import pytest
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from handlers.event_service import apply
@@ -85,8 +86,13 @@ def test_applications_are_refused_before_the_window_opens_and_after_it_closes(ch
     assert "申し込み受付は" in texts_of(details) and "からです" in texts_of(details)
     assert "申し込む" not in chat(uid).choices(details)
     with unit_of_work() as session:
-        closed = make_event(session, title="締切ずみの講座", opens_in=-timedelta(days=5), starts_in=timedelta(hours=2),
-                            closes_before=timedelta(hours=3))
+        closed = make_event(
+            session,
+            title="締切ずみの講座",
+            opens_in=-timedelta(days=5),
+            starts_in=timedelta(hours=2),
+            closes_before=timedelta(hours=3),
+        )
         closed_id = closed.id
     person = chat(uid)
     listing = open_list(person)

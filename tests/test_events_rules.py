@@ -1,9 +1,10 @@
 """The event rules as pure functions: who an event is for, when one may apply, what the join page may show, quiet
 hours, how staff input is read, and the events flow's steps over a hand-made context (no database, no LINE)."""
+
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -13,31 +14,70 @@ from handlers import event_views as views
 from handlers import router
 from handlers.engine import Context, Input, State
 from handlers.event_drafts import parse_draft
-from handlers.event_rules import (FACTS_KEY, ApplicationInfo, EventFacts, EventInfo, apply_refusal,
-                                  expected_outcome, fits, join_state, quiet_until, sorted_for, window_refusal)
+from handlers.event_rules import (
+    FACTS_KEY,
+    ApplicationInfo,
+    EventFacts,
+    EventInfo,
+    apply_refusal,
+    expected_outcome,
+    fits,
+    join_state,
+    quiet_until,
+    sorted_for,
+    window_refusal,
+)
 from handlers.event_service import ApplyForEvent, SetAnnouncementOptIn
 from handlers.postback import decode, encode
 from handlers.replies import Carousel
 from storage.clock import TOKYO
 
-NOW = datetime(2026, 11, 25, 3, 0, tzinfo=timezone.utc)  # 12:00 in Tokyo
+NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)  # 12:00 in Tokyo
 
 
 def event(event_id: int = 1, **changes) -> EventInfo:
-    base = EventInfo(id=event_id, centre="minamihoncho", kind="meetup", title=f"交流会 {event_id}", description="説明",
-                     starts_at=NOW + timedelta(days=2), ends_at=NOW + timedelta(days=2, hours=1), capacity=10,
-                     seated=0, waiting=0, opens_at=NOW - timedelta(days=1), closes_at=NOW + timedelta(days=1))
+    base = EventInfo(
+        id=event_id,
+        centre="minamihoncho",
+        kind="meetup",
+        title=f"交流会 {event_id}",
+        description="説明",
+        starts_at=NOW + timedelta(days=2),
+        ends_at=NOW + timedelta(days=2, hours=1),
+        capacity=10,
+        seated=0,
+        waiting=0,
+        opens_at=NOW - timedelta(days=1),
+        closes_at=NOW + timedelta(days=1),
+    )
     return replace(base, **changes)
 
 
-def ctx(*events: EventInfo, registered=True, consent=True, children=("2026-05",), pregnant=False,
-        applications=(), barred=False, optins=frozenset(), lang="ja") -> Context:
-    facts = EventFacts(parent_id=7 if registered else None, events=events, applications=applications,
-                       barred_all=barred, optins=optins)
+def ctx(
+    *events: EventInfo,
+    registered=True,
+    consent=True,
+    children=("2026-05",),
+    pregnant=False,
+    applications=(),
+    barred=False,
+    optins=frozenset(),
+    lang="ja",
+) -> Context:
+    facts = EventFacts(
+        parent_id=7 if registered else None, events=events, applications=applications, barred_all=barred, optins=optins
+    )
     profile = {"children": list(children), "is_pregnant": pregnant, "due_month": "2027-02" if pregnant else None}
-    return Context(now=NOW, lang=lang, registered=registered, consent_current=consent,
-                   profile=profile if registered else {}, facts={FACTS_KEY: facts},
-                   public_base_url="https://bot.example.test", contact_phone="047-000-0000")
+    return Context(
+        now=NOW,
+        lang=lang,
+        registered=registered,
+        consent_current=consent,
+        profile=profile if registered else {},
+        facts={FACTS_KEY: facts},
+        public_base_url="https://bot.example.test",
+        contact_phone="047-000-0000",
+    )
 
 
 # --- who an event is for ---------------------------------------------------------------------------------------
@@ -96,16 +136,28 @@ def test_what_an_application_becomes():
 
 
 # --- the join page ------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("offset, expected", [
-    (-timedelta(minutes=16), "too_early"),
-    (-timedelta(minutes=15), "open"),
-    (timedelta(minutes=59), "open"),
-    (timedelta(minutes=60), "ended"),
-])
+@pytest.mark.parametrize(
+    "offset, expected",
+    [
+        (-timedelta(minutes=16), "too_early"),
+        (-timedelta(minutes=15), "open"),
+        (timedelta(minutes=59), "open"),
+        (timedelta(minutes=60), "ended"),
+    ],
+)
 def test_how_to_join_shows_from_15_minutes_before_to_the_end(offset, expected):
     start = NOW
-    assert join_state(moment=start + offset, starts_at=start, ends_at=start + timedelta(hours=1), opens_minutes=15,
-                      revoked=False, refusal=None) == expected
+    assert (
+        join_state(
+            moment=start + offset,
+            starts_at=start,
+            ends_at=start + timedelta(hours=1),
+            opens_minutes=15,
+            revoked=False,
+            refusal=None,
+        )
+        == expected
+    )
 
 
 def test_a_revoked_link_or_a_refusal_wins_over_the_window():
@@ -116,16 +168,19 @@ def test_a_revoked_link_or_a_refusal_wins_over_the_window():
 
 
 # --- quiet hours ------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("local, expected", [
-    ((20, 59), None),
-    ((21, 0), (1, 8)),
-    ((23, 30), (1, 8)),
-    ((3, 0), (0, 8)),
-    ((7, 59), (0, 8)),
-    ((8, 0), None),
-])
+@pytest.mark.parametrize(
+    "local, expected",
+    [
+        ((20, 59), None),
+        ((21, 0), (1, 8)),
+        ((23, 30), (1, 8)),
+        ((3, 0), (0, 8)),
+        ((7, 59), (0, 8)),
+        ((8, 0), None),
+    ],
+)
 def test_announcements_wait_for_the_end_of_quiet_hours(local, expected):
-    moment = datetime(2026, 11, 25, *local, tzinfo=TOKYO).astimezone(timezone.utc)
+    moment = datetime(2026, 11, 25, *local, tzinfo=TOKYO).astimezone(UTC)
     result = quiet_until(moment)
     if expected is None:
         assert result is None
@@ -136,36 +191,56 @@ def test_announcements_wait_for_the_end_of_quiet_hours(local, expected):
 
 # --- how events read -----------------------------------------------------------------------------------------------
 def test_times_read_in_tokyo_and_targets_in_plain_words():
-    start = datetime(2026, 12, 1, 1, 0, tzinfo=timezone.utc)
+    start = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
     e = event(starts_at=start, ends_at=start + timedelta(hours=1))
     assert views.when("ja", e.starts_at, e.ends_at) == "12月1日(火) 10:00〜11:00"
     assert views.when("en", e.starts_at, e.ends_at) == "Tue 1 Dec, 10:00–11:00"
     assert views.target("ja", event(target_min_months=0, target_max_months=11)) == "0か月〜11か月のお子さんと保護者"
-    assert views.target("ja", event(target_min_months=12, target_max_months=30, target_pregnant=True)) == \
-        "1歳〜2歳6か月のお子さんと保護者、妊娠中の方"
+    assert (
+        views.target("ja", event(target_min_months=12, target_max_months=30, target_pregnant=True))
+        == "1歳〜2歳6か月のお子さんと保護者、妊娠中の方"
+    )
     assert views.target("en", event()).startswith("everyone")
 
 
 # --- staff input ---------------------------------------------------------------------------------------------------
-ROW = {"センター": "南本町", "種類": "交流会", "タイトル": "ねんねの会", "説明": "一行目\n二行目",
-       "開始": "２０２６／１２／０１ １０：００", "終了": "2026-12-01 11:00", "定員": "10", "対象月齢": "0〜11",
-       "承認": "いいえ", "妊娠中": "", "サービス": "Zoom", "参加URL": "https://zoom.example.test/j/1",
-       "ミーティングID": "123 456 789", "パスコード": "abc"}
+ROW = {
+    "センター": "南本町",
+    "種類": "交流会",
+    "タイトル": "ねんねの会",
+    "説明": "一行目\n二行目",
+    "開始": "２０２６／１２／０１ １０：００",
+    "終了": "2026-12-01 11:00",
+    "定員": "10",
+    "対象月齢": "0〜11",
+    "承認": "いいえ",
+    "妊娠中": "",
+    "サービス": "Zoom",
+    "参加URL": "https://zoom.example.test/j/1",
+    "ミーティングID": "123 456 789",
+    "パスコード": "abc",
+}
 
 
 def test_a_csv_row_with_japanese_columns_and_full_width_digits_is_read():
     draft, errors = parse_draft(ROW, moment=NOW)
     assert errors == []
     assert (draft.centre, draft.kind, draft.capacity) == ("minamihoncho", "meetup", 10)
-    assert draft.starts_at == datetime(2026, 12, 1, 1, 0, tzinfo=timezone.utc)
+    assert draft.starts_at == datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
     assert (draft.target_min_months, draft.target_max_months) == (0, 11)
     assert draft.description == "一行目\n二行目"
     assert draft.applications_close_at == draft.starts_at
 
 
 def test_every_problem_of_a_row_is_named():
-    bad = ROW | {"センター": "船橋駅前", "開始": "2026-11-01 10:00", "定員": "0", "承認": "たぶん",
-                 "対象月齢": "12-3", "参加URL": "http://zoom.example.test/j/1"}
+    bad = ROW | {
+        "センター": "船橋駅前",
+        "開始": "2026-11-01 10:00",
+        "定員": "0",
+        "承認": "たぶん",
+        "対象月齢": "12-3",
+        "参加URL": "http://zoom.example.test/j/1",
+    }
     draft, errors = parse_draft(bad, moment=NOW)
     assert draft is None
     joined = "\n".join(errors)

@@ -1,5 +1,6 @@
 """Staff side of events: ``kosodate events`` (add, import, list, publish, reschedule, cancel, links), parents told once
 per change, announcements to those who asked (quiet hours, 500 per multicast), secrets sealed at rest."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -33,15 +34,38 @@ def future(days: int, hour: int) -> str:
 
 
 def csv_row(title: str, start_days: int = 5, capacity: str = "10") -> str:
-    return (f"南本町,交流会,{title},説明,{future(start_days, 10)},{future(start_days, 11)},{capacity},0-11,いいえ,いいえ,"
-            f"Zoom,{CONFERENCE['join_url']},{CONFERENCE['meeting_id']},{CONFERENCE['passcode']}")
+    return (
+        f"南本町,交流会,{title},説明,{future(start_days, 10)},{future(start_days, 11)},{capacity},0-11,いいえ,いいえ,"
+        f"Zoom,{CONFERENCE['join_url']},{CONFERENCE['meeting_id']},{CONFERENCE['passcode']}"
+    )
 
 
 def test_add_creates_a_sealed_draft_and_publish_makes_it_visible(runner):
-    result = runner.invoke(events_cli, args=[
-        "add", "--centre", "高根台", "--kind", "講座", "--title", "手あそび講座", "--start", future(3, 10),
-        "--end", future(3, 11), "--capacity", "12", "--ages", "12-35", "--join-url", CONFERENCE["join_url"],
-        "--meeting-id", CONFERENCE["meeting_id"]], input=CONFERENCE["passcode"] + "\n")
+    result = runner.invoke(
+        events_cli,
+        args=[
+            "add",
+            "--centre",
+            "高根台",
+            "--kind",
+            "講座",
+            "--title",
+            "手あそび講座",
+            "--start",
+            future(3, 10),
+            "--end",
+            future(3, 11),
+            "--capacity",
+            "12",
+            "--ages",
+            "12-35",
+            "--join-url",
+            CONFERENCE["join_url"],
+            "--meeting-id",
+            CONFERENCE["meeting_id"],
+        ],
+        input=CONFERENCE["passcode"] + "\n",
+    )
     assert result.exit_code == 0, result.output
     assert "下書き" in result.output and leaks(result.output) == []
     with unit_of_work() as session:
@@ -60,8 +84,11 @@ def test_import_takes_every_row_or_none(runner, tmp_path):
     good = tmp_path / "good.csv"
     good.write_text("\n".join([HEADER, csv_row("一つ目"), csv_row("二つ目", 6)]) + "\n", encoding="utf-8-sig")
     bad = tmp_path / "bad.csv"
-    bad.write_text("\n".join([HEADER, csv_row("三つ目"), csv_row("四つ目", capacity="たくさん"),
-                              csv_row("五つ目", start_days=-2)]) + "\n", encoding="cp932")
+    bad.write_text(
+        "\n".join([HEADER, csv_row("三つ目"), csv_row("四つ目", capacity="たくさん"), csv_row("五つ目", start_days=-2)])
+        + "\n",
+        encoding="cp932",
+    )
     result = runner.invoke(events_cli, args=["import", str(bad)])
     assert result.exit_code != 0
     assert "3行目" in result.output and "定員は" in result.output
@@ -136,8 +163,9 @@ def test_publishing_announces_to_parents_who_asked_and_whose_children_fit():
             assert event_service.publish(session, event) == 2
             assert event_service.publish(session, event) == 0
         rows = planned(session, "event_announcement")
-        assert sorted((r.recipients, r.not_before) for r in rows) == sorted([
-            ([_line_id(session, fits_en)], None), ([_line_id(session, fits_ja)], None)])
+        assert sorted((r.recipients, r.not_before) for r in rows) == sorted(
+            [([_line_id(session, fits_en)], None), ([_line_id(session, fits_ja)], None)]
+        )
         assert "A new event" in str(rows[0].messages) or "A new event" in str(rows[1].messages)
 
 
@@ -192,8 +220,12 @@ def test_links_shows_staff_which_link_was_opened_on_many_devices(runner, client)
 
 
 def test_production_refuses_to_start_without_a_data_key():
-    env = {"APP_MODE": "production", "LINE_CHANNEL_SECRET": "0123456789abcdef" * 2, "LINE_CHANNEL_ACCESS_TOKEN": "t",
-           "SECRET_KEY": "f1e2d3c4b5a69788" * 4}
+    env = {
+        "APP_MODE": "production",
+        "LINE_CHANNEL_SECRET": "0123456789abcdef" * 2,
+        "LINE_CHANNEL_ACCESS_TOKEN": "t",
+        "SECRET_KEY": "f1e2d3c4b5a69788" * 4,
+    }
     with pytest.raises(ConfigError, match="DATA_ENCRYPTION_KEY"):
         from_environ(env)
     development = from_environ({"APP_MODE": "test", "SECRET_KEY": "same"})
@@ -225,5 +257,7 @@ def test_the_scheduler_queries_follow_a_new_time():
         event_service.reschedule(session, event, old_start + timedelta(days=1), event.ends_at + timedelta(days=1))
         assert event_rows.event_start(session, event.id) == old_start + timedelta(days=1)
         assert event_rows.starting_between(session, old_start, old_start + timedelta(hours=1)) == []
-        assert event_rows.starting_between(session, old_start + timedelta(days=1), old_start + timedelta(days=2)) == [event]
+        assert event_rows.starting_between(session, old_start + timedelta(days=1), old_start + timedelta(days=2)) == [
+            event
+        ]
         assert [e.parent_id for e in event_rows.confirmed_enrollments(session, event.id)] == [seated.id]

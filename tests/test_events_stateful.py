@@ -3,6 +3,7 @@ bar and lift, revoke or reissue a link, move the event, let time pass — the jo
 shown on a join page, and a personal link is delivered by LINE, only to someone who at that moment is a confirmed,
 consenting, unbarred participant. (And, so the property cannot hold vacuously: such a participant inside the
 event's window is shown them.)"""
+
 from __future__ import annotations
 
 import re
@@ -44,8 +45,9 @@ class JoinSecrecy(RuleBasedStateMachine):
             for table in reversed(Base.metadata.sorted_tables):
                 session.execute(table.delete())
             people.ensure_policy(session, POLICY_TEXT)
-            self.event_id = make_event(session, capacity=2, starts_in=timedelta(minutes=30), minutes=60,
-                                       closes_before=timedelta(0)).id
+            self.event_id = make_event(
+                session, capacity=2, starts_in=timedelta(minutes=30), minutes=60, closes_before=timedelta(0)
+            ).id
             found = [make_parent(session) for _ in range(PARENTS)]
             self.parents = [p.id for p in found]
             self.users = [session.get(LineUser, p.line_user_pk).line_user_id for p in found]
@@ -61,12 +63,18 @@ class JoinSecrecy(RuleBasedStateMachine):
 
     # --- what the database says, read directly (not through the code under test) ----------------------------
     def _status(self, session, p: int) -> str | None:
-        return session.scalar(select(Enrollment.status).where(
-            Enrollment.event_id == self.event_id, Enrollment.parent_id == self.parents[p]))
+        return session.scalar(
+            select(Enrollment.status).where(
+                Enrollment.event_id == self.event_id, Enrollment.parent_id == self.parents[p]
+            )
+        )
 
     def _live_token(self, session, p: int) -> str | None:
-        link = session.scalars(select(JoinLink).join(Enrollment, Enrollment.id == JoinLink.enrollment_id).where(
-            Enrollment.parent_id == self.parents[p], JoinLink.revoked_at.is_(None))).first()
+        link = session.scalars(
+            select(JoinLink)
+            .join(Enrollment, Enrollment.id == JoinLink.enrollment_id)
+            .where(Enrollment.parent_id == self.parents[p], JoinLink.revoked_at.is_(None))
+        ).first()
         return join_links.token_of(link) if link else None
 
     def _in_good_standing(self, session, p: int) -> bool:
@@ -92,8 +100,11 @@ class JoinSecrecy(RuleBasedStateMachine):
     @rule(p=st.integers(0, PARENTS - 1))
     def cancel(self, p):
         with unit_of_work() as session:
-            enrollment_id = session.scalar(select(Enrollment.id).where(
-                Enrollment.event_id == self.event_id, Enrollment.parent_id == self.parents[p]))
+            enrollment_id = session.scalar(
+                select(Enrollment.id).where(
+                    Enrollment.event_id == self.event_id, Enrollment.parent_id == self.parents[p]
+                )
+            )
             if enrollment_id is not None:
                 apply_effects(session, self._user(session, p), [WithdrawApplication(enrollment_id, BASE)])
         self._remember_tokens()
@@ -108,8 +119,13 @@ class JoinSecrecy(RuleBasedStateMachine):
     @rule(p=st.integers(0, PARENTS - 1), this_event_only=st.booleans())
     def bar(self, p, this_event_only):
         with unit_of_work() as session:
-            sanctions.impose(session, self.parents[p], policy_items=["6-(4)"], created_by="staff",
-                             event_id=self.event_id if this_event_only else None)
+            sanctions.impose(
+                session,
+                self.parents[p],
+                policy_items=["6-(4)"],
+                created_by="staff",
+                event_id=self.event_id if this_event_only else None,
+            )
         self.barred[p] = True
 
     @rule(p=st.integers(0, PARENTS - 1))
@@ -122,8 +138,9 @@ class JoinSecrecy(RuleBasedStateMachine):
     @rule(p=st.integers(0, PARENTS - 1), reissue=st.booleans())
     def revoke(self, p, reissue):
         with unit_of_work() as session:
-            enrollment = session.scalars(select(Enrollment).where(
-                Enrollment.event_id == self.event_id, Enrollment.parent_id == self.parents[p])).first()
+            enrollment = session.scalars(
+                select(Enrollment).where(Enrollment.event_id == self.event_id, Enrollment.parent_id == self.parents[p])
+            ).first()
             if enrollment is not None:
                 if reissue:
                     event_service.reissue_link(session, enrollment, reason="lost", base_url=BASE)
@@ -150,7 +167,7 @@ class JoinSecrecy(RuleBasedStateMachine):
         with unit_of_work() as session:
             for p in range(PARENTS):
                 delivered = self.line.delivered(to=self.users[p])
-                fresh, self.seen[p] = delivered[self.seen[p]:], len(delivered)
+                fresh, self.seen[p] = delivered[self.seen[p] :], len(delivered)
                 for item in fresh:
                     text = str(item["message"])
                     assert leaks(text) == [], "conference details sent by LINE"
@@ -177,8 +194,12 @@ class JoinSecrecy(RuleBasedStateMachine):
         with unit_of_work() as session:
             event = session.get(Event, self.event_id)
             in_window = event.starts_at - timedelta(minutes=event.join_opens_minutes) <= now() < event.ends_at
-            allowed = (self._in_good_standing(session, p) and token == self._live_token(session, p)
-                       and event.status == "published" and in_window)
+            allowed = (
+                self._in_good_standing(session, p)
+                and token == self._live_token(session, p)
+                and event.status == "published"
+                and in_window
+            )
         assert shown == allowed, f"details shown={shown} but allowed={allowed}"
         if found:
             self._form_token = found.group(1)  # the session's token: valid for the other links' forms too
@@ -188,8 +209,11 @@ class JoinSecrecy(RuleBasedStateMachine):
     @invariant()
     def seats_are_never_oversold_and_the_outbox_holds_no_conference_details(self):
         with unit_of_work() as session:
-            confirmed = session.scalar(select(func.count()).select_from(Enrollment).where(
-                Enrollment.event_id == self.event_id, Enrollment.status.in_(("confirmed", "pending"))))
+            confirmed = session.scalar(
+                select(func.count())
+                .select_from(Enrollment)
+                .where(Enrollment.event_id == self.event_id, Enrollment.status.in_(("confirmed", "pending")))
+            )
             assert confirmed <= 2
             assert leaks(str(session.scalars(select(OutboxMessage.messages)).all())) == []
 
@@ -198,6 +222,10 @@ class JoinSecrecy(RuleBasedStateMachine):
 def test_conference_details_reach_only_confirmed_consenting_unbarred_participants(client, runtime, line):
     run_state_machine_as_test(
         lambda: JoinSecrecy(client, runtime, line),
-        settings=settings(max_examples=60, stateful_step_count=30, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]),
+        settings=settings(
+            max_examples=60,
+            stateful_step_count=30,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+        ),
     )

@@ -1,4 +1,5 @@
 """After an event: the thank-you to those who joined, its 満足度 buttons, the optional comment, what staff see."""
+
 from __future__ import annotations
 
 from sqlalchemy import select
@@ -8,8 +9,7 @@ from handlers.reminders import score_postback
 from storage import feedback, join_links
 from storage.db import unit_of_work
 from storage.models import Event, Feedback
-from tests.scheduler_support import event_at, join, pushed, rows, tick, tokyo
-from tests.scheduler_support import clock, worker  # noqa: F401 (fixtures)
+from tests.scheduler_support import clock, event_at, join, pushed, rows, tick, tokyo, worker  # noqa: F401 (fixtures)
 
 START = tokyo(2030, 6, 5, 14)
 
@@ -22,8 +22,11 @@ def joined(participant) -> None:
 
 
 def thanked(line, participant) -> list[dict]:
-    return [e["json"]["messages"] for e in line.requests("/message/multicast")
-            if e["status"] == 200 and participant.user_id in e["json"]["to"]]
+    return [
+        e["json"]["messages"]
+        for e in line.requests("/message/multicast")
+        if e["status"] == 200 and participant.user_id in e["json"]["to"]
+    ]
 
 
 def answers(event_id: int) -> list[Feedback]:

@@ -1,4 +1,5 @@
 """The one gateway to LINE, under faults: reply-token fallback, retries with one retry key, timeouts."""
+
 from __future__ import annotations
 
 import uuid
@@ -20,7 +21,9 @@ from tests.support import new_user_id
 
 def plan(to: str, text: str = "こんにちは", reply_token: str | None = None) -> int:
     with unit_of_work() as s:
-        return outbox.add(s, purpose="test", messages=render_all([Text(text)]), line_user_id=to, reply_token=reply_token)
+        return outbox.add(
+            s, purpose="test", messages=render_all([Text(text)]), line_user_id=to, reply_token=reply_token
+        )
 
 
 def row(row_id: int) -> OutboxMessage:
@@ -112,28 +115,41 @@ def test_blocked_user_gets_no_push(runtime, line, chat):
 
 
 # --- the light request path: bodies go to the SDK's ApiClient as they are, without MessagingApi's models --------
-CHOICES = (Choice("申し込む", data="events:apply:12:3"), Choice("いいえ", text="いいえ"),
-           Choice("参加ページ", uri="https://bot.example.jp/j/abcdef"))
+CHOICES = (
+    Choice("申し込む", data="events:apply:12:3"),
+    Choice("いいえ", text="いいえ"),
+    Choice("参加ページ", uri="https://bot.example.jp/j/abcdef"),
+)
 SAMPLES = {
     "text with quick replies": [Text("こんにちは", quick=CHOICES)],
     "card": [Card(title="ねんねの赤ちゃん交流会", lines=("12月1日 10:00", "南本町"), buttons=CHOICES, alt="ご案内")],
-    "carousel": [Carousel(cards=(Card(title="一", buttons=CHOICES[:1]), Card(title="二")), alt="イベント一覧",
-                          quick=CHOICES)],
+    "carousel": [
+        Carousel(cards=(Card(title="一", buttons=CHOICES[:1]), Card(title="二")), alt="イベント一覧", quick=CHOICES)
+    ],
     "long text in two messages": [Text("あ" * 6000)],
 }
-SDK_MODELS = {"/v2/bot/message/reply": ReplyMessageRequest, "/v2/bot/message/push": PushMessageRequest,
-              "/v2/bot/message/multicast": MulticastRequest}
+SDK_MODELS = {
+    "/v2/bot/message/reply": ReplyMessageRequest,
+    "/v2/bot/message/push": PushMessageRequest,
+    "/v2/bot/message/multicast": MulticastRequest,
+}
 
 
 @pytest.mark.parametrize("replies", SAMPLES.values(), ids=SAMPLES.keys())
 def test_what_we_send_is_what_the_sdks_own_request_models_would_send(runtime, line, replies):
     messages = render_all(replies)
     token, user, group = line.issue_reply_token(), new_user_id(), [new_user_id(), new_user_id()]
-    outcomes = [runtime.gateway.reply(token, messages), runtime.gateway.push(user, messages, str(uuid.uuid4())),
-                runtime.gateway.multicast(group, messages, str(uuid.uuid4()))]
+    outcomes = [
+        runtime.gateway.reply(token, messages),
+        runtime.gateway.push(user, messages, str(uuid.uuid4())),
+        runtime.gateway.multicast(group, messages, str(uuid.uuid4())),
+    ]
     assert [o.status for o in outcomes] == ["sent"] * 3
-    sent = [e for e in line.requests("/v2/bot/message/")  # only ours: another test's thread may still be sending
-            if (e["json"] or {}).get("replyToken") == token or (e["json"] or {}).get("to") in (user, group)]
+    sent = [
+        e
+        for e in line.requests("/v2/bot/message/")  # only ours: another test's thread may still be sending
+        if (e["json"] or {}).get("replyToken") == token or (e["json"] or {}).get("to") in (user, group)
+    ]
     assert len(sent) == 3
     for entry in sent:
         rebuilt = SDK_MODELS[entry["path"]].from_dict(entry["json"]).to_dict()  # validates, as MessagingApi would
@@ -165,8 +181,13 @@ choices = st.one_of(
     st.builds(Choice, labels, text=st.text(min_size=1, max_size=400)),
     st.builds(Choice, labels, uri=st.just("https://bot.example.jp/j/abc")),
 )
-cards = st.builds(Card, labels, lines=st.lists(st.text(max_size=200), max_size=6).map(tuple),
-                  buttons=st.lists(choices, max_size=6).map(tuple), alt=st.text(max_size=500))
+cards = st.builds(
+    Card,
+    labels,
+    lines=st.lists(st.text(max_size=200), max_size=6).map(tuple),
+    buttons=st.lists(choices, max_size=6).map(tuple),
+    alt=st.text(max_size=500),
+)
 replies = st.one_of(
     st.builds(Text, st.text(min_size=1, max_size=6000), quick=st.lists(choices, max_size=15).map(tuple)),
     cards,

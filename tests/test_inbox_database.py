@@ -1,10 +1,11 @@
 """On SQLite the webhook inbox is a database file of its own, so that acknowledging LINE never waits for the one
 write lock that processing transactions hold on the main file (storage.db.inbox_url)."""
+
 from __future__ import annotations
 
 import sqlite3
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -19,15 +20,18 @@ from tests.conftest import SECRET
 from tests.support import body_of, event, new_user_id, sign
 
 
-@pytest.mark.parametrize(("url", "expected"), [
-    ("sqlite:////srv/kosodate/kosodate.sqlite3", "sqlite:////srv/kosodate/kosodate-inbox.sqlite3"),
-    ("sqlite:///relative.db", "sqlite:///relative-inbox.db"),
-    ("sqlite:////srv/data.d/kosodate", "sqlite:////srv/data.d/kosodate-inbox"),
-    ("sqlite:///:memory:", None),
-    ("sqlite://", None),
-    ("postgresql://kosodate@db/kosodate", None),
-    ("postgres://kosodate@db/kosodate", None),
-])
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("sqlite:////srv/kosodate/kosodate.sqlite3", "sqlite:////srv/kosodate/kosodate-inbox.sqlite3"),
+        ("sqlite:///relative.db", "sqlite:///relative-inbox.db"),
+        ("sqlite:////srv/data.d/kosodate", "sqlite:////srv/data.d/kosodate-inbox"),
+        ("sqlite:///:memory:", None),
+        ("sqlite://", None),
+        ("postgresql://kosodate@db/kosodate", None),
+        ("postgres://kosodate@db/kosodate", None),
+    ],
+)
 def test_where_the_inbox_lives(url, expected):
     assert inbox_url(url) == expected
 
@@ -56,10 +60,21 @@ def test_upgrade_moves_events_still_pending_in_the_main_file(tmp_path):
     url = f"sqlite:///{tmp_path / 'k.sqlite3'}"
     migrate.upgrade(url, "0009")
     engine = make_engine(url)
-    rows = [{"webhook_event_id": f"01OLD{n}", "source_key": "U" + "a" * 32, "event_type": "message",
-             "mode": "active", "event_timestamp": n, "redelivery": False, "payload": {"type": "message"},
-             "received_at": datetime(2026, 11, 1, tzinfo=timezone.utc), "status": status, "attempts": 0}
-            for n, status in enumerate(("pending", "done", "pending"))]
+    rows = [
+        {
+            "webhook_event_id": f"01OLD{n}",
+            "source_key": "U" + "a" * 32,
+            "event_type": "message",
+            "mode": "active",
+            "event_timestamp": n,
+            "redelivery": False,
+            "payload": {"type": "message"},
+            "received_at": datetime(2026, 11, 1, tzinfo=UTC),
+            "status": status,
+            "attempts": 0,
+        }
+        for n, status in enumerate(("pending", "done", "pending"))
+    ]
     with engine.begin() as conn:
         conn.execute(insert(InboxEvent.__table__), rows)
     migrate.upgrade(url)
@@ -84,9 +99,15 @@ def test_an_acknowledgement_does_not_wait_for_a_processing_transaction(client):
     answered: list[int] = []
     with get_engine().connect() as processing:
         processing.exec_driver_sql("SELECT 1")  # the connection's BEGIN IMMEDIATE: the main file's write lock is ours
-        worker = threading.Thread(target=lambda: answered.append(
-            client.post("/callback", data=raw, headers={"X-Line-Signature": sign(raw, SECRET),
-                                                         "Content-Type": "application/json"}).status_code))
+        worker = threading.Thread(
+            target=lambda: answered.append(
+                client.post(
+                    "/callback",
+                    data=raw,
+                    headers={"X-Line-Signature": sign(raw, SECRET), "Content-Type": "application/json"},
+                ).status_code
+            )
+        )
         worker.start()
         worker.join(timeout=5)
         assert answered == [200], "the acknowledgement waited for the main database's write lock"

@@ -4,6 +4,7 @@ The sender checks a row when it claims it, and once more right before the batch 
 the links locked until the batch is done (bot/delivery.hold_join_links): a withdrawal that commits between the claim
 and the send stops the link, and on PostgreSQL a withdrawal that starts while the link is on its way waits for it.
 """
+
 from __future__ import annotations
 
 import os
@@ -58,8 +59,10 @@ def test_messages_without_a_join_link_are_not_held(clock, runtime, line):
 
 
 @pytest.mark.postgres
-@pytest.mark.skipif(not os.environ.get("DATABASE_URL", "").startswith("postgres"),
-                    reason="needs PostgreSQL (row locks): set DATABASE_URL=postgresql://…")
+@pytest.mark.skipif(
+    not os.environ.get("DATABASE_URL", "").startswith("postgres"),
+    reason="needs PostgreSQL (row locks): set DATABASE_URL=postgresql://…",
+)
 def test_a_withdrawal_waits_for_the_join_link_being_sent(clock, runtime, line, monkeypatch):
     _, parent = _reminder_due(runtime, clock)
     on_the_wire, let_go = threading.Event(), threading.Event()

@@ -1,6 +1,7 @@
 """The personal join page (policy 5): how to join is shown only inside the event's window, only after the parent
 taps past the two rules, and only to a confirmed participant who consents and is not barred. Every opening is
 recorded with a keyed fingerprint; a link can be revoked and reissued; tokens never reach the logs."""
+
 from __future__ import annotations
 
 import re
@@ -39,8 +40,11 @@ def participant(**parent_options) -> tuple[str, int, int]:
 def reveal(client, token: str, agent: str = "test-browser"):
     """Open the page, then tap past the rules: what the parent would see."""
     page = client.get(f"/j/{token}", headers={"User-Agent": agent})
-    return page, (client.post(f"/j/{token}", headers={"User-Agent": agent}, data={"csrf_token": csrf(page.text)})
-                  if 'id="reveal"' in page.text else None)
+    return page, (
+        client.post(f"/j/{token}", headers={"User-Agent": agent}, data={"csrf_token": csrf(page.text)})
+        if 'id="reveal"' in page.text
+        else None
+    )
 
 
 def csrf(html: str) -> str:
@@ -66,10 +70,13 @@ def test_inside_the_window_the_details_come_after_the_two_rules(client):
     assert "noindex" in revealed.headers["X-Robots-Tag"]
 
 
-@pytest.mark.parametrize("moment, message", [
-    (START - timedelta(minutes=16), "開始15分前（09:45）から表示します"),
-    (START + timedelta(hours=1), "終了しました"),
-])
+@pytest.mark.parametrize(
+    "moment, message",
+    [
+        (START - timedelta(minutes=16), "開始15分前（09:45）から表示します"),
+        (START + timedelta(hours=1), "終了しました"),
+    ],
+)
 def test_outside_the_window_nothing_is_shown(client, moment, message):
     token, _, _ = participant()
     with time_machine.travel(moment, tick=False):
@@ -146,7 +153,12 @@ def test_every_opening_is_recorded_without_the_browser_or_address(client):
     with unit_of_work() as session:
         openings = session.scalars(select(JoinLinkOpening).order_by(JoinLinkOpening.id)).all()
         assert [(o.outcome, o.details_shown) for o in openings] == [
-            ("open", False), ("open", True), ("open", False), ("open", True), ("open", False)]
+            ("open", False),
+            ("open", True),
+            ("open", False),
+            ("open", True),
+            ("open", False),
+        ]
         assert len({o.fingerprint for o in openings}) == 2
         assert all("iPhone" not in o.fingerprint and "127.0.0.1" not in o.fingerprint for o in openings)
         event_id = session.scalars(select(Event.id)).one()

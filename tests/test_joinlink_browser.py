@@ -1,5 +1,6 @@
 """The join page in headless Chromium on a phone-sized screen: the rules come first, the details only after the tap
 and only inside the window, and a revoked link explains itself kindly."""
+
 from __future__ import annotations
 
 from datetime import timedelta

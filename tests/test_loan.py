@@ -1,5 +1,6 @@
 """機器の貸出相談 (policy 4-(1)): the request in the chat, its 受付番号, staff alerted, and the decision — approved with
 the pick-up details or declined with the reason — coming back to the parent."""
+
 from __future__ import annotations
 
 import re
@@ -7,15 +8,28 @@ import re
 from handlers.postback import encode
 from storage import reports
 from storage.db import unit_of_work
-from tests.report_support import (actions, all_escalations, label_of, only_escalation, outbox_rows,
-                                  parent_with_events, postbacks, staff_in_line)
+from tests.report_support import (
+    actions,
+    all_escalations,
+    label_of,
+    only_escalation,
+    outbox_rows,
+    parent_with_events,
+    postbacks,
+    staff_in_line,
+)
 from tests.support import ChatUser
 
 REFERENCE = re.compile(r"受付番号：(L-[2-9A-HJ-NP-Z]{6})")
 
 
-def request(parent: ChatUser, equipment=("パソコン", "WEBカメラ"), event: str | None = "ねんね",
-            reason: str = "機器を持っていない", note: str | None = "南本町センターで受け取りたいです"):
+def request(
+    parent: ChatUser,
+    equipment=("パソコン", "WEBカメラ"),
+    event: str | None = "ねんね",
+    reason: str = "機器を持っていない",
+    note: str | None = "南本町センターで受け取りたいです",
+):
     messages = parent.tap(encode("loan", "start"))
     for item in equipment:
         messages = parent.choose(messages, item)

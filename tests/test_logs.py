@@ -1,6 +1,7 @@
 """Log lines: structured (text or JSON), and the redaction layer that masks what has the shape of personal data or a
 secret. The first defence — never logging such values — is checked over the whole session by
 tests/privacy_plugin.py."""
+
 from __future__ import annotations
 
 import json
@@ -27,9 +28,22 @@ def record(message: str, *args, exc_info=None, **extra) -> logging.LogRecord:
     return out
 
 
-@pytest.mark.parametrize("spelling", ["09012345678", "090-1234-5678", "090 1234 5678", "(090)1234-5678",
-                                      "047-436-2111", "0474362111", "03-1234-5678", "050-1234-5678",
-                                      "+81 90-1234-5678", "+81-47-436-2111", "０９０１２３４５６７８"])
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "09012345678",
+        "090-1234-5678",
+        "090 1234 5678",
+        "(090)1234-5678",
+        "047-436-2111",
+        "0474362111",
+        "03-1234-5678",
+        "050-1234-5678",
+        "+81 90-1234-5678",
+        "+81-47-436-2111",
+        "０９０１２３４５６７８",
+    ],
+)
 def test_phone_numbers_are_masked_however_they_are_written(spelling):
     masked = redact(f"call {spelling} please")
     assert masked in ("call 0**-****-**** please", "call (0**-****-**** please")
@@ -50,7 +64,7 @@ def test_line_ids_links_conference_details_and_addresses_are_masked():
         "staff hanako.funabashi@city.funabashi.example signed in": "staff ***@city.funabashi.example signed in",
         f"token {TOKEN} unknown": "token *** unknown",
         "sealed gAAAAABmZ3x0aW5nX3NlYWxlZF92YWx1ZV9oZXJl": "sealed gAAAAA***",
-        'DETAIL:  Failing row contains (1, 3, 船橋 花子, ふなばし はなこ, 09012345678).': "DETAIL:  ***",
+        "DETAIL:  Failing row contains (1, 3, 船橋 花子, ふなばし はなこ, 09012345678).": "DETAIL:  ***",
         "DETAIL:  Key (line_user_id)=(abc) already exists.": "DETAIL:  ***",
     }
     for text, expected in cases.items():
@@ -58,13 +72,16 @@ def test_line_ids_links_conference_details_and_addresses_are_masked():
 
 
 def test_ordinary_log_text_is_left_alone():
-    for text in ("2030-06-03 09:00:02,123 INFO bot.delivery: outbox: 200 claimed, 3 expired, {'sent': 197}",
-                 "outbox 12345 failed: HTTP 400: The property, 'to', in the request body is invalid "
-                 "(x-line-request-id 0f3c1d2e-1234-4567-89ab-0123456789ab)",
-                 "event 42 of type follow: nothing to do; timestamp 1717372800000",
-                 "policy version 3f5a2b9c0d1e4f6a7b8c9d0e1f2a3b4c5d6e7f8a9b0c1d2e3f4a5b6c7d8e9f0a1b",
-                 "reminders: Planned(added=12, replanned=0, expired=1, thanks=0)",
-                 "password changed for staff 3", "retention: purged 1000 rows of outbox (sent 2030-03-01)"):
+    for text in (
+        "2030-06-03 09:00:02,123 INFO bot.delivery: outbox: 200 claimed, 3 expired, {'sent': 197}",
+        "outbox 12345 failed: HTTP 400: The property, 'to', in the request body is invalid "
+        "(x-line-request-id 0f3c1d2e-1234-4567-89ab-0123456789ab)",
+        "event 42 of type follow: nothing to do; timestamp 1717372800000",
+        "policy version 3f5a2b9c0d1e4f6a7b8c9d0e1f2a3b4c5d6e7f8a9b0c1d2e3f4a5b6c7d8e9f0a1b",
+        "reminders: Planned(added=12, replanned=0, expired=1, thanks=0)",
+        "password changed for staff 3",
+        "retention: purged 1000 rows of outbox (sent 2030-03-01)",
+    ):
         assert redact(text) == text
 
 
@@ -74,7 +91,8 @@ def test_json_lines_are_one_object_each_with_every_part_redacted():
     except ValueError:
         exc_info = sys.exc_info()
     line = RedactingFormatter(as_json=True).format(
-        record("outbox %s to %s failed", 7, USER_ID, exc_info=exc_info, event_id=3, link=f"/j/{TOKEN}"))
+        record("outbox %s to %s failed", 7, USER_ID, exc_info=exc_info, event_id=3, link=f"/j/{TOKEN}")
+    )
     assert "\n" not in line
     out = json.loads(line)
     assert out["level"] == "WARNING" and out["logger"] == "bot.test" and out["time"].endswith("+00:00")
@@ -89,8 +107,7 @@ def test_text_lines_carry_extra_fields_and_a_redacted_traceback():
         raise RuntimeError("phone 090-1234-5678 rejected")
     except RuntimeError:
         exc_info = sys.exc_info()
-    line = RedactingFormatter().format(record("processing failed (%s)", "RuntimeError", exc_info=exc_info,
-                                              event_id=9))
+    line = RedactingFormatter().format(record("processing failed (%s)", "RuntimeError", exc_info=exc_info, event_id=9))
     head, *trace = line.splitlines()
     assert head.endswith("WARNING bot.test: processing failed (RuntimeError) event_id=9")
     assert trace[0] == "Traceback (most recent call last):"
@@ -112,8 +129,13 @@ def test_tracebacks_do_not_show_local_variables():
 
 def test_database_errors_never_carry_the_bound_values(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'errors.sqlite3'}")
-    people = Table("people", MetaData(), Column("id", Integer, primary_key=True),
-                   Column("phone", String, unique=True), Column("name", String, nullable=False))
+    people = Table(
+        "people",
+        MetaData(),
+        Column("id", Integer, primary_key=True),
+        Column("phone", String, unique=True),
+        Column("name", String, nullable=False),
+    )
     people.metadata.create_all(engine)
     with engine.begin() as conn:
         conn.execute(insert(people), {"name": "習志野 ゆき", "phone": "0471234567"})
@@ -126,10 +148,12 @@ def test_database_errors_never_carry_the_bound_values(tmp_path):
 
 
 def test_debug_logging_never_turns_on_sql_rows_or_line_response_bodies():
-    script = ("import logging, os; os.environ['LOG_LEVEL'] = 'DEBUG'; from bot.logs import configure_logging; "
-              "configure_logging(); print(logging.getLogger('sqlalchemy.engine.Engine').isEnabledFor(logging.INFO), "
-              "logging.getLogger('linebot.v3.messaging.rest').isEnabledFor(logging.DEBUG), "
-              "logging.getLogger('bot.dispatch').isEnabledFor(logging.DEBUG))")
+    script = (
+        "import logging, os; os.environ['LOG_LEVEL'] = 'DEBUG'; from bot.logs import configure_logging; "
+        "configure_logging(); print(logging.getLogger('sqlalchemy.engine.Engine').isEnabledFor(logging.INFO), "
+        "logging.getLogger('linebot.v3.messaging.rest').isEnabledFor(logging.DEBUG), "
+        "logging.getLogger('bot.dispatch').isEnabledFor(logging.DEBUG))"
+    )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["False", "False", "True"]
 

@@ -16,11 +16,12 @@ from pathlib import Path
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import text
 
 from bot import metrics
 from storage import migrate, reports
-from storage.db import get_engine, is_sqlite, unit_of_work
+from storage.db import get_engine, get_inbox_engine, is_sqlite, unit_of_work
 from tests.conftest import SECRET
 from tests.events_support import make_parent
 from tests.scheduler_support import MONDAY_9, clock, event_at, join, plan_text, worker  # noqa: F401 (fixtures)
@@ -181,10 +182,26 @@ def test_a_scrape_reads_a_snapshot_and_never_waits_for_the_write_lock(client):
     """SQLite has one write lock: a scrape or a full health check that took it would hold up acknowledgements."""
     if not is_sqlite(get_engine()):
         pytest.skip("SQLite's single write lock")
-    with unit_of_work() as session:
-        session.execute(text("SELECT 1"))  # BEGIN IMMEDIATE: this transaction holds the write lock
-        assert client.get("/metrics").status_code == 200
-        assert client.get("/healthz?full=1").status_code == 503  # (no worker has ticked in this test)
+    began: list[str] = []
+
+    def note(conn, cursor, statement, *_args) -> None:
+        if statement.upper().startswith("BEGIN"):
+            began.append(statement.upper())
+
+    engines = {get_engine(), get_inbox_engine()}
+    for engine in engines:
+        sqlalchemy_event.listen(engine, "before_cursor_execute", note)
+    try:
+        with unit_of_work() as session:
+            session.execute(text("SELECT 1"))  # BEGIN IMMEDIATE: this transaction holds the write lock
+            began.clear()
+            assert client.get("/metrics").status_code == 200
+            assert client.get("/healthz?full=1").status_code == 503  # (no worker has ticked in this test)
+            assert client.get("/healthz").status_code == 200
+    finally:
+        for engine in engines:
+            sqlalchemy_event.remove(engine, "before_cursor_execute", note)
+    assert began and all(statement == "BEGIN" for statement in began), began  # a snapshot, never IMMEDIATE
 
 
 def test_no_label_carries_a_line_id(client, chat, runtime):

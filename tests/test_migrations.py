@@ -1,4 +1,5 @@
 """The Alembic migrations create exactly the schema the models describe (no drift)."""
+
 from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata

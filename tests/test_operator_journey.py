@@ -5,6 +5,7 @@ processes, signing in to /staff in Chromium, the status commands, and SIGTERM st
 
 The tests of this module run in order on one deployment (``site``); each later one needs the earlier ones.
 """
+
 from __future__ import annotations
 
 import csv
@@ -62,10 +63,32 @@ def write_events_csv(path: Path) -> None:
     with path.open("w", newline="", encoding="utf-8") as out:
         table = csv.writer(out)
         table.writerow(["centre", "kind", "title", "start", "end", "capacity", "join_url", "meeting_id", "passcode"])
-        table.writerow(["takanedai", "meetup", "よちよち歩きさんの交流会", day(20, 10), day(20, 11), "12",
-                        "https://meeting.example.com/j/1001", "100 100 1001", "walk-2026"])
-        table.writerow(["minamihoncho", "class", "離乳食講座", day(21, 14), day(21, 15), "20",
-                        "https://meeting.example.com/j/1002", "100 100 1002", "food-2026"])
+        table.writerow(
+            [
+                "takanedai",
+                "meetup",
+                "よちよち歩きさんの交流会",
+                day(20, 10),
+                day(20, 11),
+                "12",
+                "https://meeting.example.com/j/1001",
+                "100 100 1001",
+                "walk-2026",
+            ]
+        )
+        table.writerow(
+            [
+                "minamihoncho",
+                "class",
+                "離乳食講座",
+                day(21, 14),
+                day(21, 15),
+                "20",
+                "https://meeting.example.com/j/1002",
+                "100 100 1002",
+                "food-2026",
+            ]
+        )
 
 
 def test_an_operator_sets_up_the_bot_with_the_installed_commands(site):
@@ -75,38 +98,78 @@ def test_an_operator_sets_up_the_bot_with_the_installed_commands(site):
     assert "database upgraded" in op.kosodate(*release[1:]).stdout
 
     login, password = "chiiki.taro@city.funabashi.example", strong_password()
-    created = op.kosodate("staff", "create", "--name", "地域 太郎", "--login", login,
-                          input=f"{password}\n{password}\n")  # typed at the prompt, twice
+    created = op.kosodate(
+        "staff", "create", "--name", "地域 太郎", "--login", login, input=f"{password}\n{password}\n"
+    )  # typed at the prompt, twice
     assert "created staff member" in created.stdout
-    scripted = op.kosodate("staff", "create", "--name", "南本町 花子", "--login", "hanako@city.funabashi.example",
-                           "--centre", "minamihoncho", "--role", "staff", "--password-stdin",
-                           input=strong_password() + "\n")
+    scripted = op.kosodate(
+        "staff",
+        "create",
+        "--name",
+        "南本町 花子",
+        "--login",
+        "hanako@city.funabashi.example",
+        "--centre",
+        "minamihoncho",
+        "--role",
+        "staff",
+        "--password-stdin",
+        input=strong_password() + "\n",
+    )
     assert "(staff, minamihoncho)" in scripted.stdout
     listed = op.kosodate("staff", "list").stdout
     assert login in listed and "hanako@city.funabashi.example" in listed
     invite = op.kosodate("staff", "invite", "hanako@city.funabashi.example").stdout.strip().splitlines()
     assert len(invite) == 2 and re.fullmatch(r"\S{6,}", invite[1]), invite
-    assert "password set" in op.kosodate("staff", "password", "hanako@city.funabashi.example", "--password-stdin",
-                                         input=strong_password() + "\n").stdout
+    assert (
+        "password set"
+        in op.kosodate(
+            "staff", "password", "hanako@city.funabashi.example", "--password-stdin", input=strong_password() + "\n"
+        ).stdout
+    )
     assert "sign-in delays lifted" in op.kosodate("staff", "unlock", "hanako@city.funabashi.example").stdout
     refused = op.kosodate("staff", "password", login, "--password-stdin", input="short\n", ok=False)
     assert refused.returncode == 1 and "password refused" in refused.stderr
     site.admin = (login, password)
 
-    added = op.kosodate("events", "add", "--lang", "en", "--centre", "division", "--kind", "class",
-                        "--title", "はじめての離乳食講座", "--start", day(10, 10), "--end", day(10, 11),
-                        "--capacity", "20", "--join-url", "https://meeting.example.com/j/2001",
-                        "--meeting-id", "200 200 2001", input="rinyu-2026\n").stdout  # the passcode is prompted
+    added = op.kosodate(
+        "events",
+        "add",
+        "--lang",
+        "en",
+        "--centre",
+        "division",
+        "--kind",
+        "class",
+        "--title",
+        "はじめての離乳食講座",
+        "--start",
+        day(10, 10),
+        "--end",
+        day(10, 11),
+        "--capacity",
+        "20",
+        "--join-url",
+        "https://meeting.example.com/j/2001",
+        "--meeting-id",
+        "200 200 2001",
+        input="rinyu-2026\n",
+    ).stdout  # the passcode is prompted
     event_id = re.search(r"Event (\d+) created", added)[1]
     write_events_csv(site.folder / "events.csv")
-    assert "2 event(s) imported" in op.kosodate("events", "import", str(site.folder / "events.csv"),
-                                                "--lang", "en").stdout
+    assert (
+        "2 event(s) imported" in op.kosodate("events", "import", str(site.folder / "events.csv"), "--lang", "en").stdout
+    )
     listing = op.kosodate("events", "list", "--lang", "en").stdout
     assert all(title in listing for title in ("はじめての離乳食講座", "よちよち歩きさんの交流会", "離乳食講座"))
     assert "rinyu-2026" not in listing and "meeting.example.com" not in listing
     assert "Published" in op.kosodate("events", "publish", event_id, "--lang", "en").stdout
-    assert "Time changed" in op.kosodate("events", "reschedule", event_id, "--start", day(11, 10),
-                                         "--end", day(11, 11), "--lang", "en").stdout
+    assert (
+        "Time changed"
+        in op.kosodate(
+            "events", "reschedule", event_id, "--start", day(11, 10), "--end", day(11, 11), "--lang", "en"
+        ).stdout
+    )
     assert "No join page" in op.kosodate("events", "links", event_id, "--lang", "en").stdout
     assert "Cancelled" in op.kosodate("events", "cancel", event_id, "--yes", "--lang", "en").stdout
 
@@ -140,10 +203,8 @@ def test_the_procfile_web_and_worker_processes_start_and_serve(site):
             return False
 
     wait_until(healthy, "gunicorn from the Procfile", web, web_log)
-    wait_until(lambda: "worker starting" in worker_log.read_text(), "the worker from the Procfile", worker,
-               worker_log)
-    wait_until(lambda: "worker starting" in sender_log.read_text(), "the sender from the Procfile", sender,
-               sender_log)
+    wait_until(lambda: "worker starting" in worker_log.read_text(), "the worker from the Procfile", worker, worker_log)
+    wait_until(lambda: "worker starting" in sender_log.read_text(), "the sender from the Procfile", sender, sender_log)
     outbox = op.kosodate("outbox", "status").stdout
     assert re.search(r"^failed\s+0$", outbox, re.M) and "due now" in outbox
     assert re.search(r"^pending\s+0$", op.kosodate("inbox", "status").stdout, re.M)

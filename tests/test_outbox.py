@@ -1,5 +1,6 @@
 """The outbox (storage/outbox.py): a sender killed between the commit and LINE's answer, leases, what staff see,
 and several workers on PostgreSQL taking each row exactly once."""
+
 from __future__ import annotations
 
 import os
@@ -23,8 +24,7 @@ from storage import outbox
 from storage.clock import now
 from storage.db import get_engine, unit_of_work
 from tests.conftest import SECRET
-from tests.scheduler_support import event_at, join, plan_text, row, rows, tick, tokyo
-from tests.scheduler_support import clock, in_flight, worker  # noqa: F401 (fixtures)
+from tests.scheduler_support import clock, event_at, in_flight, join, plan_text, row, rows, tick, tokyo, worker  # noqa: F401 (fixtures)
 from tests.support import new_user_id
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,7 +67,8 @@ CHILD = textwrap.dedent("""
 
 
 def test_a_worker_killed_with_sigkill_during_the_line_call_is_sent_exactly_once_after_restart(
-        database_url, runtime, line, in_flight):
+    database_url, runtime, line, in_flight
+):
     user = new_user_id()
     row_id = plan_text(user)
     line.inject_fault("/message/push", 0, count=1, delay=1.0)  # LINE is slow to answer
@@ -132,8 +133,10 @@ def test_what_is_due_and_waiting_is_counted(clock, runtime):
 
 
 # --- several workers on PostgreSQL ------------------------------------------------------------------------------
-postgres = pytest.mark.skipif(not os.environ.get("DATABASE_URL", "").startswith("postgres"),
-                              reason="needs PostgreSQL: set DATABASE_URL=postgresql://…")
+postgres = pytest.mark.skipif(
+    not os.environ.get("DATABASE_URL", "").startswith("postgres"),
+    reason="needs PostgreSQL: set DATABASE_URL=postgresql://…",
+)
 
 
 @pytest.mark.postgres

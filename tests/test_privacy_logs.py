@@ -1,6 +1,7 @@
 """The session-wide check that no personal data reaches a log line (tests/privacy_plugin.py): it finds what it must,
 in every spelling, and only that. The lines here are made by hand and never logged, so they cannot trip the real
 check at the end of the session."""
+
 from __future__ import annotations
 
 import logging
@@ -10,9 +11,14 @@ from bot.logs import RedactingFormatter
 from tests.privacy_plugin import Capture, Line, find_leaks
 from tests.support import personal_data
 
-REGISTERED = [("name", "船橋 花子"), ("phone", "09012345678"), ("birth_month", "2024-05"),
-              ("line_user_id", "U4af4980629bcd0e1ed5b1ef4c0b2c9d1"),
-              ("join_token", "pXk3Qm9_vB2-LdE7rT0yWzA1sN4hJ6uC8fG5iK2oM3q"), ("secret", "kodomo-7731")]
+REGISTERED = [
+    ("name", "船橋 花子"),
+    ("phone", "09012345678"),
+    ("birth_month", "2024-05"),
+    ("line_user_id", "U4af4980629bcd0e1ed5b1ef4c0b2c9d1"),
+    ("join_token", "pXk3Qm9_vB2-LdE7rT0yWzA1sN4hJ6uC8fG5iK2oM3q"),
+    ("secret", "kodomo-7731"),
+]
 
 
 def captured(*messages: str) -> list[Line]:
@@ -28,8 +34,12 @@ def kinds(leaks) -> set[tuple[str, bool]]:
 
 
 def test_clean_lines_pass():
-    lines = captured("outbox: 200 claimed, 3 expired", "event 12 of type follow: nothing to do",
-                     "apscheduler next run at: 2024-05-01 10:00:00+09:00", "reminders planned for 2024-05-02")
+    lines = captured(
+        "outbox: 200 claimed, 3 expired",
+        "event 12 of type follow: nothing to do",
+        "apscheduler next run at: 2024-05-01 10:00:00+09:00",
+        "reminders planned for 2024-05-02",
+    )
     assert find_leaks(lines, REGISTERED) == []
 
 
@@ -41,9 +51,14 @@ def test_a_name_or_a_birth_month_is_found_in_the_written_line_and_the_report_mas
 
 
 def test_values_the_redaction_masked_still_count_as_logged():
-    leaks = find_leaks(captured("push to U4af4980629bcd0e1ed5b1ef4c0b2c9d1 failed, phone 090-1234-5678",
-                                "sent https://bot.example.jp/j/pXk3Qm9_vB2-LdE7rT0yWzA1sN4hJ6uC8fG5iK2oM3q",
-                                "passcode: kodomo-7731"), REGISTERED)
+    leaks = find_leaks(
+        captured(
+            "push to U4af4980629bcd0e1ed5b1ef4c0b2c9d1 failed, phone 090-1234-5678",
+            "sent https://bot.example.jp/j/pXk3Qm9_vB2-LdE7rT0yWzA1sN4hJ6uC8fG5iK2oM3q",
+            "passcode: kodomo-7731",
+        ),
+        REGISTERED,
+    )
     assert kinds(leaks) == {("line_user_id", False), ("phone", False), ("join_token", False), ("secret", False)}
 
 

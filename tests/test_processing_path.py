@@ -1,6 +1,7 @@
 """What keeps processing cheap and out of the acknowledgements' way: context facts are read only when a step looks at
 them (and never after it), one transaction per event, a sweep that keeps going while events are pending, and web
 processes that leave a burst to the worker."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -11,7 +12,8 @@ import pytest
 from sqlalchemy import event as sa_event
 from sqlalchemy import select
 
-from bot import dispatch, runtime as runtimes
+from bot import dispatch
+from bot import runtime as runtimes
 from handlers.context import Lazy
 from storage import inbox
 from storage.db import get_engine, get_inbox_engine, inbox_separate, inbox_unit_of_work, unit_of_work
@@ -22,8 +24,9 @@ from tests.support import new_user_id
 
 
 def said(user_id: str, words: str) -> dict:
-    return webhook_event("message", user_id, secrets.token_hex(16),
-                         message={"type": "text", "id": "1", "text": words, "quoteToken": "q"})
+    return webhook_event(
+        "message", user_id, secrets.token_hex(16), message={"type": "text", "id": "1", "text": words, "quoteToken": "q"}
+    )
 
 
 def store(*events: dict) -> None:
@@ -112,7 +115,8 @@ def test_an_event_claimed_before_a_crash_is_only_marked_afterwards(app, runtime,
     assert dispatch.process_source(user_id, runtime.settings) == [], "not processed a second time"
     with inbox_unit_of_work() as session:
         assert [e.status for e in session.scalars(select(InboxEvent).where(InboxEvent.source_key == user_id))] == [
-            "done"]
+            "done"
+        ]
     with unit_of_work() as session:
         assert len(session.scalars(select(OutboxMessage).where(OutboxMessage.line_user_id == user_id)).all()) == 1
 
@@ -124,10 +128,13 @@ def test_events_of_one_parent_are_all_processed_in_order(app, runtime):
     store(second, first)
     dispatch.process_source(user_id, runtime.settings)
     with inbox_unit_of_work() as session:
-        rows = session.scalars(select(InboxEvent).where(InboxEvent.source_key == user_id)
-                               .order_by(InboxEvent.processed_at, InboxEvent.id)).all()
+        rows = session.scalars(
+            select(InboxEvent).where(InboxEvent.source_key == user_id).order_by(InboxEvent.processed_at, InboxEvent.id)
+        ).all()
         assert [(r.status, r.webhook_event_id) for r in rows] == [
-            ("done", first["webhookEventId"]), ("done", second["webhookEventId"])]
+            ("done", first["webhookEventId"]),
+            ("done", second["webhookEventId"]),
+        ]
 
 
 def test_a_fact_cannot_be_read_once_the_step_is_over():

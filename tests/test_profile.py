@@ -1,4 +1,5 @@
 """登録情報 (flow "profile"): the stored details on the registration card, changed field by field, saved on 保存する."""
+
 from __future__ import annotations
 
 from handlers import texts
@@ -7,8 +8,16 @@ from handlers.postback import encode
 from handlers.registration_texts import TEXTS
 from tests.flow_world import World, assert_valid_for_line
 
-PROFILE = {"name": "船橋 花子", "furigana": "ふなばし はなこ", "phone": "09012345678", "is_guardian": True,
-           "is_pregnant": False, "due_month": None, "children": ["2023-09", "2025-01"], "centre": "division"}
+PROFILE = {
+    "name": "船橋 花子",
+    "furigana": "ふなばし はなこ",
+    "phone": "09012345678",
+    "is_guardian": True,
+    "is_pregnant": False,
+    "due_month": None,
+    "children": ["2023-09", "2025-01"],
+    "centre": "division",
+}
 
 
 def jt(key: str, **values) -> str:
@@ -46,8 +55,16 @@ def test_a_change_is_saved_only_on_save():
     assert world.effects == []
     world.tap(jt("review.save"))
     assert world.effects == [
-        SaveProfile(name="船橋 花子", furigana="ふなばし はなこ", phone="0474362111", is_guardian=True,
-                    is_pregnant=False, due_month=None, children=("2023-09", "2025-01"), centre="division"),
+        SaveProfile(
+            name="船橋 花子",
+            furigana="ふなばし はなこ",
+            phone="0474362111",
+            is_guardian=True,
+            is_pregnant=False,
+            due_month=None,
+            children=("2023-09", "2025-01"),
+            centre="division",
+        ),
         SetLanguage("ja"),
     ]
     assert world.profile["phone"] == "0474362111" and world.state.idle

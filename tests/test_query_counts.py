@@ -5,6 +5,7 @@ counted on the engine (``before_cursor_execute``) while dispatch processes one s
 They also stay within a budget: the context's facts are read only when the step looks at them (handlers/context.py),
 and an event is processed in one transaction. bench/scale.py measures the time of the same interactions with up to
 100,000 parents and 10,000 events."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -18,7 +19,6 @@ from handlers.postback import encode
 from storage import conversations, enrollments, users
 from storage.db import get_engine, inbox_unit_of_work, unit_of_work
 from tests.events_support import make_event, make_parent
-
 
 # Statements (BEGIN included) to process one event, whatever the statuses of the parent's applications, on SQLite.
 # PostgreSQL adds two: the per-parent lock, and a second look for pending events after the commit (bot/dispatch.py).
@@ -40,8 +40,13 @@ def build(chat, applications: int, statuses: tuple[str, ...] = ("confirmed",)) -
         parent = make_parent(session, person.user_id)
         for i in range(applications):
             status = statuses[i % len(statuses)]
-            event = make_event(session, starts_in=timedelta(days=2 + i), capacity=0 if status == "waitlisted" else 5,
-                               approval=status == "pending", title=f"交流会 {i}")
+            event = make_event(
+                session,
+                starts_in=timedelta(days=2 + i),
+                capacity=0 if status == "waitlisted" else 5,
+                approval=status == "pending",
+                title=f"交流会 {i}",
+            )
             assert enrollments.apply(session, event, parent.id).status == status
         extra = make_event(session, starts_in=timedelta(days=40), title="新しい講座")
         return World(person.user_id, parent.line_user_pk, extra.id)
@@ -49,8 +54,8 @@ def build(chat, applications: int, statuses: tuple[str, ...] = ("confirmed",)) -
 
 def statements(runtime, world: World, payload: dict) -> int:
     """How many SQL statements dispatch runs to process this one event (stored first, not counted)."""
-    from tests.support import event as webhook_event
     from storage import inbox
+    from tests.support import event as webhook_event
 
     with inbox_unit_of_work() as session:
         inbox.store(session, [webhook_event(payload.pop("type"), world.user_id, "0" * 32, **payload)])
@@ -95,8 +100,9 @@ def costs(runtime, world: World) -> dict[str, int]:
     return out
 
 
-@pytest.mark.parametrize("statuses", [("confirmed",), ("confirmed", "waitlisted", "pending")],
-                         ids=["confirmed", "every status"])
+@pytest.mark.parametrize(
+    "statuses", [("confirmed",), ("confirmed", "waitlisted", "pending")], ids=["confirmed", "every status"]
+)
 def test_the_common_interactions_cost_the_same_with_1_or_20_events_and_applications(chat, runtime, statuses):
     few = costs(runtime, build(chat, len(statuses), statuses))
     many = costs(runtime, build(chat, 20, statuses))
@@ -114,7 +120,10 @@ def test_waitlist_places_read_in_one_query_are_the_places_read_one_by_one(app):
         applied = [enrollments.apply(session, full, p.id).enrollment for p in parents]
         applied += [enrollments.apply(session, other, p.id).enrollment for p in parents[:2]]
         enrollments.withdraw(session, applied[2])
-        one_by_one = {e.id: enrollments.waitlist_position(session, e) for e in applied
-                      if enrollments.waitlist_position(session, e) is not None}
+        one_by_one = {
+            e.id: enrollments.waitlist_position(session, e)
+            for e in applied
+            if enrollments.waitlist_position(session, e) is not None
+        }
         assert enrollments.waitlist_positions(session, applied) == one_by_one
         assert sorted(one_by_one.values()) == [1, 1, 2, 2, 3]

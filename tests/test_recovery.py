@@ -6,6 +6,7 @@ First the leases under the test clock; then real processes (``kosodate worker``,
 stopped with SIGTERM while they send, on the suite's database (SQLite, or PostgreSQL when DATABASE_URL says so).
 Real processes run in real time: their tests wait for outcomes by polling with a deadline, and measure delays with
 the LINE double's clock of arrival."""
+
 from __future__ import annotations
 
 import os
@@ -16,11 +17,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import timedelta, timezone
+from datetime import UTC, timedelta
 from pathlib import Path
-from typing import Callable
 
 import httpx
 import pytest
@@ -91,7 +91,8 @@ def test_a_row_another_sender_took_is_forgotten_and_never_sent_by_the_first(cloc
 
 
 def test_a_graceful_stop_hands_back_at_once_what_was_not_started_and_the_reply_token_still_serves(
-        clock, app, runtime, line):
+    clock, app, runtime, line
+):
     user = new_user_id()
     token = line.issue_reply_token()
     line.bind_reply_token(token, user)
@@ -105,7 +106,8 @@ def test_a_graceful_stop_hands_back_at_once_what_was_not_started_and_the_reply_t
 
 
 def test_a_stopping_worker_finishes_the_sends_under_way_and_hands_back_the_batch_claimed_ahead(
-        clock, app, runtime, line, monkeypatch):
+    clock, app, runtime, line, monkeypatch
+):
     ids = [plan_text(new_user_id()) for _ in range(5)]
     stop = threading.Event()
     push = runtime.gateway.push
@@ -237,16 +239,42 @@ class Process:
 def processes(database_url, line, app, tmp_path):
     """Starts processes on the suite's database and LINE double; kills whatever is left at the end."""
     started: list[Process] = []
-    env = {**os.environ, "APP_MODE": "test", "DATABASE_URL": database_url, "LINE_API_BASE_URL": line.base_url,
-           "LINE_CHANNEL_SECRET": SECRET, "LINE_CHANNEL_ACCESS_TOKEN": "test-token", "SECRET_KEY": "recovery",
-           "PUBLIC_BASE_URL": "http://127.0.0.1:8000", "LINE_TIMEOUT_SECONDS": "5", "QUIET_HOURS": "off",
-           "INLINE_PROCESSING": "1", "DELIVERY_THREADS": "4", "PYTHONPATH": str(ROOT)}
+    env = {
+        **os.environ,
+        "APP_MODE": "test",
+        "DATABASE_URL": database_url,
+        "LINE_API_BASE_URL": line.base_url,
+        "LINE_CHANNEL_SECRET": SECRET,
+        "LINE_CHANNEL_ACCESS_TOKEN": "test-token",
+        "SECRET_KEY": "recovery",
+        "PUBLIC_BASE_URL": "http://127.0.0.1:8000",
+        "LINE_TIMEOUT_SECONDS": "5",
+        "QUIET_HOURS": "off",
+        "INLINE_PROCESSING": "1",
+        "DELIVERY_THREADS": "4",
+        "PYTHONPATH": str(ROOT),
+    }
 
     def start(kind: str, *args: str, **extra: str) -> Process:
         port = free_port() if kind == "web" else None
-        command = ([sys.executable, "-m", "gunicorn", "--workers", "1", "--threads", "4", "--graceful-timeout", "30",
-                    "--bind", f"127.0.0.1:{port}", "bot:create_app()"] if kind == "web"
-                   else [str(KOSODATE), "worker", *args])
+        command = (
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--workers",
+                "1",
+                "--threads",
+                "4",
+                "--graceful-timeout",
+                "30",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "bot:create_app()",
+            ]
+            if kind == "web"
+            else [str(KOSODATE), "worker", *args]
+        )
         started.append(Process(command, {**env, **extra}, tmp_path / f"{kind}{len(started)}.log", port))
         return started[-1]
 
@@ -288,12 +316,16 @@ def planned_left() -> int:
 
 def leased_left() -> int:
     with unit_of_work() as session:
-        return session.scalar(select(func.count()).select_from(OutboxMessage).where(
-            OutboxMessage.status == "planned", OutboxMessage.claimed_until.is_not(None)))
+        return session.scalar(
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(OutboxMessage.status == "planned", OutboxMessage.claimed_until.is_not(None))
+        )
 
 
 def test_messages_a_killed_worker_had_claimed_are_sent_within_10_s_of_the_kill_and_none_twice(
-        processes, line, in_flight):
+    processes, line, in_flight
+):
     ids = [plan_text(new_user_id(), f"お知らせ {i}") for i in range(40)]
     keys = {row(i).retry_key for i in ids}
     gate = threading.Event()
@@ -319,9 +351,15 @@ def test_the_answer_a_killed_web_process_was_sending_arrives_within_10_s_of_the_
     user, token = new_user_id(), line.issue_reply_token()
     line.bind_reply_token(token, user)
     raw = body_of(event("follow", user, token))
-    assert httpx.post(f"http://127.0.0.1:{web.port}/callback", content=raw, timeout=30,
-                      headers={"X-Line-Signature": sign(raw, SECRET), "Content-Type": "application/json"}
-                      ).status_code == 200
+    assert (
+        httpx.post(
+            f"http://127.0.0.1:{web.port}/callback",
+            content=raw,
+            timeout=30,
+            headers={"X-Line-Signature": sign(raw, SECRET), "Content-Type": "application/json"},
+        ).status_code
+        == 200
+    )
     assert replying.wait(30), "the web process never answered"
     killed = web.signal(signal.SIGKILL)
     until(lambda: planned_left() == 0, 60, "the answer the killed web process had claimed was never sent")
@@ -344,9 +382,14 @@ def answers_held_back(database_url: str, event_id: str) -> Iterator[Callable[[],
 
             def waiting() -> bool:  # (a transaction sees one snapshot of the statistics: each look is its own)
                 with get_engine().connect() as watcher:
-                    return bool(watcher.execute(text(
-                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                        "AND query ILIKE 'INSERT INTO outbox_messages%'")).scalar())
+                    return bool(
+                        watcher.execute(
+                            text(
+                                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                "AND query ILIKE 'INSERT INTO outbox_messages%'"
+                            )
+                        ).scalar()
+                    )
 
             yield waiting
             conn.rollback()
@@ -366,30 +409,40 @@ def inbox_status(event_id: str) -> str | None:
 
 
 def test_an_event_a_killed_web_process_was_processing_is_processed_by_the_workers_sweep_within_2_s(
-        processes, line, database_url):
+    processes, line, database_url
+):
     web = processes("web")
     user, token = new_user_id(), line.issue_reply_token()
     line.bind_reply_token(token, user)
     follow = event("follow", user, token)
     raw = body_of(follow)
     with answers_held_back(database_url, follow["webhookEventId"]) as processing:
-        assert httpx.post(f"http://127.0.0.1:{web.port}/callback", content=raw, timeout=30, headers={
-            "X-Line-Signature": sign(raw, SECRET), "Content-Type": "application/json"}).status_code == 200
+        assert (
+            httpx.post(
+                f"http://127.0.0.1:{web.port}/callback",
+                content=raw,
+                timeout=30,
+                headers={"X-Line-Signature": sign(raw, SECRET), "Content-Type": "application/json"},
+            ).status_code
+            == 200
+        )
         until(processing, 30, "the web process never started processing the event")
         processes("worker", "--job", "inbox-sweep")  # the other process, up before the kill (as in production)
         killed = web.signal(signal.SIGKILL)
         web.popen.wait(30)
-    until(lambda: inbox_status(follow["webhookEventId"]) != "pending", 30,
-          "the event the killed web process had taken was never processed")
+    until(
+        lambda: inbox_status(follow["webhookEventId"]) != "pending",
+        30,
+        "the event the killed web process had taken was never processed",
+    )
     with inbox_unit_of_work() as session:
         done = session.scalars(select(InboxEvent).where(InboxEvent.webhook_event_id == follow["webhookEventId"])).one()
     assert done.status == "done"
-    assert done.processed_at.replace(tzinfo=timezone.utc).timestamp() - killed <= 2
+    assert done.processed_at.replace(tzinfo=UTC).timestamp() - killed <= 2
     until(lambda: line.delivered(to=user), 30, "the answer never went out")
 
 
-def test_a_worker_stopped_with_sigterm_mid_fan_out_exits_at_once_and_hands_back_what_it_had_not_sent(
-        processes, line):
+def test_a_worker_stopped_with_sigterm_mid_fan_out_exits_at_once_and_hands_back_what_it_had_not_sent(processes, line):
     ids = [plan_text(new_user_id(), f"お知らせ {i}") for i in range(600)]
     keys = {row(i).retry_key for i in ids}
     line.inject_fault("/message/push", 0, count=10_000, delay=0.05)  # about 80 pushes a second with 4 threads
@@ -406,7 +459,8 @@ def test_a_worker_stopped_with_sigterm_mid_fan_out_exits_at_once_and_hands_back_
 
 
 def test_a_web_process_stopped_with_sigterm_mid_burst_loses_nothing_and_no_answer_is_more_than_5_s_late(
-        processes, line):
+    processes, line
+):
     processes("worker")
     stopping, other = processes("web"), processes("web")
     line.inject_fault("/message/reply", 0, count=6, delay=1.0)  # some answers are under way at the stop
@@ -419,8 +473,12 @@ def test_a_web_process_stopped_with_sigterm_mid_burst_loses_nothing_and_no_answe
         raw = body_of(event("follow", user, token))
         for port in [stopping.port, other.port] * 10:
             try:
-                answer = httpx.post(f"http://127.0.0.1:{port}/callback", content=raw, timeout=10, headers={
-                    "X-Line-Signature": sign(raw, SECRET), "Content-Type": "application/json"})
+                answer = httpx.post(
+                    f"http://127.0.0.1:{port}/callback",
+                    content=raw,
+                    timeout=10,
+                    headers={"X-Line-Signature": sign(raw, SECRET), "Content-Type": "application/json"},
+                )
             except httpx.TransportError:
                 continue
             if answer.status_code == 200:

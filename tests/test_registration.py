@@ -1,5 +1,6 @@
 """Registration as pure flow steps: every step's good and bad answers, edits from the card, cancel, resume, timeout,
 stale buttons, minors, and that exactly what was confirmed is what gets saved."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -60,8 +61,16 @@ def test_a_guardian_registers_with_one_child():
     assert world.effects == [], "nothing is stored before 登録する"
     world.tap(jt("confirm.save"))
     assert world.effects[:2] == [
-        SaveProfile(name="船橋 花子", furigana="ふなばし はなこ", phone="09012345678", is_guardian=True,
-                    is_pregnant=False, due_month=None, children=("2024-05",), centre="minamihoncho"),
+        SaveProfile(
+            name="船橋 花子",
+            furigana="ふなばし はなこ",
+            phone="09012345678",
+            is_guardian=True,
+            is_pregnant=False,
+            due_month=None,
+            children=("2024-05",),
+            centre="minamihoncho",
+        ),
         SetLanguage("ja"),
     ]
     assert world.state.flow == "consent", "consent follows registration"
@@ -79,8 +88,16 @@ def test_a_pregnant_person_gives_a_due_month_and_no_children():
     world.tap(jt("centre.takanedai"))
     world.tap(jt("confirm.save"))
     saved = world.effects[0]
-    assert saved == SaveProfile(name="船橋 花子", furigana="ふなばし はなこ", phone="0474362111", is_guardian=False,
-                                is_pregnant=True, due_month="2027-03", children=(), centre="takanedai")
+    assert saved == SaveProfile(
+        name="船橋 花子",
+        furigana="ふなばし はなこ",
+        phone="0474362111",
+        is_guardian=False,
+        is_pregnant=True,
+        due_month="2027-03",
+        children=(),
+        centre="takanedai",
+    )
 
 
 def test_both_a_parent_and_pregnant_with_two_children_chosen_by_buttons():
@@ -133,23 +150,30 @@ def test_typing_under_18_is_understood_too(typed):
     assert world.state.idle and PHONE in world.text()
 
 
-@pytest.mark.parametrize("step, setup, bad, reason", [
-    ("who", [], "こんにちは", "choose.role"),
-    ("name", ["tap:who.guardian"], "090-1234-5678", "name.not_a_name"),
-    ("name", ["tap:who.guardian"], "花" * 6000, "name.too_long"),
-    ("furigana", ["tap:who.guardian", "say:船橋 花子"], "船橋", "furigana.not_kana"),
-    ("phone", ["tap:who.guardian", "say:ふなばし はなこ"], "1234", "phone.format"),
-    ("phone", ["tap:who.guardian", "say:ふなばし はなこ"], "090-1234-567", "phone.length"),
-    ("phone", ["tap:who.guardian", "say:ふなばし はなこ"], "0120-444-444", "phone.service"),
-    ("child", ["tap:who.guardian", "say:ふなばし はなこ", "say:09012345678"], "そのうち", "month.unreadable"),
-    ("child", ["tap:who.guardian", "say:ふなばし はなこ", "say:09012345678"], "2018年4月", "child.school_age"),
-    ("child", ["tap:who.guardian", "say:ふなばし はなこ", "say:09012345678"], "2027年1月", "child.future"),
-    ("due", ["tap:who.pregnant", "say:ふなばし はなこ", "say:09012345678"], "2026年10月", "due.past"),
-    ("due", ["tap:who.pregnant", "say:ふなばし はなこ", "say:09012345678"], "2027年12月", "due.too_far"),
-    ("due", ["tap:who.pregnant", "say:ふなばし はなこ", "say:09012345678"], "いつか", "month.unreadable"),
-    ("centre", ["tap:who.pregnant", "say:ふなばし はなこ", "say:09012345678", "say:2027年1月"], "どこでも",
-     "choose.centre"),
-])
+@pytest.mark.parametrize(
+    "step, setup, bad, reason",
+    [
+        ("who", [], "こんにちは", "choose.role"),
+        ("name", ["tap:who.guardian"], "090-1234-5678", "name.not_a_name"),
+        ("name", ["tap:who.guardian"], "花" * 6000, "name.too_long"),
+        ("furigana", ["tap:who.guardian", "say:船橋 花子"], "船橋", "furigana.not_kana"),
+        ("phone", ["tap:who.guardian", "say:ふなばし はなこ"], "1234", "phone.format"),
+        ("phone", ["tap:who.guardian", "say:ふなばし はなこ"], "090-1234-567", "phone.length"),
+        ("phone", ["tap:who.guardian", "say:ふなばし はなこ"], "0120-444-444", "phone.service"),
+        ("child", ["tap:who.guardian", "say:ふなばし はなこ", "say:09012345678"], "そのうち", "month.unreadable"),
+        ("child", ["tap:who.guardian", "say:ふなばし はなこ", "say:09012345678"], "2018年4月", "child.school_age"),
+        ("child", ["tap:who.guardian", "say:ふなばし はなこ", "say:09012345678"], "2027年1月", "child.future"),
+        ("due", ["tap:who.pregnant", "say:ふなばし はなこ", "say:09012345678"], "2026年10月", "due.past"),
+        ("due", ["tap:who.pregnant", "say:ふなばし はなこ", "say:09012345678"], "2027年12月", "due.too_far"),
+        ("due", ["tap:who.pregnant", "say:ふなばし はなこ", "say:09012345678"], "いつか", "month.unreadable"),
+        (
+            "centre",
+            ["tap:who.pregnant", "say:ふなばし はなこ", "say:09012345678", "say:2027年1月"],
+            "どこでも",
+            "choose.centre",
+        ),
+    ],
+)
 def test_a_wrong_answer_is_explained_and_the_same_question_asked_again(step, setup, bad, reason):
     world = begin()
     for action in setup:
@@ -215,8 +239,15 @@ def test_every_field_can_be_changed_from_the_card_and_the_card_comes_back():
     at("confirm", world)
     world.tap(jt("confirm.save"))
     assert world.effects[0] == SaveProfile(
-        name="高根 太郎", furigana="たかね たろう", phone="0312345678", is_guardian=True, is_pregnant=True,
-        due_month="2027-01", children=("2021-06", "2024-05"), centre="takanedai")
+        name="高根 太郎",
+        furigana="たかね たろう",
+        phone="0312345678",
+        is_guardian=True,
+        is_pregnant=True,
+        due_month="2027-01",
+        children=("2021-06", "2024-05"),
+        centre="takanedai",
+    )
 
 
 def test_changing_to_pregnant_only_drops_the_children():
@@ -267,8 +298,16 @@ def test_english_can_be_chosen_at_the_first_question_and_everything_follows_in_e
     assert card.title == TEXTS.t("en", "confirm.title") and "Language: English" in card.lines
     world.tap(TEXTS.t("en", "confirm.save"))
     assert world.effects[1:] == [
-        SaveProfile(name="Jane Smith", furigana="", phone="09012345678", is_guardian=True, is_pregnant=False,
-                    due_month=None, children=("2024-05",), centre="takanedai"),
+        SaveProfile(
+            name="Jane Smith",
+            furigana="",
+            phone="09012345678",
+            is_guardian=True,
+            is_pregnant=False,
+            due_month=None,
+            children=("2024-05",),
+            centre="takanedai",
+        ),
         SetLanguage("en"),
     ]
     assert world.state.flow == "consent" and world.text().startswith(TEXTS.t("en", "saved.registration"))

@@ -1,4 +1,5 @@
 """Registration and consent end to end: signed webhooks in, the LINE double out, the records in the database."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -23,8 +24,9 @@ def stored(user_id: str):
     with unit_of_work() as s:
         user = s.scalars(select(LineUser).where(LineUser.line_user_id == user_id)).one()
         parent = people.parent_of(s, user.id)
-        records = s.scalars(select(ConsentRecord).where(ConsentRecord.line_user_pk == user.id)
-                            .order_by(ConsentRecord.id)).all()
+        records = s.scalars(
+            select(ConsentRecord).where(ConsentRecord.line_user_pk == user.id).order_by(ConsentRecord.id)
+        ).all()
         versions = {v.id: v.content_hash for v in s.scalars(select(PolicyVersion))}
         children = [c.birth_month for c in parent.children] if parent else []
         answers = [(r.answer, versions[r.policy_version_id], r.channel) for r in records]
@@ -162,7 +164,7 @@ def test_a_message_outside_any_flow_is_thanked_with_the_phone_and_the_menu_said_
 
 def test_the_policy_page_is_readable_on_a_phone(client):
     page = client.get("/policy").get_data(as_text=True)
-    assert 'name="viewport"' in page and "<h2 id=\"s6\">6. 禁止事項</h2>" in page
+    assert 'name="viewport"' in page and '<h2 id="s6">6. 禁止事項</h2>' in page
     assert "オンライン事業等の映像、写真、音声をSNSなどに投稿する行為" in page
     assert page.count("<li>") >= 20 and policy_hash()[:12] in page
     assert "<style" not in page and "style=" not in page, "the content security policy allows no inline style"
@@ -175,11 +177,25 @@ def test_saving_again_replaces_the_details_and_keeps_nothing_the_parent_removed(
         s.add(user)
         s.flush()
         details = dict(name="船橋 花子", furigana="ふなばし はなこ", phone="09012345678", centre="division")
-        people.save_parent(s, user.id, **details, is_guardian=True, is_pregnant=True, due_month=date(2027, 1, 1),
-                           children=[date(2024, 5, 1), date(2022, 1, 1)])
+        people.save_parent(
+            s,
+            user.id,
+            **details,
+            is_guardian=True,
+            is_pregnant=True,
+            due_month=date(2027, 1, 1),
+            children=[date(2024, 5, 1), date(2022, 1, 1)],
+        )
         first_registered = people.parent_of(s, user.id).registered_at
-        people.save_parent(s, user.id, **details, is_guardian=True, is_pregnant=False, due_month=date(2027, 1, 1),
-                           children=[date(2024, 5, 1)])
+        people.save_parent(
+            s,
+            user.id,
+            **details,
+            is_guardian=True,
+            is_pregnant=False,
+            due_month=date(2027, 1, 1),
+            children=[date(2024, 5, 1)],
+        )
         parent = people.parent_of(s, user.id)
         assert [c.birth_month for c in parent.children] == [date(2024, 5, 1)]
         assert parent.due_month is None and parent.registered_at == first_registered
@@ -189,9 +205,14 @@ def test_a_feature_can_hook_into_consent_withdrawal_after_it_is_recorded(app, mo
     from handlers import effects
 
     seen = []
-    monkeypatch.setitem(effects.APPLIERS, effects.ConsentWithdrawn,
-                        [*effects.APPLIERS[effects.ConsentWithdrawn], lambda s, user, e: seen.append(
-                            people.latest_consent(s, user.id).answer)])
+    monkeypatch.setitem(
+        effects.APPLIERS,
+        effects.ConsentWithdrawn,
+        [
+            *effects.APPLIERS[effects.ConsentWithdrawn],
+            lambda s, user, e: seen.append(people.latest_consent(s, user.id).answer),
+        ],
+    )
     with unit_of_work() as s:
         user = LineUser(line_user_id="U" + "2" * 32, language="ja")
         s.add(user)

@@ -1,6 +1,7 @@
 """Random parents (hypothesis): whatever is sent — buttons old and new, forged postbacks, 6,000-character texts,
 stickers, ヘルプ/やめる/もどる, days passing, a new policy version — registration and consent never fail, never leave a
 parent in a step without a way out, and every reply is a valid LINE request."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -15,15 +16,88 @@ from handlers.postback import encode
 from tests.flow_world import ENGINE, World, assert_valid_for_line
 
 FLOWS = ("registration", "consent", "profile", "policy", "menu", "resume", "events", "nope")
-ACTIONS = ("start", "role", "lang", "year", "month", "due", "centre", "add", "remove", "done", "edit", "save",
-           "close", "next", "answer", "read", "agree", "withdraw", "confirm", "continue", "restart", "help")
-VALUES = ("", "guardian", "pregnant", "both", "minor", "en", "ja", "2024", "2024-05", "2027-01", "13", "division",
-          "takanedai", "name", "children", "agreed", "declined", "yes", "no", "x" * 80)
+ACTIONS = (
+    "start",
+    "role",
+    "lang",
+    "year",
+    "month",
+    "due",
+    "centre",
+    "add",
+    "remove",
+    "done",
+    "edit",
+    "save",
+    "close",
+    "next",
+    "answer",
+    "read",
+    "agree",
+    "withdraw",
+    "confirm",
+    "continue",
+    "restart",
+    "help",
+)
+VALUES = (
+    "",
+    "guardian",
+    "pregnant",
+    "both",
+    "minor",
+    "en",
+    "ja",
+    "2024",
+    "2024-05",
+    "2027-01",
+    "13",
+    "division",
+    "takanedai",
+    "name",
+    "children",
+    "agreed",
+    "declined",
+    "yes",
+    "no",
+    "x" * 80,
+)
 ANSWERS = (
-    "船橋 花子（ふなばし はなこ）", "船橋 花子", "ふなばし はなこ", "Jane Smith", "090-1234-5678", "047-436-2111", "0120-1",
-    "2024年5月", "令和6年5月", "May 2024", "2019年1月", "2027年2月", "2030年1月", "5", "はい", "いいえ", "同意する",
-    "同意しない", "次へ", "登録する", "保存する", "English", "日本語", "ヘルプ", "help", "やめる", "cancel", "もどる", "back",
-    "登録", "登録情報", "ポリシー", "メニュー", "？", "",
+    "船橋 花子（ふなばし はなこ）",
+    "船橋 花子",
+    "ふなばし はなこ",
+    "Jane Smith",
+    "090-1234-5678",
+    "047-436-2111",
+    "0120-1",
+    "2024年5月",
+    "令和6年5月",
+    "May 2024",
+    "2019年1月",
+    "2027年2月",
+    "2030年1月",
+    "5",
+    "はい",
+    "いいえ",
+    "同意する",
+    "同意しない",
+    "次へ",
+    "登録する",
+    "保存する",
+    "English",
+    "日本語",
+    "ヘルプ",
+    "help",
+    "やめる",
+    "cancel",
+    "もどる",
+    "back",
+    "登録",
+    "登録情報",
+    "ポリシー",
+    "メニュー",
+    "？",
+    "",
 )
 
 # A fitting answer for the step the parent is at, so random walks get deep into the flows.
@@ -37,23 +111,36 @@ FITTING = {
 }
 tap_a_button = st.tuples(st.just("tap"), st.integers(min_value=0, max_value=30))
 fitting_answer = st.tuples(st.just("answer"), st.integers(min_value=0, max_value=10))
-typed = st.tuples(st.just("text"), st.one_of(
-    st.sampled_from(ANSWERS),
-    st.text(max_size=60),
-    st.builds(lambda ch, n: ch * n, st.sampled_from("あA1ー🙂 \n"), st.integers(min_value=5000, max_value=6000)),
-))
-other_kind = st.tuples(st.just("kind"), st.sampled_from(("sticker", "image", "video", "audio", "file", "location",
-                                                         "other", "follow")))
-forged = st.tuples(st.just("postback"), st.one_of(
-    st.builds(lambda f, a, v, n: encode(f, a, v, n), st.sampled_from(FLOWS), st.sampled_from(ACTIONS),
-              st.sampled_from(VALUES), st.one_of(st.none(), st.integers(min_value=0, max_value=60))),
-    st.text(max_size=320),
-    st.just("1|registration|role|guardian|" + "9" * 300),
-))
+typed = st.tuples(
+    st.just("text"),
+    st.one_of(
+        st.sampled_from(ANSWERS),
+        st.text(max_size=60),
+        st.builds(lambda ch, n: ch * n, st.sampled_from("あA1ー🙂 \n"), st.integers(min_value=5000, max_value=6000)),
+    ),
+)
+other_kind = st.tuples(
+    st.just("kind"), st.sampled_from(("sticker", "image", "video", "audio", "file", "location", "other", "follow"))
+)
+forged = st.tuples(
+    st.just("postback"),
+    st.one_of(
+        st.builds(
+            lambda f, a, v, n: encode(f, a, v, n),
+            st.sampled_from(FLOWS),
+            st.sampled_from(ACTIONS),
+            st.sampled_from(VALUES),
+            st.one_of(st.none(), st.integers(min_value=0, max_value=60)),
+        ),
+        st.text(max_size=320),
+        st.just("1|registration|role|guardian|" + "9" * 300),
+    ),
+)
 time_passes = st.tuples(st.just("wait"), st.integers(min_value=1, max_value=30 * 60))
 new_policy = st.tuples(st.just("new_policy"), st.just(0))
-action = st.one_of(tap_a_button, fitting_answer, fitting_answer, fitting_answer, typed, other_kind, forged,
-                   time_passes, new_policy)
+action = st.one_of(
+    tap_a_button, fitting_answer, fitting_answer, fitting_answer, typed, other_kind, forged, time_passes, new_policy
+)
 # Mostly fitting answers with the odd slip: these walks reach the card, saving, the sections and the answer.
 cooperative = st.one_of(*[fitting_answer] * 12, tap_a_button, typed, other_kind, forged, time_passes, new_policy)
 
@@ -115,8 +202,16 @@ def check_saved(effect: SaveProfile, world: World) -> None:
     steps=st.lists(action, min_size=1, max_size=45),
 )
 def test_random_parents_never_break_registration_or_consent(start_registered, lang, steps):
-    profile = {"name": "船橋 花子", "furigana": "ふなばし はなこ", "phone": "09012345678", "is_guardian": True,
-               "is_pregnant": False, "due_month": None, "children": ["2024-05"], "centre": "division"}
+    profile = {
+        "name": "船橋 花子",
+        "furigana": "ふなばし はなこ",
+        "phone": "09012345678",
+        "is_guardian": True,
+        "is_pregnant": False,
+        "due_month": None,
+        "children": ["2024-05"],
+        "centre": "division",
+    }
     world = World(lang=lang, profile=profile if start_registered else None)
     world.follow()
     check(world)

@@ -1,4 +1,5 @@
 """What registration accepts as a name, ふりがな, phone number, birth month and due month (handlers.registration_rules)."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -9,33 +10,39 @@ from handlers import registration_rules as rules
 from handlers.registration_rules import Invalid
 
 
-@pytest.mark.parametrize("typed, stored", [
-    ("090-1234-5678", "09012345678"),
-    ("09012345678", "09012345678"),
-    ("０８０ー１２３４ー５６７８", "08012345678"),  # full-width digits and a long-vowel mark for a hyphen
-    ("070 1234 5678", "07012345678"),
-    ("+81 90-1234-5678", "09012345678"),
-    ("050-1234-5678", "05012345678"),
-    ("047-436-2111", "0474362111"),  # Funabashi city hall
-    ("03(1234)5678", "0312345678"),
-    ("04-7123-4567", "0471234567"),
-])
+@pytest.mark.parametrize(
+    "typed, stored",
+    [
+        ("090-1234-5678", "09012345678"),
+        ("09012345678", "09012345678"),
+        ("０８０ー１２３４ー５６７８", "08012345678"),  # full-width digits and a long-vowel mark for a hyphen
+        ("070 1234 5678", "07012345678"),
+        ("+81 90-1234-5678", "09012345678"),
+        ("050-1234-5678", "05012345678"),
+        ("047-436-2111", "0474362111"),  # Funabashi city hall
+        ("03(1234)5678", "0312345678"),
+        ("04-7123-4567", "0471234567"),
+    ],
+)
 def test_japanese_phone_numbers_are_stored_as_digits(typed, stored):
     assert rules.parse_phone(typed) == stored
 
 
-@pytest.mark.parametrize("typed, reason", [
-    ("090-1234-567", "phone.length"),
-    ("090123456789", "phone.length"),
-    ("12345", "phone.format"),
-    ("90-1234-5678", "phone.format"),
-    ("電話番号", "phone.format"),
-    ("0120-123-456", "phone.service"),
-    ("0570-123-456", "phone.service"),
-    ("0201234567", "phone.format"),  # a 0X0 prefix is never a ten-digit landline
-    ("06012345678", "phone.format"),
-    ("", "phone.format"),
-])
+@pytest.mark.parametrize(
+    "typed, reason",
+    [
+        ("090-1234-567", "phone.length"),
+        ("090123456789", "phone.length"),
+        ("12345", "phone.format"),
+        ("90-1234-5678", "phone.format"),
+        ("電話番号", "phone.format"),
+        ("0120-123-456", "phone.service"),
+        ("0570-123-456", "phone.service"),
+        ("0201234567", "phone.format"),  # a 0X0 prefix is never a ten-digit landline
+        ("06012345678", "phone.format"),
+        ("", "phone.format"),
+    ],
+)
 def test_what_is_not_a_phone_number_says_why(typed, reason):
     assert rules.parse_phone(typed) == Invalid(reason)
 
@@ -46,31 +53,37 @@ def test_phone_numbers_are_shown_grouped_where_the_grouping_is_certain():
     assert rules.format_phone("0474362111") == "0474362111"
 
 
-@pytest.mark.parametrize("typed, name, reading", [
-    ("船橋 花子（ふなばし はなこ）", "船橋 花子", "ふなばし はなこ"),
-    ("船橋 花子(フナバシ ハナコ)", "船橋 花子", "ふなばし はなこ"),
-    ("船橋 花子 / ふなばし はなこ", "船橋 花子", "ふなばし はなこ"),
-    ("船橋 花子 ふなばし はなこ", "船橋 花子", "ふなばし はなこ"),
-    ("山田 さくら ヤマダ サクラ", "山田 さくら", "やまだ さくら"),
-    ("ｶﾀｶﾅ ﾀﾛｳ", "カタカナ タロウ", "かたかな たろう"),  # half-width kana
-    ("ふなばし はなこ", "ふなばし はなこ", "ふなばし はなこ"),
-    ("Jane Smith", "Jane Smith", ""),  # a name in Latin letters needs no reading
-    ("船橋 花子", "船橋 花子", None),  # the reading is asked next
-    ("山田 さくら", "山田 さくら", None),  # a given name in kana is not the reading of the family name
-    ("高根 はるか", "高根 はるか", None),
-])
+@pytest.mark.parametrize(
+    "typed, name, reading",
+    [
+        ("船橋 花子（ふなばし はなこ）", "船橋 花子", "ふなばし はなこ"),
+        ("船橋 花子(フナバシ ハナコ)", "船橋 花子", "ふなばし はなこ"),
+        ("船橋 花子 / ふなばし はなこ", "船橋 花子", "ふなばし はなこ"),
+        ("船橋 花子 ふなばし はなこ", "船橋 花子", "ふなばし はなこ"),
+        ("山田 さくら ヤマダ サクラ", "山田 さくら", "やまだ さくら"),
+        ("ｶﾀｶﾅ ﾀﾛｳ", "カタカナ タロウ", "かたかな たろう"),  # half-width kana
+        ("ふなばし はなこ", "ふなばし はなこ", "ふなばし はなこ"),
+        ("Jane Smith", "Jane Smith", ""),  # a name in Latin letters needs no reading
+        ("船橋 花子", "船橋 花子", None),  # the reading is asked next
+        ("山田 さくら", "山田 さくら", None),  # a given name in kana is not the reading of the family name
+        ("高根 はるか", "高根 はるか", None),
+    ],
+)
 def test_names_and_readings(typed, name, reading):
     assert rules.parse_name(typed) == (name, reading)
 
 
-@pytest.mark.parametrize("typed, reason", [
-    ("", "name.empty"),
-    ("   ", "name.empty"),
-    ("花" * 51, "name.too_long"),
-    ("090-1234-5678", "name.not_a_name"),
-    ("🙂🙂", "name.not_a_name"),
-    ("https://example.com", "name.not_a_name"),
-])
+@pytest.mark.parametrize(
+    "typed, reason",
+    [
+        ("", "name.empty"),
+        ("   ", "name.empty"),
+        ("花" * 51, "name.too_long"),
+        ("090-1234-5678", "name.not_a_name"),
+        ("🙂🙂", "name.not_a_name"),
+        ("https://example.com", "name.not_a_name"),
+    ],
+)
 def test_what_is_not_a_name_says_why(typed, reason):
     assert rules.parse_name(typed) == Invalid(reason)
 
@@ -82,24 +95,27 @@ def test_furigana_is_kana_only_and_stored_in_hiragana():
     assert rules.parse_furigana("") == Invalid("furigana.empty")
 
 
-@pytest.mark.parametrize("typed, month", [
-    ("2024年5月", (2024, 5)),
-    ("２０２４年５月生まれです", (2024, 5)),
-    ("2024/5", (2024, 5)),
-    ("2024-05-17", (2024, 5)),
-    ("2024.5", (2024, 5)),
-    ("202405", (2024, 5)),
-    ("20240517", (2024, 5)),
-    ("令和6年5月", (2024, 5)),
-    ("令和元年5月", (2019, 5)),
-    ("R6.5", (2024, 5)),
-    ("H31.4", (2019, 4)),
-    ("平成30年12月", (2018, 12)),
-    ("5/2024", (2024, 5)),
-    ("May 2024", (2024, 5)),
-    ("september, 2023", (2023, 9)),
-    ("2023 Sept", (2023, 9)),
-])
+@pytest.mark.parametrize(
+    "typed, month",
+    [
+        ("2024年5月", (2024, 5)),
+        ("２０２４年５月生まれです", (2024, 5)),
+        ("2024/5", (2024, 5)),
+        ("2024-05-17", (2024, 5)),
+        ("2024.5", (2024, 5)),
+        ("202405", (2024, 5)),
+        ("20240517", (2024, 5)),
+        ("令和6年5月", (2024, 5)),
+        ("令和元年5月", (2019, 5)),
+        ("R6.5", (2024, 5)),
+        ("H31.4", (2019, 4)),
+        ("平成30年12月", (2018, 12)),
+        ("5/2024", (2024, 5)),
+        ("May 2024", (2024, 5)),
+        ("september, 2023", (2023, 9)),
+        ("2023 Sept", (2023, 9)),
+    ],
+)
 def test_months_in_the_ways_parents_write_them(typed, month):
     assert rules.parse_month(typed) == month
 
@@ -109,11 +125,14 @@ def test_what_is_not_a_month(typed):
     assert rules.parse_month(typed) is None
 
 
-@pytest.mark.parametrize("today, earliest", [
-    (date(2026, 11, 25), (2020, 4)),  # school year 2026: the class of April 2026 was born by 1 April 2020
-    (date(2027, 3, 31), (2020, 4)),  # still school year 2026
-    (date(2027, 4, 1), (2021, 4)),  # a new school year: children born up to March 2021 are now at school
-])
+@pytest.mark.parametrize(
+    "today, earliest",
+    [
+        (date(2026, 11, 25), (2020, 4)),  # school year 2026: the class of April 2026 was born by 1 April 2020
+        (date(2027, 3, 31), (2020, 4)),  # still school year 2026
+        (date(2027, 4, 1), (2021, 4)),  # a new school year: children born up to March 2021 are now at school
+    ],
+)
 def test_preschool_means_not_yet_at_elementary_school_this_school_year(today, earliest):
     assert rules.earliest_preschool_birth(today) == earliest
     assert rules.child_month_problem(*earliest, today) is None

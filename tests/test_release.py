@@ -1,5 +1,6 @@
 """What a release installs: the locks pin versions that satisfy pyproject.toml's ranges (so a deployment installs
 what CI tested), Procfile platforms read the same pins, and the optional extras stay optional."""
+
 from __future__ import annotations
 
 import os
@@ -35,9 +36,12 @@ def _requirements(*extras: str) -> list[Requirement]:
 
 def _unsatisfied(lock: str, requirements: list[Requirement]) -> list[str]:
     pins = _pins(ROOT / lock)
-    return [f"{req} (locked: {pins.get(canonicalize_name(req.name), 'missing')})" for req in requirements
-            if not req.specifier.contains(pins.get(canonicalize_name(req.name), "0.dev0"), prereleases=True)
-            or canonicalize_name(req.name) not in pins]
+    return [
+        f"{req} (locked: {pins.get(canonicalize_name(req.name), 'missing')})"
+        for req in requirements
+        if not req.specifier.contains(pins.get(canonicalize_name(req.name), "0.dev0"), prereleases=True)
+        or canonicalize_name(req.name) not in pins
+    ]
 
 
 def test_the_production_lock_pins_every_dependency_within_pyprojects_ranges():
@@ -53,8 +57,11 @@ def test_the_development_lock_pins_every_extra_within_pyprojects_ranges():
 
 def test_ci_installs_the_very_versions_a_deployment_installs():
     production, development = _pins(ROOT / "requirements.lock"), _pins(ROOT / "requirements-dev.lock")
-    assert {name: (version, development.get(name)) for name, version in production.items()
-            if development.get(name) != version} == {}
+    assert {
+        name: (version, development.get(name))
+        for name, version in production.items()
+        if development.get(name) != version
+    } == {}
 
 
 def test_every_locked_package_is_hash_checked():
@@ -65,8 +72,11 @@ def test_every_locked_package_is_hash_checked():
 
 
 def test_procfile_platforms_install_the_production_pins_and_the_project():
-    lines = [line for line in (ROOT / "requirements.txt").read_text().splitlines()
-             if line.strip() and not line.startswith("#")]
+    lines = [
+        line
+        for line in (ROOT / "requirements.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     assert lines[-1] == ".[postgres]"
     assert _pins(ROOT / "requirements.txt") == _pins(ROOT / "requirements.lock")
 
@@ -82,11 +92,21 @@ def test_kosodate_richmenu_render_says_how_to_install_pillow_when_it_is_absent(t
     fake = tmp_path / "without-pillow" / "PIL"
     fake.mkdir(parents=True)
     (fake / "__init__.py").write_text('raise ImportError("No module named PIL")\n')
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path), "APP_MODE": "test",
-           "PYTHONPATH": str(fake.parent)}
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp_path),
+        "APP_MODE": "test",
+        "PYTHONPATH": str(fake.parent),
+    }
     out = tmp_path / "menu.png"
-    result = subprocess.run([str(Path(sys.executable).parent / "kosodate"), "richmenu", "render", "--out", str(out)],
-                            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "kosodate"), "richmenu", "render", "--out", str(out)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 1
     assert "pip install 'kosodate-line-bot[richmenu]'" in result.stderr
     assert "Traceback" not in result.stderr

@@ -1,4 +1,5 @@
 """When reminders go and what they say (handlers/reminders.py): pure rules, no database."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -7,7 +8,7 @@ import pytest
 
 from bot.config import ConfigError, from_environ
 from bot.messages import render_all
-from handlers.reminders import (ReminderFacts, Schedule, parse_offsets, parse_quiet_hours, reminder, thanks)
+from handlers.reminders import ReminderFacts, Schedule, parse_offsets, parse_quiet_hours, reminder, thanks
 from tests.scheduler_support import tokyo
 from tests.support import ChatUser
 
@@ -54,7 +55,9 @@ def test_quiet_hours_cross_midnight_and_end_at_eight():
 def test_each_reminder_goes_at_its_time_moved_out_of_quiet_hours_or_dropped():
     monday = tokyo(2030, 6, 3, 9)
     assert SCHEDULE.reminders(tokyo(2030, 6, 5, 14), monday) == {
-        DAY_BEFORE: tokyo(2030, 6, 4, 10), SOON: tokyo(2030, 6, 5, 13, 30)}
+        DAY_BEFORE: tokyo(2030, 6, 4, 10),
+        SOON: tokyo(2030, 6, 5, 13, 30),
+    }
     assert SCHEDULE.reminders(tokyo(2030, 6, 5, 8, 15), monday)[SOON] == tokyo(2030, 6, 5, 8)
     assert SOON not in SCHEDULE.reminders(tokyo(2030, 6, 5, 7, 30), monday)
     assert SCHEDULE.reminders(tokyo(2030, 6, 5, 7, 30), monday) == {DAY_BEFORE: tokyo(2030, 6, 4, 10)}
@@ -63,7 +66,9 @@ def test_each_reminder_goes_at_its_time_moved_out_of_quiet_hours_or_dropped():
 def test_of_the_reminders_already_due_only_the_latest_is_kept():
     start = tokyo(2030, 6, 5, 14)
     assert SCHEDULE.reminders(start, tokyo(2030, 6, 4, 12)) == {
-        DAY_BEFORE: tokyo(2030, 6, 4, 10), SOON: tokyo(2030, 6, 5, 13, 30)}
+        DAY_BEFORE: tokyo(2030, 6, 4, 10),
+        SOON: tokyo(2030, 6, 5, 13, 30),
+    }
     assert SCHEDULE.reminders(start, tokyo(2030, 6, 5, 13, 45)) == {SOON: tokyo(2030, 6, 5, 13, 30)}
 
 
@@ -77,8 +82,15 @@ def test_the_thank_you_waits_for_the_morning_after_a_late_event():
     assert SCHEDULE.thanks_time(tokyo(2030, 6, 5, 20, 55)) == tokyo(2030, 6, 6, 8)
 
 
-FACTS = ReminderFacts("ja", "ねんねの赤ちゃん交流会", tokyo(2030, 6, 5, 14), tokyo(2030, 6, 5, 15),
-                      "https://bot.example.test/j/personal-token", 15, "047-436-2111")
+FACTS = ReminderFacts(
+    "ja",
+    "ねんねの赤ちゃん交流会",
+    tokyo(2030, 6, 5, 14),
+    tokyo(2030, 6, 5, 15),
+    "https://bot.example.test/j/personal-token",
+    15,
+    "047-436-2111",
+)
 
 
 def test_a_reminder_fits_lines_limits_and_carries_the_link_and_the_rules():

@@ -1,5 +1,6 @@
 """storage/reminders.py answers "is this participant in good standing?" for thousands at once; it must answer exactly
 as the one rule everything else asks, ``storage.enrollments.refusal``."""
+
 from __future__ import annotations
 
 from datetime import date, timedelta
@@ -37,12 +38,18 @@ def test_the_batch_answer_is_the_same_as_the_one_rule_for_every_kind_of_particip
         bar(session, enrolled("barred from everything"))
         bar(session, enrolled("barred from another event"), other.id)
         ended = enrolled("bar ended yesterday")
-        sanctions.impose(session, ended.id, policy_items=["6-(4)"], created_by="test",
-                         until=date.fromordinal(now().date().toordinal() - 2))
+        sanctions.impose(
+            session,
+            ended.id,
+            policy_items=["6-(4)"],
+            created_by="test",
+            until=date.fromordinal(now().date().toordinal() - 2),
+        )
         lifted = enrolled("bar lifted")
         bar(session, lifted)
-        sanctions.lift(session, session.scalar(select(Sanction.id).where(Sanction.parent_id == lifted.id)),
-                       lifted_by="test")
+        sanctions.lift(
+            session, session.scalar(select(Sanction.id).where(Sanction.parent_id == lifted.id)), lifted_by="test"
+        )
         enrolled("event not published", draft)
         cancelled = make_event(session)
         enrolled("event cancelled", cancelled)
@@ -54,11 +61,17 @@ def test_the_batch_answer_is_the_same_as_the_one_rule_for_every_kind_of_particip
 
     with unit_of_work() as session:
         batch = participants.by_enrollment(session, ids.values())
-        answers = {name: (enrollments.refusal(session, session.get(Enrollment, i)), batch[i].refusal)
-                   for name, i in ids.items()}
+        answers = {
+            name: (enrollments.refusal(session, session.get(Enrollment, i)), batch[i].refusal)
+            for name, i in ids.items()
+        }
     assert all(one == other for one, other in answers.values()), answers
     assert {name for name, (one, _) in answers.items() if one is None} == {
-        "in good standing", "barred from another event", "bar ended yesterday", "bar lifted"}
+        "in good standing",
+        "barred from another event",
+        "bar ended yesterday",
+        "bar lifted",
+    }
     assert len({one for one, _ in answers.values()}) == 7  # every refusal the rule knows was exercised
 
 

@@ -1,15 +1,28 @@
 """Loss reports end to end, through the webhook and the LINE double: the receipt, the links stopped at once, staff
 alerted at once, the same matter merged (also when LINE delivers the same webhook twice), answers in the thread."""
+
 from __future__ import annotations
 
 import re
 
 from handlers.postback import encode
-from storage.db import unit_of_work
 from storage import join_links
+from storage.db import unit_of_work
 from tests.events_support import leaks
-from tests.report_support import (actions, all_escalations, file_report, label_of, live_link, notices,
-                                  only_escalation, outbox_rows, parent_with_events, report_of, staff_in_line, thread)
+from tests.report_support import (
+    actions,
+    all_escalations,
+    file_report,
+    label_of,
+    live_link,
+    notices,
+    only_escalation,
+    outbox_rows,
+    parent_with_events,
+    report_of,
+    staff_in_line,
+    thread,
+)
 from tests.support import ChatUser, body_of, event, sign
 
 REFERENCE = re.compile(r"受付番号：(R-[2-9A-HJ-NP-Z]{6})")
@@ -36,8 +49,12 @@ def test_a_report_is_answered_at_once_with_its_number_and_what_to_do(chat):
     assert "使わないでください" in receipt and "新しいリンクは、職員が確認してから" in receipt
     assert "047-436-2111" in receipt  # the division's phone for urgent cases
     report = report_of(only_escalation().id)
-    assert (report.lost, report.lost_when, report.misuse, report.note) == ("join_link", "today", "yes",
-                                                                          "スマホを電車に置き忘れました")
+    assert (report.lost, report.lost_when, report.misuse, report.note) == (
+        "join_link",
+        "today",
+        "yes",
+        "スマホを電車に置き忘れました",
+    )
     assert report.event_ids == [parent.event_ids[0]]
 
 
@@ -141,8 +158,11 @@ def test_the_same_webhook_delivered_twice_files_one_report_and_alerts_once(chat,
     raw = body_of(tap)
     redelivered = dict(tap, deliveryContext={"isRedelivery": True})
     for body in (raw, body_of(redelivered)):
-        response = parent.chat.client.post("/callback", data=body, headers={
-            "X-Line-Signature": sign(body, parent.chat.secret), "Content-Type": "application/json"})
+        response = parent.chat.client.post(
+            "/callback",
+            data=body,
+            headers={"X-Line-Signature": sign(body, parent.chat.secret), "Content-Type": "application/json"},
+        )
         assert response.status_code == 200
         runtime.drain()
 

@@ -1,5 +1,6 @@
 """紛失・盗難の報告 and 報告・相談の状況 as pure flows: every answer, invalid input, もどる and やめる, which events a report
 concerns, when a report joins an earlier one, and answering staff. No database: the engine, a context, the replies."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
@@ -13,21 +14,40 @@ from handlers.engine import Context, Engine, Input, State, Transition
 from handlers.event_rules import FACTS_KEY, ApplicationInfo, EventFacts, EventInfo
 from handlers.postback import decode, encode
 from handlers.replies import Card, Carousel, Choice
-from handlers.report_rules import (REPORTS_KEY, EscalationInfo, EventRef, ReportFacts, ThreadMessage, merge_target,
-                                   same_matter)
+from handlers.report_rules import (
+    REPORTS_KEY,
+    EscalationInfo,
+    EventRef,
+    ReportFacts,
+    ThreadMessage,
+    merge_target,
+    same_matter,
+)
 from handlers.report_service import AnswerStaff, FileReport
 from tests.flow_world import BASE_URL, NOW, PHONE, assert_valid_for_line, reply_text
 
-ENGINE = Engine([report.FLOW, report.STATUS_FLOW, loan.FLOW, staff_chat.FLOW, staff_chat.LINK_FLOW],
-                idle=lambda *_: None)
+ENGINE = Engine(
+    [report.FLOW, report.STATUS_FLOW, loan.FLOW, staff_chat.FLOW, staff_chat.LINK_FLOW], idle=lambda *_: None
+)
 ENGINE.idle = router._idle(ENGINE)
 
 
 def event(event_id: int, title: str, days: int = 2, centre: str = "minamihoncho") -> EventInfo:
     start = NOW + timedelta(days=days)
-    return EventInfo(id=event_id, centre=centre, kind="meetup", title=title, description="", starts_at=start,
-                     ends_at=start + timedelta(hours=1), capacity=10, seated=3, waiting=0,
-                     opens_at=NOW - timedelta(days=3), closes_at=start)
+    return EventInfo(
+        id=event_id,
+        centre=centre,
+        kind="meetup",
+        title=title,
+        description="",
+        starts_at=start,
+        ends_at=start + timedelta(hours=1),
+        capacity=10,
+        seated=3,
+        waiting=0,
+        opens_at=NOW - timedelta(days=3),
+        closes_at=start,
+    )
 
 
 NENNE = event(11, "ねんねの赤ちゃん交流会")
@@ -46,10 +66,19 @@ class Chat:
     effects: list[Any] = field(default_factory=list)
 
     def ctx(self) -> Context:
-        facts = {FACTS_KEY: EventFacts(parent_id=1 if self.registered else None, applications=self.applications),
-                 REPORTS_KEY: ReportFacts(escalations=self.escalations, fresh="7KQ2MX")}
-        return Context(now=NOW, lang=self.lang, registered=self.registered, consent_current=True,
-                       facts=facts, public_base_url=BASE_URL, contact_phone=PHONE)
+        facts = {
+            FACTS_KEY: EventFacts(parent_id=1 if self.registered else None, applications=self.applications),
+            REPORTS_KEY: ReportFacts(escalations=self.escalations, fresh="7KQ2MX"),
+        }
+        return Context(
+            now=NOW,
+            lang=self.lang,
+            registered=self.registered,
+            consent_current=True,
+            facts=facts,
+            public_base_url=BASE_URL,
+            contact_phone=PHONE,
+        )
 
     def send(self, inp: Input) -> Transition:
         self.last = ENGINE.step(self.state, inp, self.ctx())
@@ -100,8 +129,15 @@ def filed(chat: Chat) -> FileReport:
 
 
 # --- every answer -------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("label, value", [("参加用リンク", "join_link"), ("ミーティングID・パスコード", "meeting_details"),
-                                          ("WEB会議のID・パスワード", "service_account"), ("その他", "other")])
+@pytest.mark.parametrize(
+    "label, value",
+    [
+        ("参加用リンク", "join_link"),
+        ("ミーティングID・パスコード", "meeting_details"),
+        ("WEB会議のID・パスワード", "service_account"),
+        ("その他", "other"),
+    ],
+)
 def test_each_kind_of_loss(label, value):
     chat = to_note(Chat(), lost=label)
     chat.tap("関係なし・不明")
@@ -111,8 +147,16 @@ def test_each_kind_of_loss(label, value):
     assert chat.state.idle
 
 
-@pytest.mark.parametrize("label, value", [("今日", "today"), ("昨日", "yesterday"), ("この1週間", "this_week"),
-                                          ("それより前", "earlier"), ("わからない", "unknown")])
+@pytest.mark.parametrize(
+    "label, value",
+    [
+        ("今日", "today"),
+        ("昨日", "yesterday"),
+        ("この1週間", "this_week"),
+        ("それより前", "earlier"),
+        ("わからない", "unknown"),
+    ],
+)
 def test_each_time_of_noticing(label, value):
     chat = to_note(Chat(), when=label)
     chat.tap("関係なし・不明")
@@ -148,8 +192,15 @@ def test_the_whole_report_with_events_and_a_note_and_its_receipt():
     assert "【このあと】" in receipt and "【それまでのあいだ】" in receipt and "使わないでください" in receipt
     assert "新しいリンクは、職員が確認してから" in receipt
     assert "報告・相談の状況" in chat.choices()
-    assert filed(chat) == FileReport(reference="R-7KQ2MX", lost="join_link", lost_when="today", misuse="yes",
-                                     event_ids=(11,), note="スマホごと落としました", base_url=BASE_URL)
+    assert filed(chat) == FileReport(
+        reference="R-7KQ2MX",
+        lost="join_link",
+        lost_when="today",
+        misuse="yes",
+        event_ids=(11,),
+        note="スマホごと落としました",
+        base_url=BASE_URL,
+    )
 
 
 def test_the_receipt_offers_each_menu_entry_once_with_the_status_first():
@@ -170,8 +221,12 @@ def test_typed_answers_work_in_either_language():
     chat.say("nothing more")
     chat.say("Send report")
     effect = filed(chat)
-    assert (effect.lost, effect.lost_when, effect.misuse, effect.event_ids) == ("meeting_details", "yesterday",
-                                                                               "unsure", (11, 12))
+    assert (effect.lost, effect.lost_when, effect.misuse, effect.event_ids) == (
+        "meeting_details",
+        "yesterday",
+        "unsure",
+        (11, 12),
+    )
 
 
 def test_the_report_in_english():
@@ -278,8 +333,16 @@ def test_keywords_start_a_report_and_unregistered_users_are_sent_to_the_phone():
 # --- the same matter twice ------------------------------------------------------------------------------------
 def open_report(lost="join_link", hours_ago=2, events=(11,), status="open") -> EscalationInfo:
     refs = tuple(EventRef(i, "t", NOW, "minamihoncho") for i in events)
-    return EscalationInfo(id=5, reference="R-AAAAAA", kind="lost_credentials", status=status, centre="minamihoncho",
-                          created_at=NOW - timedelta(hours=hours_ago), events=refs, lost=lost)
+    return EscalationInfo(
+        id=5,
+        reference="R-AAAAAA",
+        kind="lost_credentials",
+        status=status,
+        centre="minamihoncho",
+        created_at=NOW - timedelta(hours=hours_ago),
+        events=refs,
+        lost=lost,
+    )
 
 
 def test_the_receipt_says_when_a_report_joins_an_earlier_one():
@@ -291,18 +354,21 @@ def test_the_receipt_says_when_a_report_joins_an_earlier_one():
     assert "同じ内容のご報告を" in chat.text() and "R-AAAAAA" in chat.text() and "R-7KQ2MX" not in chat.text()
 
 
-@pytest.mark.parametrize("earlier, lost, events, same", [
-    (open_report(), "join_link", (11,), True),
-    (open_report(), "join_link", (11, 12), True),
-    (open_report(), "join_link", (12,), False),
-    (open_report(), "other", (11,), False),
-    (open_report(hours_ago=25), "join_link", (11,), False),
-    (open_report(status="resolved"), "join_link", (11,), False),
-    (open_report(events=()), "join_link", (), True),
-    (open_report(events=()), "join_link", (11,), False),
-    (open_report(lost="line_account", events=(11,)), "line_account", (12,), True),
-    (replace(open_report(), kind="equipment_loan"), "join_link", (11,), False),
-])
+@pytest.mark.parametrize(
+    "earlier, lost, events, same",
+    [
+        (open_report(), "join_link", (11,), True),
+        (open_report(), "join_link", (11, 12), True),
+        (open_report(), "join_link", (12,), False),
+        (open_report(), "other", (11,), False),
+        (open_report(hours_ago=25), "join_link", (11,), False),
+        (open_report(status="resolved"), "join_link", (11,), False),
+        (open_report(events=()), "join_link", (), True),
+        (open_report(events=()), "join_link", (11,), False),
+        (open_report(lost="line_account", events=(11,)), "line_account", (12,), True),
+        (replace(open_report(), kind="equipment_loan"), "join_link", (11,), False),
+    ],
+)
 def test_what_counts_as_the_same_matter(earlier, lost, events, same):
     assert same_matter(earlier, lost, events, NOW) is same
     assert (merge_target([earlier], lost, events, NOW) is earlier) is same
@@ -310,8 +376,14 @@ def test_what_counts_as_the_same_matter(earlier, lost, events, same):
 
 # --- 報告・相談の状況 and answering staff -------------------------------------------------------------------------
 def with_instruction(answered: bool = False, status: str = "acknowledged") -> EscalationInfo:
-    said = ThreadMessage(id=9, direction="to_parent", text="いまお使いの端末を教えてください", at=NOW,
-                         centre="takanedai", answered=answered)
+    said = ThreadMessage(
+        id=9,
+        direction="to_parent",
+        text="いまお使いの端末を教えてください",
+        at=NOW,
+        centre="takanedai",
+        answered=answered,
+    )
     return replace(open_report(status=status), instruction=said)
 
 

@@ -1,6 +1,7 @@
 """New join details for an event after a leak: staff change the join URL and passcode from the report's alert in LINE
 (or the console calls ``rotate_event_credentials``); every confirmed participant gets their new personal link exactly
 once, the reporter's waits for the report to be resolved, and the old details are never shown again."""
+
 from __future__ import annotations
 
 import re
@@ -8,10 +9,9 @@ from datetime import timedelta
 
 import pytest
 import time_machine
-
-from handlers.report_service import rotate_event_credentials
 from sqlalchemy import select
 
+from handlers.report_service import rotate_event_credentials
 from storage import crypto, enrollments, events, join_links, staff
 from storage.db import unit_of_work
 from storage.models import AuditEvent, Event, StaffMember
@@ -86,8 +86,12 @@ def test_the_old_details_are_never_shown_again(chat, client):
     with unit_of_work() as session:
         old_token = join_links.token_of(join_links.live(session, enrollment))
         actor = _staff(session)
-        assert rotate_event_credentials(session, event_id, NEW_URL, NEW_PASSCODE, actor,
-                                        base_url="https://bot.example.test") == 1
+        assert (
+            rotate_event_credentials(
+                session, event_id, NEW_URL, NEW_PASSCODE, actor, base_url="https://bot.example.test"
+            )
+            == 1
+        )
         new_token = join_links.token_of(join_links.live(session, enrollment))
         start = session.get(Event, event_id).starts_at
     with time_machine.travel(start - timedelta(minutes=5), tick=False):
@@ -103,11 +107,16 @@ def test_each_rotation_reaches_every_participant_exactly_once(chat):
     with unit_of_work() as session:
         actor = _staff(session)
         assert rotate_event_credentials(session, event_id, NEW_URL, NEW_PASSCODE, actor, base_url="https://b.test") == 3
-        assert rotate_event_credentials(session, event_id, NEW_URL, NEW_PASSCODE, actor,
-                                        base_url="https://b.test") is None
+        assert (
+            rotate_event_credentials(session, event_id, NEW_URL, NEW_PASSCODE, actor, base_url="https://b.test") is None
+        )
     with unit_of_work() as session:
-        assert rotate_event_credentials(session, event_id, NEW_URL + "9", "another-pass-9", _staff(session),
-                                        base_url="https://b.test") == 3
+        assert (
+            rotate_event_credentials(
+                session, event_id, NEW_URL + "9", "another-pass-9", _staff(session), base_url="https://b.test"
+            )
+            == 3
+        )
     rows = outbox_rows("join_link")
     assert len(rows) == 6 and len({r.dedupe_key for r in rows}) == 6
     for user, _enrollment in people:
@@ -122,8 +131,9 @@ def test_only_staff_who_may_act_for_the_events_centre_can_rotate(chat, centre, r
     people, event_id = people_of_one_event(chat, count=1)
     with unit_of_work() as session:
         actor = _staff(session, centre=centre, role=role)
-        assert rotate_event_credentials(session, event_id, NEW_URL, NEW_PASSCODE, actor,
-                                        base_url="https://b.test") is None
+        assert (
+            rotate_event_credentials(session, event_id, NEW_URL, NEW_PASSCODE, actor, base_url="https://b.test") is None
+        )
         assert events.conference(session.get(Event, event_id)).passcode == CONFERENCE["passcode"]
     assert outbox_rows("join_link") == []
 
@@ -141,8 +151,9 @@ def test_resolving_the_report_later_gives_the_reporter_a_link_to_the_new_details
     file_report(reporter, lost="参加用リンク", events=("よちよち",))
     alert = staff_user.new_messages()
     with unit_of_work() as session:
-        rotate_event_credentials(session, event_id, NEW_URL, NEW_PASSCODE, _staff(session),
-                                 base_url="https://bot.example.test")
+        rotate_event_credentials(
+            session, event_id, NEW_URL, NEW_PASSCODE, _staff(session), base_url="https://bot.example.test"
+        )
     staff_user.choose(staff_user.choose(alert, "解決"), "リンクを送って解決")
     [token] = tokens_sent(reporter.new_messages())
     assert crypto.token_hash(token) == live_link(reporter_enrollment).token_hash
@@ -150,4 +161,5 @@ def test_resolving_the_report_later_gives_the_reporter_a_link_to_the_new_details
 
 def _staff(session, centre: str = "division", role: str = "admin") -> StaffMember:
     return staff.by_login(session, f"{role}.{centre}@city.example") or staff.create_member(
-        session, name="支援課 管理者", login=f"{role}.{centre}@city.example", centre=centre, role=role)
+        session, name="支援課 管理者", login=f"{role}.{centre}@city.example", centre=centre, role=role
+    )

@@ -1,6 +1,7 @@
 """Retention (APPI): each kind of data goes when its period ends, not a day earlier; what statistics count stays,
 anonymous; a parent who blocked the bot long enough is erased; the nightly purge is idempotent and works in batches.
 Time moves with time-machine; the purge is run by hand, as the worker would run it at 03:30."""
+
 from __future__ import annotations
 
 import json
@@ -16,9 +17,25 @@ from scheduler.worker import build
 from storage import audit, conversations, enrollments, inbox, join_links, outbox, reports, retention, staff_parents
 from storage.clock import now
 from storage.db import inbox_unit_of_work, unit_of_work
-from storage.models import (AttendanceMark, AuditEvent, ConversationState, Enrollment, Escalation, EscalationMessage,
-                            Event, Feedback, InboxEvent, JoinLink, JoinLinkOpening, LineUser, LostCredentialReport,
-                            OutboxMessage, Parent, StaffMember, StaffSession)
+from storage.models import (
+    AttendanceMark,
+    AuditEvent,
+    ConversationState,
+    Enrollment,
+    Escalation,
+    EscalationMessage,
+    Event,
+    Feedback,
+    InboxEvent,
+    JoinLink,
+    JoinLinkOpening,
+    LineUser,
+    LostCredentialReport,
+    OutboxMessage,
+    Parent,
+    StaffMember,
+    StaffSession,
+)
 from tests.events_support import make_event, make_parent
 from tests.scheduler_support import clock  # noqa: F401 — the fixture
 from tests.support import event as webhook_event
@@ -33,7 +50,7 @@ def purge(batch: int = 1000) -> dict[str, int]:
 
 
 def count(model, *where) -> int:
-    with (inbox_unit_of_work() if model is InboxEvent else unit_of_work()) as session:
+    with inbox_unit_of_work() if model is InboxEvent else unit_of_work() as session:
         return session.scalar(select(func.count()).select_from(model).where(*where))
 
 
@@ -44,9 +61,18 @@ def trail(action: str) -> list[AuditEvent]:
 
 # --- the periods ------------------------------------------------------------------------------------------------
 def test_the_default_periods_are_the_documented_ones():
-    assert retention.DEFAULTS == {"conversations": 30, "inbox": 14, "outbox": 90, "link_openings": 365,
-                                  "participants": 365, "feedback": 365, "reports": 1095, "audit": 1825,
-                                  "staff_sessions": 365, "unfollowed": 180}
+    assert retention.DEFAULTS == {
+        "conversations": 30,
+        "inbox": 14,
+        "outbox": 90,
+        "link_openings": 365,
+        "participants": 365,
+        "feedback": 365,
+        "reports": 1095,
+        "audit": 1825,
+        "staff_sessions": 365,
+        "unfollowed": 180,
+    }
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     privacy = (ROOT / "docs" / "privacy.md").read_text(encoding="utf-8")
     for period in retention.PERIODS:
@@ -76,8 +102,12 @@ def test_a_processed_webhook_event_keeps_only_its_shape(chat):
     with inbox_unit_of_work() as session:
         (row,) = session.scalars(select(InboxEvent).where(InboxEvent.event_type == "message"))
         assert row.status == "done"
-        assert row.payload == {"type": "message", "mode": "active", "timestamp": row.payload["timestamp"],
-                               "message": {"type": "text"}}
+        assert row.payload == {
+            "type": "message",
+            "mode": "active",
+            "timestamp": row.payload["timestamp"],
+            "message": {"type": "text"},
+        }
     assert parent.user_id not in json.dumps(row.payload) and "花子" not in json.dumps(row.payload, ensure_ascii=False)
 
 
@@ -109,8 +139,10 @@ def test_conversation_state_goes_after_30_idle_days(clock, app):
 
 def test_sent_and_expired_messages_go_after_90_days_and_planned_ones_stay(clock, app):
     with unit_of_work() as session:
-        sent, expired, planned = (outbox.add(session, purpose="notice", messages=[{"type": "text", "text": "x"}],
-                                             line_user_id=new_user_id()) for _ in range(3))
+        sent, expired, planned = (
+            outbox.add(session, purpose="notice", messages=[{"type": "text", "text": "x"}], line_user_id=new_user_id())
+            for _ in range(3)
+        )
         outbox.mark_sent(session, [sent])
         outbox.expire(session, [expired], "the event was cancelled")
     clock.shift(90 * DAY - timedelta(hours=1))
@@ -138,8 +170,9 @@ def _finished_event_with_participants(session) -> tuple[int, list[int]]:
     parents = [make_parent(session) for _ in range(3)]
     applied = [enrollments.apply(session, event, p.id).enrollment for p in parents]
     assert [e.status for e in applied] == ["confirmed", "confirmed", "waitlisted"]
-    member = StaffMember(name="職員 高根台", login="staff.retention@city.funabashi.example", centre="takanedai",
-                         role="staff")
+    member = StaffMember(
+        name="職員 高根台", login="staff.retention@city.funabashi.example", centre="takanedai", role="staff"
+    )
     session.add(member)
     session.flush()
     session.add(AttendanceMark(enrollment_id=applied[0].id, attended=True, marked_by_staff_id=member.id))
@@ -184,10 +217,19 @@ def test_feedback_is_anonymised_after_a_year_into_the_events_score_counts(clock,
 
 # --- reports, audit ------------------------------------------------------------------------------------------
 def _report(session, parent_id: int, reference: str) -> Escalation:
-    escalation = reports.create_escalation(session, kind="lost_credentials", reference=reference,
-                                           parent_id=parent_id, centre="minamihoncho")
-    reports.add_report(session, escalation, lost="join_link", lost_when="today", misuse="no", event_ids=[],
-                       note="スマホを電車に置き忘れました", held=[])
+    escalation = reports.create_escalation(
+        session, kind="lost_credentials", reference=reference, parent_id=parent_id, centre="minamihoncho"
+    )
+    reports.add_report(
+        session,
+        escalation,
+        lost="join_link",
+        lost_when="today",
+        misuse="no",
+        event_ids=[],
+        note="スマホを電車に置き忘れました",
+        held=[],
+    )
     reports.add_message(session, escalation, direction="from_parent", text="見つかりました", staff_id=None)
     return escalation
 
@@ -218,12 +260,17 @@ def test_the_audit_trail_goes_after_five_years(clock, app):
 
 def test_ended_staff_sessions_go_after_a_year_and_open_ones_stay(clock, app):
     with unit_of_work() as session:
-        member = StaffMember(name="職員 南本町", login="staff.sessions@city.funabashi.example", centre="minamihoncho",
-                             role="staff")
+        member = StaffMember(
+            name="職員 南本町", login="staff.sessions@city.funabashi.example", centre="minamihoncho", role="staff"
+        )
         session.add(member)
         session.flush()
-        session.add_all([StaffSession(token_hash="a" * 64, staff_id=member.id, ended_at=now(), end_reason="logout"),
-                         StaffSession(token_hash="b" * 64, staff_id=member.id)])
+        session.add_all(
+            [
+                StaffSession(token_hash="a" * 64, staff_id=member.id, ended_at=now(), end_reason="logout"),
+                StaffSession(token_hash="b" * 64, staff_id=member.id),
+            ]
+        )
     clock.shift(366 * DAY)
     assert purge()["staff_sessions"] == 1 and count(StaffSession, StaffSession.ended_at.is_(None)) == 1
 
@@ -252,12 +299,19 @@ def test_a_parent_who_blocked_the_bot_for_180_days_is_erased_and_the_statistics_
         assert user.status == staff_parents.ERASED_STATUS and user.line_user_id != person.user_id
         assert [c.birth_month for c in erased.children], "children's birth months stay: statistics count them"
         assert session.get(Enrollment, enrollment_id).status == "confirmed"
-        assert session.scalar(select(func.count()).select_from(OutboxMessage)
-                              .where(OutboxMessage.line_user_id == person.user_id)) == 0
+        assert (
+            session.scalar(
+                select(func.count()).select_from(OutboxMessage).where(OutboxMessage.line_user_id == person.user_id)
+            )
+            == 0
+        )
         assert users_of(session, returning.user_id).status == "active"
     (erasure,) = trail("parent.erase")
-    assert (erasure.subject_id, erasure.actor_label, erasure.details) == (str(parent_id), retention.SYSTEM,
-                                                                         {"reason": "unfollowed"})
+    assert (erasure.subject_id, erasure.actor_label, erasure.details) == (
+        str(parent_id),
+        retention.SYSTEM,
+        {"reason": "unfollowed"},
+    )
     assert purge()["unfollowed"] == 0, "erased once"
 
 
@@ -270,15 +324,24 @@ def test_an_account_that_never_registered_loses_its_line_id_and_a_staff_account_
     stranger.follow()
     colleague.follow()
     with unit_of_work() as session:
-        session.add(StaffMember(name="職員 地域", login="staff.line@city.funabashi.example", centre="division",
-                                role="staff", line_user_pk=users_of(session, colleague.user_id).id))
+        session.add(
+            StaffMember(
+                name="職員 地域",
+                login="staff.line@city.funabashi.example",
+                centre="division",
+                role="staff",
+                line_user_pk=users_of(session, colleague.user_id).id,
+            )
+        )
     stranger.send("unfollow")
     colleague.send("unfollow")
     clock.shift(181 * DAY)
     assert purge()["unfollowed"] == 1
     with unit_of_work() as session:
-        assert session.scalar(select(func.count()).select_from(LineUser)
-                              .where(LineUser.line_user_id == stranger.user_id)) == 0
+        assert (
+            session.scalar(select(func.count()).select_from(LineUser).where(LineUser.line_user_id == stranger.user_id))
+            == 0
+        )
         assert users_of(session, colleague.user_id).status == "blocked"
     assert count(InboxEvent, InboxEvent.source_key == stranger.user_id) == 0
 
@@ -286,8 +349,10 @@ def test_an_account_that_never_registered_loses_its_line_id_and_a_staff_account_
 # --- the job ----------------------------------------------------------------------------------------------------
 def test_the_purge_works_in_batches_and_a_second_run_finds_nothing(clock, app, monkeypatch):
     with unit_of_work() as session:
-        ids = [outbox.add(session, purpose="notice", messages=[{"type": "text", "text": "x"}],
-                          line_user_id=new_user_id()) for _ in range(25)]
+        ids = [
+            outbox.add(session, purpose="notice", messages=[{"type": "text", "text": "x"}], line_user_id=new_user_id())
+            for _ in range(25)
+        ]
         outbox.mark_sent(session, ids)
     clock.shift(91 * DAY)
     batches = []
@@ -304,8 +369,14 @@ def test_the_purge_works_in_batches_and_a_second_run_finds_nothing(clock, app, m
 
 def test_a_purge_out_of_time_leaves_the_rest_for_the_next_night(clock, app, caplog):
     with unit_of_work() as session:
-        outbox.mark_sent(session, [outbox.add(session, purpose="notice", messages=[{"type": "text", "text": "x"}],
-                                              line_user_id=new_user_id())])
+        outbox.mark_sent(
+            session,
+            [
+                outbox.add(
+                    session, purpose="notice", messages=[{"type": "text", "text": "x"}], line_user_id=new_user_id()
+                )
+            ],
+        )
     clock.shift(91 * DAY)
     assert sum(Purge(retention.DEFAULTS, budget_seconds=0).run().values()) == 0
     assert "time budget used up" in caplog.text and count(OutboxMessage) == 1

@@ -1,5 +1,6 @@
 """The rich menu: a valid LINE definition whose buttons start the right flows, an image of the right size, and
 ``kosodate richmenu deploy`` creating it through the gateway."""
+
 from __future__ import annotations
 
 import io
@@ -12,8 +13,12 @@ from bot.cli import cli
 from handlers.postback import decode
 
 ENTRIES = {
-    "events": ("events", "start"), "applications": ("applications", "start"), "report": ("report", "start"),
-    "profile": ("profile", "start"), "policy": ("policy", "start"), "help": ("menu", "help"),
+    "events": ("events", "start"),
+    "applications": ("applications", "start"),
+    "report": ("report", "start"),
+    "profile": ("profile", "start"),
+    "policy": ("policy", "start"),
+    "help": ("menu", "help"),
 }
 
 
@@ -41,7 +46,7 @@ def test_the_areas_tile_the_image_exactly():
     for a in richmenu.AREAS:
         assert 0 <= a.x and a.x + a.width <= richmenu.WIDTH and 0 <= a.y and a.y + a.height <= richmenu.HEIGHT
     for i, a in enumerate(richmenu.AREAS):
-        for b in richmenu.AREAS[i + 1:]:
+        for b in richmenu.AREAS[i + 1 :]:
             assert a.x + a.width <= b.x or b.x + b.width <= a.x or a.y + a.height <= b.y or b.y + b.height <= a.y
 
 
@@ -59,7 +64,7 @@ def test_the_image_renders_without_a_japanese_font_too():
         # each tile carries its colour, so the six areas are visible without any text
         for area in richmenu.AREAS:
             pixel = image.getpixel((area.x + 60, area.y + area.height - 60))
-            assert pixel == tuple(int(richmenu.COLOURS[area.key][i:i + 2], 16) for i in (1, 3, 5))
+            assert pixel == tuple(int(richmenu.COLOURS[area.key][i : i + 2], 16) for i in (1, 3, 5))
 
 
 def test_deploy_creates_the_menu_uploads_the_image_and_makes_it_the_default(runner, line):

@@ -2,6 +2,7 @@
 exceptions, the manual override, addresses per centre with the division as the fallback, and what happens when an
 escalation would reach nobody (a red banner, an error in the worker's log, /healthz?full=1). Times are set with the
 test clock."""
+
 from __future__ import annotations
 
 import logging
@@ -21,11 +22,13 @@ NINE, FIVE_PM = 9 * 60, 17 * 60
 pytestmark = pytest.mark.usefixtures("app")
 
 
-def member(centre: str = "minamihoncho", name: str = "センター職員 佐藤", *, line: bool = True,
-           role: str = "staff") -> int:
+def member(
+    centre: str = "minamihoncho", name: str = "センター職員 佐藤", *, line: bool = True, role: str = "staff"
+) -> int:
     with unit_of_work() as s:
-        m = staff.create_member(s, name=name, login=f"{name}.{centre}@city.example".replace(" ", ""), centre=centre,
-                                role=role)
+        m = staff.create_member(
+            s, name=name, login=f"{name}.{centre}@city.example".replace(" ", ""), centre=centre, role=role
+        )
         if line:
             m.line_user_pk = users.get_or_create(s, "U" + f"{m.id:032x}").id
         return m.id
@@ -214,7 +217,9 @@ def test_healthz_full_lists_the_centres_nobody_can_be_reached_at(client, clock):
     assert client.get("/healthz?full=1").json["escalations"] == {"unreachable_centres": ["division", "takanedai"]}
 
 
-@pytest.mark.parametrize(("role", "centre", "shown"), [("staff", "takanedai", "高根台"), ("viewer", "minamihoncho", None)])
+@pytest.mark.parametrize(
+    ("role", "centre", "shown"), [("staff", "takanedai", "高根台"), ("viewer", "minamihoncho", None)]
+)
 def test_the_console_shows_a_red_banner_on_every_page_to_staff_who_read_reports(console, clock, role, centre, shown):
     on_rota(member(), weekdays=(MON,))
     clock.tokyo(2026, 11, 2, 10)

@@ -3,6 +3,7 @@ staff member puts themself on the weekday rota and the banner goes.
 
 Set UPDATE_SCREENSHOTS=1 to refresh docs/screenshots/staff-routing.png from this run.
 """
+
 from __future__ import annotations
 
 import pytest

@@ -1,6 +1,7 @@
 """End to end through the LINE double and a local mail server: a parent's loss report in the chat reaches the staff
 member on duty by the rota in LINE and the centre's e-mail address; out of hours it goes to the division's address,
 nobody off duty is woken in LINE, and the parent is told when staff will see it."""
+
 from __future__ import annotations
 
 import pytest
@@ -36,7 +37,8 @@ def send_mail(runtime, smtp_server) -> None:
 
 
 def test_a_report_on_a_weekday_reaches_the_member_on_duty_in_line_and_the_centres_mailbox(
-        chat, runtime, clock, takanedai, smtp_server):
+    chat, runtime, clock, takanedai, smtp_server
+):
     sato, ito = takanedai
     clock.tokyo(2026, 11, 2, 10)  # Monday 10:00
     parent = parent_with_events(chat, event_centre="takanedai")
@@ -50,7 +52,8 @@ def test_a_report_on_a_weekday_reaches_the_member_on_duty_in_line_and_the_centre
 
 
 def test_out_of_hours_the_division_is_mailed_nobody_off_duty_is_woken_and_the_parent_hears_when(
-        chat, runtime, clock, takanedai, smtp_server):
+    chat, runtime, clock, takanedai, smtp_server
+):
     sato, ito = takanedai
     clock.tokyo(2026, 11, 2, 19)  # Monday evening; Tuesday 3 November is 文化の日
     parent = parent_with_events(chat, event_centre="takanedai")
@@ -65,7 +68,8 @@ def test_out_of_hours_the_division_is_mailed_nobody_off_duty_is_woken_and_the_pa
 
 
 def test_on_the_morning_after_the_holiday_the_member_on_duty_gets_it_again_in_line(
-        chat, runtime, clock, takanedai, worker):
+    chat, runtime, clock, takanedai, worker
+):
     sato, _ = takanedai
     clock.tokyo(2026, 11, 3, 10)  # 文化の日
     parent = parent_with_events(chat, event_centre="takanedai")

@@ -1,6 +1,7 @@
 """The worker's reminders, under a controlled clock: the day before at 10:00 and 30 minutes before, each once, with
 the participant's own join link; quiet hours; an event moved or cancelled; a participant who withdraws between
 planning and sending; a worker that was down across a due time."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -14,9 +15,21 @@ from storage import enrollments, join_links, sanctions
 from storage.db import unit_of_work
 from storage.models import Enrollment, Event, LineUser
 from tests.events_support import give_consent
-from tests.scheduler_support import (MONDAY_9, event_at, join, live_link_url, move_event, pushed, reminders_to, rows,
-                                     tick, tokyo, links)
-from tests.scheduler_support import clock, worker  # noqa: F401 (fixtures)
+from tests.scheduler_support import (  # noqa: F401 (fixtures)
+    MONDAY_9,
+    clock,
+    event_at,
+    join,
+    links,
+    live_link_url,
+    move_event,
+    pushed,
+    reminders_to,
+    rows,
+    tick,
+    tokyo,
+    worker,
+)
 
 WEDNESDAY_14 = tokyo(2030, 6, 5, 14)
 
@@ -150,12 +163,15 @@ def test_a_cancelled_event_sends_no_reminder(clock, worker, line):
     assert {(r.status, r.last_error) for r in rows("reminder")} == {("expired", "the event was cancelled")}
 
 
-@pytest.mark.parametrize("change, reason", [
-    ("withdraw", "the participant is no longer confirmed (withdrew or was declined)"),
-    ("withdraw_consent", "the participant's consent to the current policy is missing or withdrawn"),
-    ("bar", "the participant is barred from this event"),
-    ("unfollow", "recipient has blocked the bot"),
-])
+@pytest.mark.parametrize(
+    "change, reason",
+    [
+        ("withdraw", "the participant is no longer confirmed (withdrew or was declined)"),
+        ("withdraw_consent", "the participant's consent to the current policy is missing or withdrawn"),
+        ("bar", "the participant is barred from this event"),
+        ("unfollow", "recipient has blocked the bot"),
+    ],
+)
 def test_a_participant_who_changes_between_planning_and_sending_gets_nothing(clock, worker, line, change, reason):
     event = event_at(WEDNESDAY_14)
     alice = join(event)
@@ -189,7 +205,8 @@ def test_a_parent_who_consents_again_is_reminded_by_the_same_rows_under_the_same
         give_consent(session, session.get(Enrollment, alice.enrollment_id).parent)
     tick(worker)
     assert {r.id: (r.status, r.retry_key) for r in rows("reminder")} == {
-        row_id: ("planned", key) for row_id, key in before.items()}
+        row_id: ("planned", key) for row_id, key in before.items()
+    }
     clock.tokyo(2030, 6, 4, 10)
     tick(worker)
     assert len(reminders_to(line, alice.user_id)) == 1
@@ -242,7 +259,9 @@ def test_a_worker_down_across_both_due_times_sends_only_the_latest(clock, worker
     [only] = reminders_to(line, alice.user_id)
     assert "まもなく「ねんねの赤ちゃん交流会」が始まります" in only
     assert {(r.status, r.last_error) for r in rows("reminder")} == {
-        ("sent", None), ("expired", "a later reminder is due already")}
+        ("sent", None),
+        ("expired", "a later reminder is due already"),
+    }
 
 
 def test_a_worker_back_after_the_start_sends_nothing(clock, worker, line):

@@ -1,5 +1,6 @@
 """The running worker survives PostgreSQL restarting under it: jobs fail while it is away, and pick up again when it
 is back, without a restart. Uses a disposable cluster of its own (initdb/pg_ctl) on a free port."""
+
 from __future__ import annotations
 
 import logging
@@ -24,14 +25,21 @@ from tests.support import new_user_id
 
 pytestmark = [
     pytest.mark.postgres,
-    pytest.mark.skipif(not os.environ.get("DATABASE_URL", "").startswith("postgres"),
-                       reason="PostgreSQL tier: set DATABASE_URL=postgresql://… to run"),
+    pytest.mark.skipif(
+        not os.environ.get("DATABASE_URL", "").startswith("postgres"),
+        reason="PostgreSQL tier: set DATABASE_URL=postgresql://… to run",
+    ),
 ]
 
 # PG_BIN, else the newest installed server (Debian's layout), as .ci/run does.
-PG_BIN = Path(os.environ.get("PG_BIN") or max(
-    (str(p.parent) for p in Path("/usr/lib/postgresql").glob("*/bin/initdb")), default="/usr/lib/postgresql/15/bin",
-    key=lambda d: int(Path(d).parent.name) if Path(d).parent.name.isdigit() else 0))
+PG_BIN = Path(
+    os.environ.get("PG_BIN")
+    or max(
+        (str(p.parent) for p in Path("/usr/lib/postgresql").glob("*/bin/initdb")),
+        default="/usr/lib/postgresql/15/bin",
+        key=lambda d: int(Path(d).parent.name) if Path(d).parent.name.isdigit() else 0,
+    )
+)
 
 
 @dataclass
@@ -45,8 +53,12 @@ class Cluster:
         return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
     def ctl(self, *args: str) -> None:
-        subprocess.run([*self.as_user, str(PG_BIN / "pg_ctl"), "-D", str(self.data / "data"), "-w", *args],
-                       check=True, capture_output=True, timeout=60)
+        subprocess.run(
+            [*self.as_user, str(PG_BIN / "pg_ctl"), "-D", str(self.data / "data"), "-w", *args],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
 
     def start(self) -> None:
         options = f"-p {self.port} -k {self.data} -c listen_addresses=127.0.0.1 -c fsync=off"
@@ -77,8 +89,12 @@ def cluster():
             pytest.skip("running as root without runuser")
         os.chown(data, owner.pw_uid, owner.pw_gid)
         as_user = ["runuser", "-u", "postgres", "--"]
-    subprocess.run([*as_user, str(PG_BIN / "initdb"), "-D", str(data / "data"), "-U", "postgres", "--auth=trust",
-                    "-E", "UTF8"], check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [*as_user, str(PG_BIN / "initdb"), "-D", str(data / "data"), "-U", "postgres", "--auth=trust", "-E", "UTF8"],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     found = Cluster(data, _free_port(), as_user)
     found.start()
     yield found
@@ -103,9 +119,17 @@ class Seen(logging.Handler):
 
 def test_the_running_worker_recovers_when_postgresql_restarts(cluster, line, monkeypatch):
     migrate.upgrade(cluster.url)
-    app = create_app({"mode": "test", "database_url": cluster.url, "line_api_base_url": line.base_url,
-                      "line_channel_secret": SECRET, "line_channel_access_token": "test-token",
-                      "inline_processing": False, "line_timeout_seconds": 2.0})
+    app = create_app(
+        {
+            "mode": "test",
+            "database_url": cluster.url,
+            "line_api_base_url": line.base_url,
+            "line_channel_secret": SECRET,
+            "line_channel_access_token": "test-token",
+            "inline_processing": False,
+            "line_timeout_seconds": 2.0,
+        }
+    )
     runtime = app.extensions["kosodate"]
     watch = InFlight(line)
     monkeypatch.setattr(line, "handle", watch.handle)

@@ -1,12 +1,13 @@
 """Web security of the whole app: every staff route declares a permission and is refused to whoever lacks it (the
 matrix below, discovered from app.url_map), every POST needs a CSRF token, cookies and headers are set right."""
+
 from __future__ import annotations
 
 import re
 
 import pytest
 
-from bot.staff.auth import PUBLIC, PERMISSIONS
+from bot.staff.auth import PERMISSIONS, PUBLIC
 from storage import broadcasts, enrollments, events, reports, sanctions, staff
 from storage.clock import now
 from storage.db import unit_of_work
@@ -18,8 +19,11 @@ def staff_rules(app):
 
 
 def test_every_staff_route_declares_a_permission(app):
-    undeclared = [r.endpoint for r in staff_rules(app)
-                  if getattr(app.view_functions[r.endpoint], "staff_permission", None) not in (PUBLIC, *PERMISSIONS)]
+    undeclared = [
+        r.endpoint
+        for r in staff_rules(app)
+        if getattr(app.view_functions[r.endpoint], "staff_permission", None) not in (PUBLIC, *PERMISSIONS)
+    ]
     assert staff_rules(app) and undeclared == []
 
 
@@ -36,35 +40,79 @@ def test_a_view_without_a_declared_permission_is_refused_even_to_an_administrato
 #   public: anyone; read: any active staff; read_record: staff and viewers of the record's centre, and admins;
 #   write: centre staff and admins; write_record: centre staff of the record's centre and admins; admin: admins.
 ACCESS = {
-    "staff.login": "public", "staff.login_totp": "public",
-    "staff.home": "read", "staff.today": "read", "staff.events": "read", "staff.parents": "read",
-    "staff.parents_search": "read", "staff.policy": "read", "staff.account": "read", "staff.logout": "read",
-    "staff.change_password": "read", "staff.end_other_sessions": "read", "staff.totp_begin": "read",
-    "staff.totp_setup": "read", "staff.totp_disable": "read",
-    "staff.statistics_page": "read", "staff.statistics_csv": "read", "staff.statistics_xlsx": "read",
-    "staff.event": "read_record", "staff.event_participants": "read_record",
-    "staff.event_participants_csv": "read_record", "staff.parent": "read_record",
+    "staff.login": "public",
+    "staff.login_totp": "public",
+    "staff.home": "read",
+    "staff.today": "read",
+    "staff.events": "read",
+    "staff.parents": "read",
+    "staff.parents_search": "read",
+    "staff.policy": "read",
+    "staff.account": "read",
+    "staff.logout": "read",
+    "staff.change_password": "read",
+    "staff.end_other_sessions": "read",
+    "staff.totp_begin": "read",
+    "staff.totp_setup": "read",
+    "staff.totp_disable": "read",
+    "staff.statistics_page": "read",
+    "staff.statistics_csv": "read",
+    "staff.statistics_xlsx": "read",
+    "staff.event": "read_record",
+    "staff.event_participants": "read_record",
+    "staff.event_participants_csv": "read_record",
+    "staff.parent": "read_record",
     "staff.event_new": "write",
-    "staff.event_copy": "write_record", "staff.event_edit": "write_record", "staff.event_publish": "write_record",
-    "staff.event_cancel": "write_record", "staff.event_attendance": "write_record",
-    "staff.enrollment_approve": "write_record", "staff.enrollment_decline": "write_record",
-    "staff.enrollment_reissue": "write_record", "staff.enrollment_remove": "write_record",
-    "staff.parent_correct": "write_record", "staff.parent_suspend": "write_record", "staff.parent_bar": "write_record",
-    "staff.sanction_lift": "write_record", "staff.event_rotate": "write_record",
-    "staff.escalations": "read", "staff.escalation": "read_record",
-    "staff.escalation_acknowledge": "write_record", "staff.escalation_instruct": "write_record",
-    "staff.escalation_resolve": "write_record", "staff.escalation_loan": "write_record",
-    "staff.parent_export_json": "admin", "staff.parent_export_csv": "admin", "staff.parent_erase": "admin",
-    "staff.policy_publish": "admin", "staff.audit_log": "admin", "staff.audit_export": "admin",
-    "staff.members": "admin", "staff.member_new": "admin", "staff.member_edit": "admin",
-    "staff.member_disable": "admin", "staff.member_enable": "admin", "staff.member_end_sessions": "admin",
-    "staff.member_password": "admin", "staff.member_totp_reset": "admin", "staff.member_unlock": "admin", "staff.member_invite": "admin",
-    "staff.broadcasts_page": "read", "staff.broadcast": "read_record", "staff.broadcast_new": "write",
-    "staff.broadcast_approve": "write_record", "staff.broadcast_cancel": "write_record",
-    "staff.routing_page": "read", "staff.routing_centre": "read_record", "staff.routing_slot_add": "write_record",
-    "staff.routing_slot_remove": "write_record", "staff.routing_exception_add": "write_record",
-    "staff.routing_exception_remove": "write_record", "staff.routing_override": "write_record",
-    "staff.routing_route_add": "admin", "staff.routing_route_remove": "admin",
+    "staff.event_copy": "write_record",
+    "staff.event_edit": "write_record",
+    "staff.event_publish": "write_record",
+    "staff.event_cancel": "write_record",
+    "staff.event_attendance": "write_record",
+    "staff.enrollment_approve": "write_record",
+    "staff.enrollment_decline": "write_record",
+    "staff.enrollment_reissue": "write_record",
+    "staff.enrollment_remove": "write_record",
+    "staff.parent_correct": "write_record",
+    "staff.parent_suspend": "write_record",
+    "staff.parent_bar": "write_record",
+    "staff.sanction_lift": "write_record",
+    "staff.event_rotate": "write_record",
+    "staff.escalations": "read",
+    "staff.escalation": "read_record",
+    "staff.escalation_acknowledge": "write_record",
+    "staff.escalation_instruct": "write_record",
+    "staff.escalation_resolve": "write_record",
+    "staff.escalation_loan": "write_record",
+    "staff.parent_export_json": "admin",
+    "staff.parent_export_csv": "admin",
+    "staff.parent_erase": "admin",
+    "staff.policy_publish": "admin",
+    "staff.audit_log": "admin",
+    "staff.audit_export": "admin",
+    "staff.members": "admin",
+    "staff.member_new": "admin",
+    "staff.member_edit": "admin",
+    "staff.member_disable": "admin",
+    "staff.member_enable": "admin",
+    "staff.member_end_sessions": "admin",
+    "staff.member_password": "admin",
+    "staff.member_totp_reset": "admin",
+    "staff.member_unlock": "admin",
+    "staff.member_invite": "admin",
+    "staff.broadcasts_page": "read",
+    "staff.broadcast": "read_record",
+    "staff.broadcast_new": "write",
+    "staff.broadcast_approve": "write_record",
+    "staff.broadcast_cancel": "write_record",
+    "staff.routing_page": "read",
+    "staff.routing_centre": "read_record",
+    "staff.routing_slot_add": "write_record",
+    "staff.routing_slot_remove": "write_record",
+    "staff.routing_exception_add": "write_record",
+    "staff.routing_exception_remove": "write_record",
+    "staff.routing_override": "write_record",
+    "staff.routing_route_add": "admin",
+    "staff.routing_route_remove": "admin",
 }
 MAY_GET_2XX = {
     "anonymous": {"public"},
@@ -84,17 +132,38 @@ def records(app, staff_factory, parent_factory, event_factory):
     with unit_of_work() as s:
         applied = enrollments.apply(s, events.get(s, event_id), parent_id)
         sanction = sanctions.impose(s, parent_id, policy_items=["6-(3)"], created_by="test", event_id=event_id)
-        escalation = reports.create_escalation(s, kind="lost_credentials", reference="R-MATRIX", parent_id=parent_id,
-                                               centre="minamihoncho")
-        reports.add_report(s, escalation, lost="join_link", lost_when="today", misuse="no", event_ids=[event_id],
-                           note="", held=[])
-        broadcast = broadcasts.create(s, audience=broadcasts.Audience("centre", "minamihoncho"), text="お知らせ",
-                                      card_event_id=None, image_url=None, urgent=False, send_at=now(),
-                                      author_id=target.id, estimated=0, needs_approval=True)
-        return {"event_id": event_id, "parent_id": parent_id, "enrollment_id": applied.enrollment.id,
-                "sanction_id": sanction.id, "member_id": target.id, "escalation_id": escalation.id,
-                "table": "events", "broadcast_id": broadcast.id,
-                "centre": "minamihoncho", "route_id": 1, "slot_id": 1, "exception_id": 1}
+        escalation = reports.create_escalation(
+            s, kind="lost_credentials", reference="R-MATRIX", parent_id=parent_id, centre="minamihoncho"
+        )
+        reports.add_report(
+            s, escalation, lost="join_link", lost_when="today", misuse="no", event_ids=[event_id], note="", held=[]
+        )
+        broadcast = broadcasts.create(
+            s,
+            audience=broadcasts.Audience("centre", "minamihoncho"),
+            text="お知らせ",
+            card_event_id=None,
+            image_url=None,
+            urgent=False,
+            send_at=now(),
+            author_id=target.id,
+            estimated=0,
+            needs_approval=True,
+        )
+        return {
+            "event_id": event_id,
+            "parent_id": parent_id,
+            "enrollment_id": applied.enrollment.id,
+            "sanction_id": sanction.id,
+            "member_id": target.id,
+            "escalation_id": escalation.id,
+            "table": "events",
+            "broadcast_id": broadcast.id,
+            "centre": "minamihoncho",
+            "route_id": 1,
+            "slot_id": 1,
+            "exception_id": 1,
+        }
 
 
 def identities(app, staff_factory, sign_in):
@@ -148,12 +217,20 @@ def test_authorization_matrix_has_no_unexpected_success(app, records, staff_fact
 def test_a_refused_request_changes_nothing(app, records, console, csrf_token):
     client, _ = console("viewer", "minamihoncho")
     token = csrf_token(client, "/staff/today")
-    assert client.post(f"/staff/parents/{records['parent_id']}/erase",
-                       data={"csrf_token": token, "confirm": "y"}).status_code == 403
+    assert (
+        client.post(
+            f"/staff/parents/{records['parent_id']}/erase", data={"csrf_token": token, "confirm": "y"}
+        ).status_code
+        == 403
+    )
     other, _ = console("staff", "takanedai")
     token = csrf_token(other, "/staff/today")
-    assert other.post(f"/staff/parents/{records['parent_id']}/suspend",
-                      data={"csrf_token": token, "confirm": "y"}).status_code == 404
+    assert (
+        other.post(
+            f"/staff/parents/{records['parent_id']}/suspend", data={"csrf_token": token, "confirm": "y"}
+        ).status_code
+        == 404
+    )
     with unit_of_work() as s:
         assert s.get(Parent, records["parent_id"]).name == "船橋 花子"
     assert client.get(f"/staff/parents/{records['parent_id']}").status_code == 200
@@ -170,8 +247,11 @@ EXEMPT = {"/callback"}
 
 def test_every_post_route_refuses_a_missing_csrf_token(app, console, records):
     client, _ = console("admin")
-    posts = [r for r in app.url_map.iter_rules()
-             if "POST" in r.methods and r.rule not in EXEMPT and not r.endpoint.startswith("simulator.")]
+    posts = [
+        r
+        for r in app.url_map.iter_rules()
+        if "POST" in r.methods and r.rule not in EXEMPT and not r.endpoint.startswith("simulator.")
+    ]
     assert len(posts) > 20
     accepted = []
     for rule in posts:
@@ -194,8 +274,9 @@ def test_a_wrong_csrf_token_is_refused_and_the_webhook_is_exempt(console, client
 # --- cookies, headers ---------------------------------------------------------------------------------------------
 def test_session_cookie_is_secure_httponly_and_lax_when_served_over_https(client, staff_factory, sign_in):
     response = sign_in(client, staff_factory("staff", "takanedai"))
-    cookie = response.headers["Set-Cookie"]
-    assert cookie.startswith("__Host-kosodate=")
+    cookies = response.headers.getlist("Set-Cookie")  # the session's, and the device cookie (test_staff_signin_devices)
+    assert [c.split("=")[0] for c in cookies] == ["kosodate_staff_device", "__Host-kosodate"]
+    cookie = cookies[1]
     assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/" in cookie
     assert "Expires" not in cookie  # a browser-session cookie: the server ends the session itself
 
@@ -203,8 +284,15 @@ def test_session_cookie_is_secure_httponly_and_lax_when_served_over_https(client
 def test_without_https_the_cookie_is_not_marked_secure_and_no_hsts(database_url, line):
     from bot import create_app
 
-    app = create_app({"mode": "test", "database_url": database_url, "public_base_url": "http://127.0.0.1:5000",
-                      "line_api_base_url": line.base_url, "inline_processing": False})
+    app = create_app(
+        {
+            "mode": "test",
+            "database_url": database_url,
+            "public_base_url": "http://127.0.0.1:5000",
+            "line_api_base_url": line.base_url,
+            "inline_processing": False,
+        }
+    )
     try:
         response = app.test_client().get("/staff/login")
         cookie = response.headers["Set-Cookie"]
@@ -214,10 +302,18 @@ def test_without_https_the_cookie_is_not_marked_secure_and_no_hsts(database_url,
         app.extensions["kosodate"].close()
 
 
-@pytest.mark.parametrize("method,path", [
-    ("get", "/staff/login"), ("get", "/staff/today"), ("get", "/policy"), ("get", "/healthz"),
-    ("get", "/no-such-page"), ("post", "/callback"), ("get", "/j/" + "x" * 43),
-])
+@pytest.mark.parametrize(
+    "method,path",
+    [
+        ("get", "/staff/login"),
+        ("get", "/staff/today"),
+        ("get", "/policy"),
+        ("get", "/healthz"),
+        ("get", "/no-such-page"),
+        ("post", "/callback"),
+        ("get", "/j/" + "x" * 43),
+    ],
+)
 def test_security_headers_on_every_response(client, method, path):
     response = getattr(client, method)(path)
     headers = response.headers
@@ -239,8 +335,14 @@ def test_staff_pages_are_not_cached_and_send_forms_only_to_themselves(console):
 
 def test_pages_use_no_inline_script_or_style(console, records):
     client, _ = console("admin")
-    for path in ("/staff/today", f"/staff/parents/{records['parent_id']}", f"/staff/events/{records['event_id']}",
-                 f"/staff/events/{records['event_id']}/participants", "/staff/policy", "/staff/audit"):
+    for path in (
+        "/staff/today",
+        f"/staff/parents/{records['parent_id']}",
+        f"/staff/events/{records['event_id']}",
+        f"/staff/events/{records['event_id']}/participants",
+        "/staff/policy",
+        "/staff/audit",
+    ):
         html = client.get(path).get_data(as_text=True)
         assert "<script" not in html and "style=" not in html and "<style" not in html, path
 
@@ -274,30 +376,53 @@ def test_the_divisions_own_staff_see_every_centre_and_a_viewer_there_still_only_
     assert client.get(f"/staff/events/{records['event_id']}/edit").status_code == 403
 
 
-def test_behind_a_trusted_proxy_the_client_address_and_https_come_from_its_headers(database_url, line,
-                                                                                     staff_factory, csrf_token):
+def test_behind_a_trusted_proxy_the_client_address_and_https_come_from_its_headers(
+    database_url, line, staff_factory, csrf_token
+):
     from bot import create_app
 
-    app = create_app({"mode": "test", "database_url": database_url, "public_base_url": "https://bot.example.test",
-                      "line_api_base_url": line.base_url, "inline_processing": False, "trusted_proxies": 1})
+    app = create_app(
+        {
+            "mode": "test",
+            "database_url": database_url,
+            "public_base_url": "https://bot.example.test",
+            "line_api_base_url": line.base_url,
+            "inline_processing": False,
+            "trusted_proxies": 1,
+        }
+    )
     try:
         account = staff_factory("staff", "takanedai")
         client = app.test_client()
 
-        def attempt(password: str, address: str):
-            token = csrf_token(client)
-            return client.post("/staff/login", data={"csrf_token": token, "login": account.login,
-                                                     "password": password},
-                               headers={"X-Forwarded-For": address, "X-Forwarded-Proto": "https",
-                                        "Referer": "https://localhost/staff/login"})
+        def attempt(password: str, address: str, browser=client):
+            token = csrf_token(browser)
+            return browser.post(
+                "/staff/login",
+                data={"csrf_token": token, "login": account.login, "password": password},
+                headers={
+                    "X-Forwarded-For": address,
+                    "X-Forwarded-Proto": "https",
+                    "Referer": "https://localhost/staff/login",
+                },
+            )
 
+        owners_browser = app.test_client()  # signed in before: its device cookie spares it the account-wide delay
+        assert attempt(account.password, "203.0.113.10", owners_browser).status_code == 302
+        owners_browser.post(
+            "/staff/logout",
+            data={"csrf_token": csrf_token(owners_browser, "/staff/account")},
+            headers={"X-Forwarded-Proto": "https", "Referer": "https://localhost/staff/account"},
+        )
         for n in range(30):
             assert attempt(f"wrong password {n}", "203.0.113.9").status_code == 401
-        assert attempt(account.password, "203.0.113.9").status_code == 429
-        assert attempt(account.password, "203.0.113.10").status_code == 302
+        assert attempt(account.password, "203.0.113.9", owners_browser).status_code == 429
+        assert attempt(account.password, "203.0.113.10", owners_browser).status_code == 302
         # Seen as HTTPS, the CSRF check also wants a same-origin Referer.
-        token = csrf_token(client, "/staff/today")
-        refused = client.post("/staff/logout", data={"csrf_token": token}, headers={"X-Forwarded-Proto": "https"})
+        token = csrf_token(owners_browser, "/staff/today")
+        refused = owners_browser.post(
+            "/staff/logout", data={"csrf_token": token}, headers={"X-Forwarded-Proto": "https"}
+        )
         assert refused.status_code == 400
     finally:
         app.extensions["kosodate"].close()

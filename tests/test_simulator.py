@@ -1,5 +1,6 @@
 """The simulator's API: what a demo persona does becomes a signed webhook from that persona's LINE user id, and the
 persona's chat shows what LINE accepted for them, in order."""
+
 from __future__ import annotations
 
 import json
@@ -115,8 +116,13 @@ def test_a_postback_without_display_text_shows_nothing_of_the_parent(sim):
 
 
 def test_datetime_picker_values_travel_as_postback_params(sim, received):
-    send(sim, persona="sakura", kind="postback", data=encode("menu", "help"),
-         params={"date": "2025-06-01", "ignored": "x"})
+    send(
+        sim,
+        persona="sakura",
+        kind="postback",
+        data=encode("menu", "help"),
+        params={"date": "2025-06-01", "ignored": "x"},
+    )
     assert received[-1]["postback"] == {"data": encode("menu", "help"), "params": {"date": "2025-06-01"}}
 
 
@@ -222,10 +228,14 @@ def test_the_rich_menu_definition_is_shown_when_there_is_one(sim, monkeypatch):
     richmenu.definition = lambda: {
         "chatBarText": "メニュー",
         "areas": [
-            {"bounds": {"x": 0, "y": 0, "width": 833, "height": 843},
-             "action": {"type": "postback", "data": encode("events", "start"), "displayText": "イベント一覧"}},
-            {"bounds": {"x": 833, "y": 0, "width": 833, "height": 843},
-             "action": {"type": "uri", "label": "ポリシー", "uri": "https://bot.example.test/policy"}},
+            {
+                "bounds": {"x": 0, "y": 0, "width": 833, "height": 843},
+                "action": {"type": "postback", "data": encode("events", "start"), "displayText": "イベント一覧"},
+            },
+            {
+                "bounds": {"x": 833, "y": 0, "width": 833, "height": 843},
+                "action": {"type": "uri", "label": "ポリシー", "uri": "https://bot.example.test/policy"},
+            },
         ],
     }
     monkeypatch.setitem(sys.modules, "bot.richmenu", richmenu)
@@ -235,12 +245,17 @@ def test_the_rich_menu_definition_is_shown_when_there_is_one(sim, monkeypatch):
 
 
 def test_the_simulator_is_not_served_in_production(database_url, line):
-    app = create_app({
-        "mode": "production", "database_url": database_url, "line_api_base_url": line.base_url,
-        "line_channel_secret": "0123456789abcdef" * 2, "line_channel_access_token": "t",
-        "secret_key": secrets.token_hex(32),
-        "data_encryption_key": Fernet.generate_key().decode(),
-    })
+    app = create_app(
+        {
+            "mode": "production",
+            "database_url": database_url,
+            "line_api_base_url": line.base_url,
+            "line_channel_secret": "0123456789abcdef" * 2,
+            "line_channel_access_token": "t",
+            "secret_key": secrets.token_hex(32),
+            "data_encryption_key": Fernet.generate_key().decode(),
+        }
+    )
     try:
         assert app.test_client().get("/simulator/").status_code == 404
     finally:

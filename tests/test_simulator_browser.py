@@ -2,6 +2,7 @@
 
 Set UPDATE_SCREENSHOTS=1 to refresh docs/screenshots/simulator.png from this run.
 """
+
 from __future__ import annotations
 
 import os
@@ -31,13 +32,24 @@ def served(app, line):
 
 def event_cards() -> list[dict]:
     cards = (
-        Card("ほっとひと息 オンライン交流会", ("6月12日（木）10:30〜11:15", "南本町子育て支援センター", "0〜1歳のお子さんと保護者"),
-             (Choice("申し込む", data=encode("events", "apply", "1"), display="交流会に申し込む"),
-              Choice("センターの案内", uri="https://www.city.funabashi.lg.jp/"))),
-        Card("離乳食のはなし（講座）", ("6月19日（木）14:00〜14:45", "高根台子育て支援センター"),
-             (Choice("申し込む", data=encode("events", "apply", "2"), display="講座に申し込む"),)),
+        Card(
+            "ほっとひと息 オンライン交流会",
+            ("6月12日（木）10:30〜11:15", "南本町子育て支援センター", "0〜1歳のお子さんと保護者"),
+            (
+                Choice("申し込む", data=encode("events", "apply", "1"), display="交流会に申し込む"),
+                Choice("センターの案内", uri="https://www.city.funabashi.lg.jp/"),
+            ),
+        ),
+        Card(
+            "離乳食のはなし（講座）",
+            ("6月19日（木）14:00〜14:45", "高根台子育て支援センター"),
+            (Choice("申し込む", data=encode("events", "apply", "2"), display="講座に申し込む"),),
+        ),
     )
-    more = (Choice("ほかのイベント", data=encode("events", "more"), display="ほかのイベントを見る"), Choice("メニュー", text="メニュー"))
+    more = (
+        Choice("ほかのイベント", data=encode("events", "more"), display="ほかのイベントを見る"),
+        Choice("メニュー", text="メニュー"),
+    )
     return render(Carousel(cards, alt="イベント一覧", quick=more))
 
 

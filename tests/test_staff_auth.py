@@ -1,5 +1,6 @@
 """Signing in to the staff console: argon2id passwords, progressive delays, server-side sessions (regenerated at login, idle
 and absolute limits, revocable), the optional TOTP second factor, and the `kosodate staff` commands."""
+
 from __future__ import annotations
 
 import subprocess
@@ -31,8 +32,9 @@ def member(account_id: int) -> StaffMember:
 def test_passwords_are_stored_as_argon2id_with_the_recommended_parameters(app):
     assert staff.HASHER.type is Type.ID and staff.HASHER.memory_cost >= 19 * 1024 and staff.HASHER.time_cost >= 2
     with unit_of_work() as s:
-        created = staff.create_member(s, name="管理者", login="Admin@City.Example", centre="division", role="admin",
-                                      password=STAFF_PASSWORD)
+        created = staff.create_member(
+            s, name="管理者", login="Admin@City.Example", centre="division", role="admin", password=STAFF_PASSWORD
+        )
         assert created.login == "admin@city.example"
         assert created.password_hash.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
         assert STAFF_PASSWORD not in created.password_hash
@@ -88,8 +90,9 @@ def test_a_successful_sign_in_lands_where_the_member_was_going(client, staff_fac
     assert response.headers["Location"].endswith("/staff/policy")
 
 
-def test_sign_in_and_sign_out_are_audited_and_signing_out_ends_the_server_session(client, staff_factory, sign_in,
-                                                                                 csrf_token):
+def test_sign_in_and_sign_out_are_audited_and_signing_out_ends_the_server_session(
+    client, staff_factory, sign_in, csrf_token
+):
     account = staff_factory("viewer", "takanedai")
     sign_in(client, account)
     cookie = client.get_cookie("__Host-kosodate").value
@@ -166,19 +169,20 @@ def test_a_member_can_end_their_other_sessions(app, staff_factory, sign_in, csrf
     assert elsewhere.get("/staff/today").status_code == 302
 
 
-def test_changing_the_password_needs_the_current_one_and_ends_other_sessions(app, staff_factory, sign_in,
-                                                                             csrf_token):
+def test_changing_the_password_needs_the_current_one_and_ends_other_sessions(app, staff_factory, sign_in, csrf_token):
     account = staff_factory("staff", "takanedai")
     here, elsewhere = app.test_client(), app.test_client()
     sign_in(here, account)
     sign_in(elsewhere, account)
     new = "a brand new passphrase"
     token = csrf_token(here, "/staff/account")
-    refused = here.post("/staff/account/password", data={"csrf_token": token, "current": "wrong guess here",
-                                                          "new": new, "confirm": new})
+    refused = here.post(
+        "/staff/account/password", data={"csrf_token": token, "current": "wrong guess here", "new": new, "confirm": new}
+    )
     assert refused.status_code == 400 and "いまのパスワードが違います" in refused.get_data(as_text=True)
-    here.post("/staff/account/password", data={"csrf_token": token, "current": account.password, "new": new,
-                                               "confirm": new})
+    here.post(
+        "/staff/account/password", data={"csrf_token": token, "current": account.password, "new": new, "confirm": new}
+    )
     assert here.get("/staff/today").status_code == 200
     assert elsewhere.get("/staff/today").status_code == 302
     assert sign_in(app.test_client(), account).status_code == 401
@@ -244,10 +248,12 @@ def test_a_rotating_x_forwarded_for_does_not_escape_the_limit(app, staff_factory
     client = app.test_client()
 
     def attempt(password: str, n: int):
-        return client.post("/staff/login", data={"csrf_token": csrf_token(client), "login": account.login,
-                                                 "password": password},
-                           environ_base={"REMOTE_ADDR": "198.51.100.20"},
-                           headers={"X-Forwarded-For": f"192.0.2.{n}", "Referer": "https://localhost/staff/login"})
+        return client.post(
+            "/staff/login",
+            data={"csrf_token": csrf_token(client), "login": account.login, "password": password},
+            environ_base={"REMOTE_ADDR": "198.51.100.20"},
+            headers={"X-Forwarded-For": f"192.0.2.{n}", "Referer": "https://localhost/staff/login"},
+        )
 
     with time_machine.travel(now(), tick=False):
         for n in range(login_throttle.PAIR_FREE):
@@ -295,10 +301,19 @@ def test_kosodate_staff_unlock_runs_as_its_own_process(app, database_url, staff_
     with time_machine.travel(now(), tick=False):
         for n in range(login_throttle.PAIR_FREE):
             sign_in(app.test_client(), account, password=f"wrong password {n}", address="203.0.113.7")
-    env = {"PATH": "/usr/bin:/bin", "APP_MODE": "test", "DATABASE_URL": database_url,
-           "SECRET_KEY": app.config["SECRET_KEY"]}
-    done = subprocess.run([str(Path(sys.executable).with_name("kosodate")), "staff", "unlock", account.login],
-                          env=env, capture_output=True, text=True, timeout=60)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "APP_MODE": "test",
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": app.config["SECRET_KEY"],
+    }
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("kosodate")), "staff", "unlock", account.login],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     assert "1 address" in done.stdout and account.login not in done.stdout + done.stderr
     with unit_of_work() as s:
@@ -336,11 +351,20 @@ def test_production_warns_once_when_a_proxy_forwards_but_trusted_proxies_is_0(da
 
     from bot import create_app
 
-    app = create_app({"mode": "production", "database_url": database_url, "line_api_base_url": line.base_url,
-                      "line_channel_secret": secrets.token_hex(16), "line_channel_access_token": "token",
-                      "secret_key": secrets.token_hex(32), "data_encryption_key": Fernet.generate_key().decode(),
-                      "public_base_url": "https://bot.example.test", "line_bot_user_id": "U" + "0" * 32,
-                      "inline_processing": False})
+    app = create_app(
+        {
+            "mode": "production",
+            "database_url": database_url,
+            "line_api_base_url": line.base_url,
+            "line_channel_secret": secrets.token_hex(16),
+            "line_channel_access_token": "token",
+            "secret_key": secrets.token_hex(32),
+            "data_encryption_key": Fernet.generate_key().decode(),
+            "public_base_url": "https://bot.example.test",
+            "line_bot_user_id": "U" + "0" * 32,
+            "inline_processing": False,
+        }
+    )
     try:
         client = app.test_client()
         with caplog.at_level("WARNING", logger="bot.security"):
@@ -412,8 +436,9 @@ def test_totp_second_factor(app, staff_factory, sign_in, csrf_token):
         # The same code cannot be used twice, even within its 30 seconds.
         again = app.test_client()
         sign_in(again, account)
-        replay = again.post("/staff/login/code", data={"csrf_token": csrf_token(again, "/staff/login/code"),
-                                                        "code": code})
+        replay = again.post(
+            "/staff/login/code", data={"csrf_token": csrf_token(again, "/staff/login/code"), "code": code}
+        )
         assert replay.status_code == 401
 
 
@@ -445,8 +470,11 @@ def test_an_administrator_can_reset_a_lost_second_factor(app, console, staff_fac
 
 # --- accounts and the command line -------------------------------------------------------------------------------
 def test_staff_create_makes_the_first_administrator_with_a_prompted_password(runner, fast_passwords):
-    result = runner.invoke(cli, args=["staff", "create", "--name", "地域 太郎", "--login", "Taro@City.Example"],
-                           input="a good long passphrase\na good long passphrase\n")
+    result = runner.invoke(
+        cli,
+        args=["staff", "create", "--name", "地域 太郎", "--login", "Taro@City.Example"],
+        input="a good long passphrase\na good long passphrase\n",
+    )
     assert result.exit_code == 0, result.output
     assert "a good long passphrase" not in result.output
     with unit_of_work() as s:
@@ -457,13 +485,21 @@ def test_staff_create_makes_the_first_administrator_with_a_prompted_password(run
 
 
 def test_staff_create_refuses_a_weak_password_and_a_taken_login(runner, fast_passwords):
-    weak = runner.invoke(cli, args=["staff", "create", "--name", "A", "--login", "a@city.example"], input="short\nshort\n")
+    weak = runner.invoke(
+        cli, args=["staff", "create", "--name", "A", "--login", "a@city.example"], input="short\nshort\n"
+    )
     assert weak.exit_code != 0
-    ok = runner.invoke(cli, args=["staff", "create", "--name", "A", "--login", "a@city.example"],
-                       input="long enough passphrase\nlong enough passphrase\n")
+    ok = runner.invoke(
+        cli,
+        args=["staff", "create", "--name", "A", "--login", "a@city.example"],
+        input="long enough passphrase\nlong enough passphrase\n",
+    )
     assert ok.exit_code == 0
-    again = runner.invoke(cli, args=["staff", "create", "--name", "B", "--login", "A@city.example"],
-                          input="long enough passphrase\nlong enough passphrase\n")
+    again = runner.invoke(
+        cli,
+        args=["staff", "create", "--name", "B", "--login", "A@city.example"],
+        input="long enough passphrase\nlong enough passphrase\n",
+    )
     assert again.exit_code != 0 and "already" in again.output
 
 
@@ -497,20 +533,34 @@ def test_an_invite_expires_after_a_day(app, staff_factory):
 def test_administrators_manage_accounts_in_the_console(console, csrf_token):
     admin, _ = console("admin")
     token = csrf_token(admin, "/staff/members/new")
-    response = admin.post("/staff/members/new", data={
-        "csrf_token": token, "name": "高根台 花子", "login": "hanako@city.example", "centre": "takanedai",
-        "role": "staff", "password": "a fresh passphrase",
-    })
+    response = admin.post(
+        "/staff/members/new",
+        data={
+            "csrf_token": token,
+            "name": "高根台 花子",
+            "login": "hanako@city.example",
+            "centre": "takanedai",
+            "role": "staff",
+            "password": "a fresh passphrase",
+        },
+    )
     assert response.status_code == 302
     with unit_of_work() as s:
         created = staff.by_login(s, "hanako@city.example")
         assert (created.centre, created.role) == ("takanedai", "staff")
     page = admin.get("/staff/members").get_data(as_text=True)
     assert "高根台 花子" in page and "高根台子育て支援センター" in page
-    duplicate = admin.post("/staff/members/new", data={
-        "csrf_token": token, "name": "別人", "login": "Hanako@city.example", "centre": "takanedai", "role": "staff",
-        "password": "a fresh passphrase",
-    })
+    duplicate = admin.post(
+        "/staff/members/new",
+        data={
+            "csrf_token": token,
+            "name": "別人",
+            "login": "Hanako@city.example",
+            "centre": "takanedai",
+            "role": "staff",
+            "password": "a fresh passphrase",
+        },
+    )
     assert "すでに使われています" in duplicate.get_data(as_text=True)
     invite = admin.post(f"/staff/members/{created.id}/invite", data={"csrf_token": token})
     assert invite.status_code == 200 and "LINE連携コード" in invite.get_data(as_text=True)

@@ -3,6 +3,7 @@ arrive from the LINE chat, export the list, remove and bar a parent under policy
 
 Set UPDATE_SCREENSHOTS=1 to refresh docs/screenshots/staff-*.png from this run.
 """
+
 from __future__ import annotations
 
 import os
@@ -43,10 +44,22 @@ def page(browser):
     errors: list[str] = []
     tab.on("pageerror", lambda error: errors.append(str(error)))
     # A CSP violation is reported on the console; a missing resource is reported below with its address.
-    tab.on("console", lambda message: errors.append(message.text)
-           if message.type == "error" and not message.text.startswith("Failed to load resource") else None)
-    tab.on("response", lambda response: errors.append(f"{response.status} {response.url}")
-           if response.status >= 400 and not response.url.endswith("/favicon.ico") else None)
+    tab.on(
+        "console",
+        lambda message: (
+            errors.append(message.text)
+            if message.type == "error" and not message.text.startswith("Failed to load resource")
+            else None
+        ),
+    )
+    tab.on(
+        "response",
+        lambda response: (
+            errors.append(f"{response.status} {response.url}")
+            if response.status >= 400 and not response.url.endswith("/favicon.ico")
+            else None
+        ),
+    )
     yield tab
     context.close()
     assert errors == []
@@ -184,8 +197,9 @@ def test_the_other_pages_render_and_print(page, served, shoot, staff_factory, pa
     shoot(page, "events-print")
 
 
-def test_staff_take_a_loss_report_and_instruct_the_parent(page, served, shoot, staff_factory, parent_factory,
-                                                         event_factory, chat):
+def test_staff_take_a_loss_report_and_instruct_the_parent(
+    page, served, shoot, staff_factory, parent_factory, event_factory, chat
+):
     from playwright.sync_api import expect
 
     from handlers import event_service, report_service
@@ -199,9 +213,19 @@ def test_staff_take_a_loss_report_and_instruct_the_parent(page, served, shoot, s
         parent = s.get(Parent, parent_id)
         event_service.apply(s, parent, events.get(s, event_id), base_url="https://bot.example.test")
         # What the chat's 紛失・盗難の報告 files when the parent confirms.
-        report_service.file_report(s, parent, report_service.FileReport(
-            reference="R-7KQ2MX", lost="join_link", lost_when="today", misuse="unsure", event_ids=(event_id,),
-            note="スマホを電車に置き忘れました", base_url="https://bot.example.test"))
+        report_service.file_report(
+            s,
+            parent,
+            report_service.FileReport(
+                reference="R-7KQ2MX",
+                lost="join_link",
+                lost_when="today",
+                misuse="unsure",
+                event_ids=(event_id,),
+                note="スマホを電車に置き忘れました",
+                base_url="https://bot.example.test",
+            ),
+        )
     person.runtime.drain()
     person.new_messages()
     sign_in(page, served, staff_factory("staff", "minamihoncho", name="南本町 花子"))

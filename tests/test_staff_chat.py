@@ -1,5 +1,6 @@
 """The staff side in LINE: linking with an invitation code, the staff menu, 当番, acting on alerts from their buttons
 (対応します, 指示を送る, 解決), who may act on what, and forged staff buttons from parents doing nothing."""
+
 from __future__ import annotations
 
 import logging
@@ -14,22 +15,37 @@ from storage import crypto, staff
 from storage.clock import now
 from storage.db import unit_of_work
 from storage.models import AuditEvent, StaffMember
-from tests.report_support import (actions, file_report, history, live_link, member, only_escalation, outbox_rows,
-                                  parent_with_events, postbacks, staff_in_line, thread)
+from tests.report_support import (
+    actions,
+    file_report,
+    history,
+    live_link,
+    member,
+    only_escalation,
+    outbox_rows,
+    parent_with_events,
+    postbacks,
+    staff_in_line,
+    thread,
+)
 from tests.support import ChatUser
 
 
 def invite(name: str = "高根台 佐藤", centre: str = "takanedai") -> tuple[int, str]:
     with unit_of_work() as session:
-        person = staff.create_member(session, name=name, login=f"{centre}.sato@city.example", centre=centre,
-                                     role="staff")
+        person = staff.create_member(
+            session, name=name, login=f"{centre}.sato@city.example", centre=centre, role="staff"
+        )
         return person.id, staff.create_invite(session, person)
 
 
 def audit_actions(action_prefix: str) -> list[AuditEvent]:
     with unit_of_work() as session:
-        return list(session.scalars(select(AuditEvent).where(AuditEvent.action.startswith(action_prefix))
-                                    .order_by(AuditEvent.id)))
+        return list(
+            session.scalars(
+                select(AuditEvent).where(AuditEvent.action.startswith(action_prefix)).order_by(AuditEvent.id)
+            )
+        )
 
 
 # --- linking ------------------------------------------------------------------------------------------------------
@@ -210,12 +226,15 @@ def test_viewers_and_other_centres_cannot_act(chat):
 
 
 # --- forged staff buttons ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize("data", [
-    "1|staff|start|ack.{id}|",
-    "1|staff|start|resolve.{id}|",
-    "1|staff|start|list|",
-    "1|staff|send||3",
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        "1|staff|start|ack.{id}|",
+        "1|staff|start|resolve.{id}|",
+        "1|staff|start|list|",
+        "1|staff|send||3",
+    ],
+)
 def test_a_forged_staff_button_from_a_parent_does_nothing_but_get_logged(chat, caplog, data):
     staff_user, _ = staff_in_line(chat)
     parent = parent_with_events(chat)

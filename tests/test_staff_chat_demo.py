@@ -1,5 +1,6 @@
 """The demo: with the seed, switching the simulator's persona to 「市職員 田中」 shows a parent's loss report arriving,
 taking it (対応します), and the parent receiving the instruction."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,5 +1,6 @@
 """Events in the staff console: create (once, as a series, as a copy), change, publish, cancel; participants and
 the waitlist with approve/decline, attendance, the CSV; sanctions under policy 6 (remove, bar, lift)."""
+
 from __future__ import annotations
 
 import csv
@@ -23,13 +24,25 @@ def local(moment) -> str:
 def event_form(token: str, **changes) -> dict:
     start = now() + timedelta(days=10)
     form = {
-        "csrf_token": token, "centre": "minamihoncho", "kind": "meetup", "title": "ねんねの赤ちゃん交流会",
-        "description": "0歳のお子さんと保護者の交流会です。", "starts_at": local(start),
-        "ends_at": local(start + timedelta(hours=1)), "capacity": "8", "target_min_months": "0",
-        "target_max_months": "11", "applications_open_at": local(now()),
-        "applications_close_at": local(start - timedelta(days=1)), "conference_service": "Zoom",
-        "join_url": "https://zoom.example.test/j/555", "meeting_id": "555 000 111", "passcode": "hush-1234",
-        "join_opens_minutes": "15", "repeat": "none", "repeat_count": "1",
+        "csrf_token": token,
+        "centre": "minamihoncho",
+        "kind": "meetup",
+        "title": "ねんねの赤ちゃん交流会",
+        "description": "0歳のお子さんと保護者の交流会です。",
+        "starts_at": local(start),
+        "ends_at": local(start + timedelta(hours=1)),
+        "capacity": "8",
+        "target_min_months": "0",
+        "target_max_months": "11",
+        "applications_open_at": local(now()),
+        "applications_close_at": local(start - timedelta(days=1)),
+        "conference_service": "Zoom",
+        "join_url": "https://zoom.example.test/j/555",
+        "meeting_id": "555 000 111",
+        "passcode": "hush-1234",
+        "join_opens_minutes": "15",
+        "repeat": "none",
+        "repeat_count": "1",
     }
     form.update(changes)
     return {k: v for k, v in form.items() if v is not None}
@@ -47,8 +60,9 @@ def apply(parent_id: int, event_id: int) -> int:
     with unit_of_work() as s:
         from storage.models import Parent
 
-        outcome = event_service.apply(s, s.get(Parent, parent_id), events.get(s, event_id),
-                                      base_url="https://bot.example.test")
+        outcome = event_service.apply(
+            s, s.get(Parent, parent_id), events.get(s, event_id), base_url="https://bot.example.test"
+        )
         return outcome.enrollment.id
 
 
@@ -72,9 +86,17 @@ def test_the_form_explains_what_is_wrong(console, csrf_token):
     client, _ = console("admin")
     token = csrf_token(client, "/staff/events/new")
     start = now() + timedelta(days=3)
-    response = client.post("/staff/events/new", data=event_form(
-        token, ends_at=local(start - timedelta(hours=1)), starts_at=local(start), join_url="http://insecure.example",
-        target_min_months="12", target_max_months="6"))
+    response = client.post(
+        "/staff/events/new",
+        data=event_form(
+            token,
+            ends_at=local(start - timedelta(hours=1)),
+            starts_at=local(start),
+            join_url="http://insecure.example",
+            target_min_months="12",
+            target_max_months="6",
+        ),
+    )
     html = response.get_data(as_text=True)
     assert response.status_code == 400
     for message in ("終了は開始より後にしてください", "https:// から始まるURL", "「まで」は「から」以上"):
@@ -88,7 +110,9 @@ def test_a_weekly_series_and_a_monthly_series(console, csrf_token):
     client.post("/staff/events/new", data=event_form(token, repeat="weekly", repeat_count="4"))
     weekly = all_events()
     assert len(weekly) == 4
-    assert {to_tokyo(e.starts_at).strftime("%a %H:%M") for e in weekly} == {to_tokyo(weekly[0].starts_at).strftime("%a %H:%M")}
+    assert {to_tokyo(e.starts_at).strftime("%a %H:%M") for e in weekly} == {
+        to_tokyo(weekly[0].starts_at).strftime("%a %H:%M")
+    }
     assert [(b.starts_at - a.starts_at).days for a, b in zip(weekly, weekly[1:], strict=False)] == [7, 7, 7]
     assert all(e.applications_close_at == e.starts_at - timedelta(days=1) for e in weekly)
     with unit_of_work() as s:
@@ -100,10 +124,17 @@ def test_a_monthly_series_refuses_a_day_some_months_lack(console, csrf_token):
     token = csrf_token(client, "/staff/events/new")
     start = to_tokyo(now()).replace(month=1, day=31, hour=10, minute=0) + timedelta(days=0)
     start = start.replace(year=start.year + 1)
-    response = client.post("/staff/events/new", data=event_form(
-        token, starts_at=start.strftime("%Y-%m-%dT%H:%M"), ends_at=(start + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
-        applications_close_at=(start - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M"), repeat="monthly",
-        repeat_count="3"))
+    response = client.post(
+        "/staff/events/new",
+        data=event_form(
+            token,
+            starts_at=start.strftime("%Y-%m-%dT%H:%M"),
+            ends_at=(start + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
+            applications_close_at=(start - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M"),
+            repeat="monthly",
+            repeat_count="3",
+        ),
+    )
     assert response.status_code == 400 and "その日がない月があります" in response.get_data(as_text=True)
     assert all_events() == []
 
@@ -115,8 +146,17 @@ def test_copying_an_event_keeps_the_passcode_without_showing_it(console, csrf_to
     assert "ことばの相談" in page and "secret-pass" not in page
     token = csrf_token(client, f"/staff/events/{source}/copy")
     start = now() + timedelta(days=20)
-    client.post("/staff/events/new", data=event_form(token, title="ことばの相談", passcode="", copy_of=str(source),
-                                                     starts_at=local(start), ends_at=local(start + timedelta(hours=1))))
+    client.post(
+        "/staff/events/new",
+        data=event_form(
+            token,
+            title="ことばの相談",
+            passcode="",
+            copy_of=str(source),
+            starts_at=local(start),
+            ends_at=local(start + timedelta(hours=1)),
+        ),
+    )
     copy = [e for e in all_events() if e.id != source][0]
     assert events.conference(copy).passcode == "secret-pass" and copy.status == "draft"
 
@@ -126,8 +166,9 @@ def test_copying_refuses_an_event_of_another_centre(console, event_factory):
     assert client.get(f"/staff/events/{event_factory(centre='minamihoncho')}/copy").status_code == 404
 
 
-def test_changing_the_time_tells_the_applicants_and_the_passcode_stays_unless_typed(console, csrf_token,
-                                                                                    event_factory, parent_factory):
+def test_changing_the_time_tells_the_applicants_and_the_passcode_stays_unless_typed(
+    console, csrf_token, event_factory, parent_factory
+):
     event_id = event_factory(centre="minamihoncho")
     apply(parent_factory(), event_id)
     client, _ = console("staff", "minamihoncho")
@@ -135,9 +176,18 @@ def test_changing_the_time_tells_the_applicants_and_the_passcode_stays_unless_ty
     edit_page = client.get(f"/staff/events/{event_id}/edit").get_data(as_text=True)
     assert "secret-pass" not in edit_page
     start = now() + timedelta(days=5)
-    response = client.post(f"/staff/events/{event_id}/edit", data=event_form(
-        token, title="オンライン交流会（時間変更）", starts_at=local(start), ends_at=local(start + timedelta(hours=1)),
-        passcode="", capacity="10", applications_close_at=local(start - timedelta(hours=2))))
+    response = client.post(
+        f"/staff/events/{event_id}/edit",
+        data=event_form(
+            token,
+            title="オンライン交流会（時間変更）",
+            starts_at=local(start),
+            ends_at=local(start + timedelta(hours=1)),
+            passcode="",
+            capacity="10",
+            applications_close_at=local(start - timedelta(hours=2)),
+        ),
+    )
     assert response.status_code == 302
     with unit_of_work() as s:
         event = events.get(s, event_id)
@@ -157,9 +207,14 @@ def test_capacity_cannot_go_below_the_people_already_in(console, csrf_token, eve
     token = csrf_token(client, f"/staff/events/{event_id}/edit")
     with unit_of_work() as s:
         e = events.get(s, event_id)
-        data = event_form(token, starts_at=local(e.starts_at), ends_at=local(e.ends_at), capacity="1",
-                          applications_open_at=local(e.applications_open_at),
-                          applications_close_at=local(e.applications_close_at))
+        data = event_form(
+            token,
+            starts_at=local(e.starts_at),
+            ends_at=local(e.ends_at),
+            capacity="1",
+            applications_open_at=local(e.applications_open_at),
+            applications_close_at=local(e.applications_close_at),
+        )
     response = client.post(f"/staff/events/{event_id}/edit", data=data)
     assert response.status_code == 400 and "すでに2人" in response.get_data(as_text=True)
 
@@ -173,9 +228,15 @@ def test_more_seats_go_to_the_waitlist_at_once(console, csrf_token, event_factor
     token = csrf_token(client, f"/staff/events/{event_id}/edit")
     with unit_of_work() as s:
         e = events.get(s, event_id)
-        data = event_form(token, starts_at=local(e.starts_at), ends_at=local(e.ends_at), capacity="2",
-                          applications_open_at=local(e.applications_open_at),
-                          applications_close_at=local(e.applications_close_at), title=e.title)
+        data = event_form(
+            token,
+            starts_at=local(e.starts_at),
+            ends_at=local(e.ends_at),
+            capacity="2",
+            applications_open_at=local(e.applications_open_at),
+            applications_close_at=local(e.applications_close_at),
+            title=e.title,
+        )
     client.post(f"/staff/events/{event_id}/edit", data=data)
     with unit_of_work() as s:
         assert enrollments.get(s, waiting).status == "confirmed"
@@ -195,8 +256,11 @@ def test_publish_and_cancel(console, csrf_token, event_factory, parent_factory):
     with unit_of_work() as s:
         assert events.get(s, draft.id).status == "cancelled"
         assert len(s.scalars(select(OutboxMessage).where(OutboxMessage.purpose == "event_cancelled")).all()) == 1
-        assert [e.action for e in audit.about(s, "event", draft.id)] == ["event.cancel", "event.publish",
-                                                                       "event.create"]
+        assert [e.action for e in audit.about(s, "event", draft.id)] == [
+            "event.cancel",
+            "event.publish",
+            "event.create",
+        ]
 
 
 def test_lists_show_only_the_actors_centres(console, event_factory):
@@ -236,15 +300,17 @@ def test_participants_with_approval_and_decline(console, csrf_token, event_facto
     assert "参加用リンク：送信予定" in page and "申し込みのお知らせ：送信予定" in page
 
 
-def test_an_enrollment_of_another_event_is_not_reachable_through_this_one(console, csrf_token, event_factory,
-                                                                          parent_factory):
+def test_an_enrollment_of_another_event_is_not_reachable_through_this_one(
+    console, csrf_token, event_factory, parent_factory
+):
     mine = event_factory(centre="minamihoncho", needs_approval=True)
     theirs = event_factory(centre="takanedai", needs_approval=True)
     other = apply(parent_factory(centre="takanedai"), theirs)
     client, _ = console("staff", "minamihoncho")
     token = csrf_token(client, f"/staff/events/{mine}/participants")
-    assert client.post(f"/staff/events/{mine}/enrollments/{other}/approve",
-                       data={"csrf_token": token}).status_code == 404
+    assert (
+        client.post(f"/staff/events/{mine}/enrollments/{other}/approve", data={"csrf_token": token}).status_code == 404
+    )
     with unit_of_work() as s:
         assert enrollments.get(s, other).status == "pending"
 
@@ -252,7 +318,7 @@ def test_an_enrollment_of_another_event_is_not_reachable_through_this_one(consol
 def test_participants_csv_is_utf8_with_bom_and_japanese_headers(console, event_factory, parent_factory):
     event_id = event_factory(centre="minamihoncho", capacity=1)
     apply(parent_factory(name="船橋 花子", phone="09012345678"), event_id)
-    apply(parent_factory(name="=HYPERLINK(\"x\")", phone="09012345679"), event_id)
+    apply(parent_factory(name='=HYPERLINK("x")', phone="09012345679"), event_id)
     client, _ = console("viewer", "minamihoncho")
     response = client.get(f"/staff/events/{event_id}/participants.csv")
     assert response.status_code == 200 and response.mimetype == "text/csv"
@@ -276,13 +342,18 @@ def test_attendance_is_marked_after_the_event_starts(console, csrf_token, event_
         came, missed = (enrollments.apply(s, events.get(s, started), p).enrollment.id for p in parents)
     client, _ = console("staff", "minamihoncho")
     token = csrf_token(client, f"/staff/events/{coming}/participants")
-    refused = client.post(f"/staff/events/{coming}/attendance",
-                          data={"csrf_token": token, f"attendance-{early}": "present"}, follow_redirects=True)
+    refused = client.post(
+        f"/staff/events/{coming}/attendance",
+        data={"csrf_token": token, f"attendance-{early}": "present"},
+        follow_redirects=True,
+    )
     assert "開始後に記録できます" in refused.get_data(as_text=True)
     assert f'name="attendance-{early}"' not in client.get(f"/staff/events/{coming}/participants").get_data(as_text=True)
     assert f'name="attendance-{came}"' in client.get(f"/staff/events/{started}/participants").get_data(as_text=True)
-    client.post(f"/staff/events/{started}/attendance",
-                data={"csrf_token": token, f"attendance-{came}": "present", f"attendance-{missed}": "absent"})
+    client.post(
+        f"/staff/events/{started}/attendance",
+        data={"csrf_token": token, f"attendance-{came}": "present", f"attendance-{missed}": "absent"},
+    )
     csv_rows = client.get(f"/staff/events/{started}/participants.csv").data.decode("utf-8-sig")
     with unit_of_work() as s:
         marks = {m.enrollment_id: m.attended for m in s.scalars(select(AttendanceMark))}
@@ -295,8 +366,9 @@ def test_attendance_is_marked_after_the_event_starts(console, csrf_token, event_
 
 
 # --- sanctions (policy 6) ----------------------------------------------------------------------------------------
-def test_removing_a_participant_kills_their_link_bars_them_and_tells_them(console, csrf_token, event_factory,
-                                                                          parent_factory):
+def test_removing_a_participant_kills_their_link_bars_them_and_tells_them(
+    console, csrf_token, event_factory, parent_factory
+):
     event_id = event_factory(centre="minamihoncho", capacity=1)
     parent_id = parent_factory()
     enrollment_id = apply(parent_id, event_id)
@@ -311,9 +383,16 @@ def test_removing_a_participant_kills_their_link_bars_them_and_tells_them(consol
     missing = client.post(f"/staff/events/{event_id}/enrollments/{enrollment_id}/remove", data={"csrf_token": token})
     assert missing.status_code == 400 and "根拠を少なくとも一つ" in missing.get_data(as_text=True)
     until = (to_tokyo(now()) + timedelta(days=90)).date()
-    response = client.post(f"/staff/events/{event_id}/enrollments/{enrollment_id}/remove", data={
-        "csrf_token": token, "policy_items": ["6-(4)", "6-(8)"], "note": "交流会の画面をSNSに投稿（保護者から通報）",
-        "bar_future": "y", "until": until.isoformat()})
+    response = client.post(
+        f"/staff/events/{event_id}/enrollments/{enrollment_id}/remove",
+        data={
+            "csrf_token": token,
+            "policy_items": ["6-(4)", "6-(8)"],
+            "note": "交流会の画面をSNSに投稿（保護者から通報）",
+            "bar_future": "y",
+            "until": until.isoformat(),
+        },
+    )
     assert response.status_code == 302
     with unit_of_work() as s:
         assert join_links.live(s, enrollment_id) is None
@@ -366,28 +445,37 @@ def test_staff_of_another_centre_cannot_remove_or_lift(console, csrf_token, even
         bar_id = bar.id
     client, _ = console("staff", "takanedai")
     token = csrf_token(client, "/staff/today")
-    assert client.post(f"/staff/events/{event_id}/enrollments/{enrollment_id}/remove",
-                       data={"csrf_token": token, "policy_items": ["6-(1)"]}).status_code == 404
+    assert (
+        client.post(
+            f"/staff/events/{event_id}/enrollments/{enrollment_id}/remove",
+            data={"csrf_token": token, "policy_items": ["6-(1)"]},
+        ).status_code
+        == 404
+    )
     assert client.post(f"/staff/sanctions/{bar_id}/lift", data={"csrf_token": token}).status_code == 404
     with unit_of_work() as s:
         assert join_links.live(s, enrollment_id) is not None and s.get(Sanction, bar_id).lifted_at is None
 
 
-def test_the_event_centre_may_remove_a_parent_registered_with_another_centre(console, csrf_token, event_factory,
-                                                                             parent_factory):
+def test_the_event_centre_may_remove_a_parent_registered_with_another_centre(
+    console, csrf_token, event_factory, parent_factory
+):
     event_id = event_factory(centre="minamihoncho")
     enrollment_id = apply(parent_factory(centre="takanedai"), event_id)
     client, _ = console("staff", "minamihoncho")
     token = csrf_token(client, f"/staff/events/{event_id}/participants")
-    response = client.post(f"/staff/events/{event_id}/enrollments/{enrollment_id}/remove",
-                           data={"csrf_token": token, "policy_items": ["6-(7)"]})
+    response = client.post(
+        f"/staff/events/{event_id}/enrollments/{enrollment_id}/remove",
+        data={"csrf_token": token, "policy_items": ["6-(7)"]},
+    )
     assert response.status_code == 302
     with unit_of_work() as s:
         assert join_links.live(s, enrollment_id) is None
 
 
-def test_feedback_shows_as_numbers_on_the_event_and_comments_only_on_the_audited_list(console, event_factory,
-                                                                                      parent_factory):
+def test_feedback_shows_as_numbers_on_the_event_and_comments_only_on_the_audited_list(
+    console, event_factory, parent_factory
+):
     from storage import feedback
 
     event_id = event_factory(centre="minamihoncho")
@@ -410,10 +498,12 @@ def test_today_shows_open_reports_and_loan_requests_with_their_age(console, pare
     parent_id = parent_factory(centre="minamihoncho")
     start = now()
     with time_machine.travel(start - timedelta(hours=3), tick=False), unit_of_work() as s:
-        reports.create_escalation(s, kind="lost_credentials", reference="R-ABCDEF", parent_id=parent_id,
-                                  centre="minamihoncho")
-        reports.create_escalation(s, kind="equipment_loan", reference="L-GHJKLM", parent_id=parent_id,
-                                  centre="takanedai")
+        reports.create_escalation(
+            s, kind="lost_credentials", reference="R-ABCDEF", parent_id=parent_id, centre="minamihoncho"
+        )
+        reports.create_escalation(
+            s, kind="equipment_loan", reference="L-GHJKLM", parent_id=parent_id, centre="takanedai"
+        )
     client, _ = console("staff", "minamihoncho")
     page = client.get("/staff/today").get_data(as_text=True)
     assert "R-ABCDEF" in page and "3時間" in page and "L-GHJKLM" not in page

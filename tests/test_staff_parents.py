@@ -1,6 +1,7 @@
 """Parents in the staff console, and the data-rights actions of the APPI: search, the whole record, export
 everything held (JSON, CSV), correct a field, suspend use, erase — each one audited action. Also the policy page
 (consent statistics, a new version) and the audit log."""
+
 from __future__ import annotations
 
 import csv
@@ -50,8 +51,7 @@ def test_viewing_a_parent_shows_the_whole_record_and_is_audited(console, parent_
         sanctions.impose(s, parent_id, policy_items=["6-(6)"], created_by="staff:1", note="記録用メモ")
     client, account = console("staff", "minamihoncho")
     page = client.get(f"/staff/parents/{parent_id}").get_data(as_text=True)
-    for shown in ("船橋 花子", "090-1234-5678", "同意", "（現行）", "ねんね交流会",
-                  "参加確定", "6-(6)", "記録用メモ"):
+    for shown in ("船橋 花子", "090-1234-5678", "同意", "（現行）", "ねんね交流会", "参加確定", "6-(6)", "記録用メモ"):
         assert shown in page, shown
     with unit_of_work() as s:
         (viewed,) = audit.search(s, audit.Filter(action_prefix="parent.view"))
@@ -62,8 +62,14 @@ def test_correcting_a_field_records_which_fields_not_the_values(console, csrf_to
     parent_id = parent_factory(name="船橋 花子", phone="09012345678")
     client, _ = console("staff", "minamihoncho")
     token = csrf_token(client, f"/staff/parents/{parent_id}/correct")
-    data = {"csrf_token": token, "name": "船橋 華子", "furigana": "フナバシ ハナコ", "phone": "090-9999-8888",
-            "centre": "minamihoncho", "is_guardian": "y"}
+    data = {
+        "csrf_token": token,
+        "name": "船橋 華子",
+        "furigana": "フナバシ ハナコ",
+        "phone": "090-9999-8888",
+        "centre": "minamihoncho",
+        "is_guardian": "y",
+    }
     bad = client.post(f"/staff/parents/{parent_id}/correct", data={**data, "phone": "12345"})
     assert bad.status_code == 200 and "電話番号の形式が正しくありません" in bad.get_data(as_text=True)
     assert client.post(f"/staff/parents/{parent_id}/correct", data=data).status_code == 302
@@ -75,8 +81,7 @@ def test_correcting_a_field_records_which_fields_not_the_values(console, csrf_to
         assert "09099998888" not in json.dumps(entry.details, ensure_ascii=False)
 
 
-def test_suspending_use_withdraws_consent_and_drops_unsent_messages(console, csrf_token, parent_factory,
-                                                                    event_factory):
+def test_suspending_use_withdraws_consent_and_drops_unsent_messages(console, csrf_token, parent_factory, event_factory):
     parent_id = parent_factory()
     event_id = event_factory(centre="minamihoncho")
     with unit_of_work() as s:
@@ -126,8 +131,9 @@ def test_exporting_everything_held_as_json_and_csv(console, parent_factory, even
     assert trail(parent_id).count("parent.export") == 2
 
 
-def test_erasing_removes_what_identifies_the_parent_and_keeps_the_statistics(console, csrf_token, parent_factory,
-                                                                             event_factory, chat):
+def test_erasing_removes_what_identifies_the_parent_and_keeps_the_statistics(
+    console, csrf_token, parent_factory, event_factory, chat
+):
     person = chat()
     person.follow()  # leaves an inbox event and messages with the LINE user id
     parent_id = parent_factory(name="船橋 花子", line_user_id=person.user_id)
@@ -176,8 +182,10 @@ def test_only_administrators_export_or_erase(console, csrf_token, parent_factory
     assert "保有データを出力" not in page and "利用を停止する" in page
     token = csrf_token(client, f"/staff/parents/{parent_id}")
     for action in ("export.json", "export.csv", "erase"):
-        assert client.post(f"/staff/parents/{parent_id}/{action}",
-                           data={"csrf_token": token, "confirm": "y"}).status_code == 403
+        assert (
+            client.post(f"/staff/parents/{parent_id}/{action}", data={"csrf_token": token, "confirm": "y"}).status_code
+            == 403
+        )
 
 
 def test_no_personal_data_in_the_logs(console, csrf_token, parent_factory, caplog):
@@ -208,8 +216,10 @@ def test_the_policy_page_counts_consents_and_a_new_version_asks_everyone_again(c
     new_text = old_text + "\n\n10. 附則\n\nこのポリシーは令和8年4月1日から施行する。"
     unconfirmed = admin.post("/staff/policy/publish", data={"csrf_token": token, "text": new_text})
     assert unconfirmed.status_code == 400
-    assert admin.post("/staff/policy/publish", data={"csrf_token": token, "text": new_text,
-                                                     "confirm": "y"}).status_code == 302
+    assert (
+        admin.post("/staff/policy/publish", data={"csrf_token": token, "text": new_text, "confirm": "y"}).status_code
+        == 302
+    )
     with unit_of_work() as s:
         current = people.current_policy(s)
         assert current.id != old.id and current.text == new_text.replace("\r\n", "\n")
@@ -251,8 +261,9 @@ def test_the_audit_log_filters_and_exports_and_cannot_be_changed(console, parent
     with unit_of_work() as s, pytest.raises(AuditTrailIsAppendOnly):
         s.delete(s.scalars(select(AuditEvent)).first())
         s.flush()
-    assert not [r for r in client.application.url_map.iter_rules()
-                if r.rule.startswith("/staff/audit") and "POST" in r.methods]
+    assert not [
+        r for r in client.application.url_map.iter_rules() if r.rule.startswith("/staff/audit") and "POST" in r.methods
+    ]
 
 
 def test_audit_details_refuse_personal_data(app):
@@ -267,10 +278,19 @@ def test_a_parents_reports_are_on_the_record_in_the_export_and_erased_with_it(co
 
     parent_id = parent_factory()
     with unit_of_work() as s:
-        escalation = reports.create_escalation(s, kind="lost_credentials", reference="R-7KQ2MX", parent_id=parent_id,
-                                               centre="minamihoncho")
-        reports.add_report(s, escalation, lost="join_link", lost_when="today", misuse="unsure", event_ids=[],
-                           note="スマホを電車に置き忘れました", held=[])
+        escalation = reports.create_escalation(
+            s, kind="lost_credentials", reference="R-7KQ2MX", parent_id=parent_id, centre="minamihoncho"
+        )
+        reports.add_report(
+            s,
+            escalation,
+            lost="join_link",
+            lost_when="today",
+            misuse="unsure",
+            event_ids=[],
+            note="スマホを電車に置き忘れました",
+            held=[],
+        )
         reports.add_message(s, escalation, direction="to_parent", text="新しいリンクをお送りします", staff_id=None)
     client, _ = console("admin")
     page = client.get(f"/staff/parents/{parent_id}").get_data(as_text=True)
@@ -278,7 +298,10 @@ def test_a_parents_reports_are_on_the_record_in_the_export_and_erased_with_it(co
     token = csrf_token(client, f"/staff/parents/{parent_id}")
     data = json.loads(client.post(f"/staff/parents/{parent_id}/export.json", data={"csrf_token": token}).data)
     (report,) = data["reports"]
-    assert report["note"] == "スマホを電車に置き忘れました" and report["messages"][0]["text"] == "新しいリンクをお送りします"
+    assert (
+        report["note"] == "スマホを電車に置き忘れました"
+        and report["messages"][0]["text"] == "新しいリンクをお送りします"
+    )
     client.post(f"/staff/parents/{parent_id}/erase", data={"csrf_token": token, "confirm": "y"})
     with unit_of_work() as s:
         assert reports.report_of(s, escalation.id).note == ""

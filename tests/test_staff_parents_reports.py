@@ -2,6 +2,7 @@
 a thread with staff (built through the chat, as it happens) is fully disclosed by the export (JSON and CSV), and after
 erasure none of the free text written by or about them is left anywhere in the database, while the anonymous facts
 (kind, codes, status, times) stay for statistics."""
+
 from __future__ import annotations
 
 import csv
@@ -80,8 +81,7 @@ def where(strings: tuple[str, ...]) -> dict[str, list[str]]:
     return out
 
 
-def test_the_export_holds_every_report_loan_and_message_and_erasure_leaves_no_word_of_them(chat, console,
-                                                                                          csrf_token):
+def test_the_export_holds_every_report_loan_and_message_and_erasure_leaves_no_word_of_them(chat, console, csrf_token):
     parent = a_parent_who_raised_everything(chat)
     assert set(WORDS) <= {w for hits in where(WORDS).values() for w in hits}  # the scan does find them
     client, _ = console("admin")
@@ -91,11 +91,17 @@ def test_the_export_holds_every_report_loan_and_message_and_erasure_leaves_no_wo
     by_kind = {r["kind"]: r for r in data["reports"]}
     report, loan = by_kind["lost_credentials"], by_kind["equipment_loan"]
     assert report["reference"].startswith("R-") and loan["reference"].startswith("L-")
-    assert (report["lost"], report["lost_when"], report["misuse"], report["note"]) == ("other", "today", "yes",
-                                                                                      REPORT_NOTE)
+    assert (report["lost"], report["lost_when"], report["misuse"], report["note"]) == (
+        "other",
+        "today",
+        "yes",
+        REPORT_NOTE,
+    )
     assert report["status"] == "acknowledged" and report["created_at"] and report["acknowledged_at"]
-    assert [(m["direction"], m["text"]) for m in report["messages"]] == [("to_parent", INSTRUCTION),
-                                                                          ("from_parent", ANSWER)]
+    assert [(m["direction"], m["text"]) for m in report["messages"]] == [
+        ("to_parent", INSTRUCTION),
+        ("from_parent", ANSWER),
+    ]
     assert all(m["at"] for m in report["messages"]) and report["messages"][0]["answered_at"]
     assert {"created", "instruction_sent", "answered"} <= {e["action"] for e in report["events"]}
     assert all(e["at"] for e in report["events"])
@@ -119,14 +125,17 @@ def test_the_export_holds_every_report_loan_and_message_and_erasure_leaves_no_wo
     assert where(WORDS + IDENTITY) == {}
     with unit_of_work() as s:
         # The rows stay, with their codes, status and times, for anonymous statistics.
-        escalations = {e.kind: e for e in s.scalars(select(Escalation).where(
-            Escalation.parent_id == parent.parent_id))}
+        escalations = {e.kind: e for e in s.scalars(select(Escalation).where(Escalation.parent_id == parent.parent_id))}
         assert escalations["equipment_loan"].outcome == "approved" and escalations["equipment_loan"].resolved_at
         kept_report = s.scalars(select(LostCredentialReport)).one()
         assert (kept_report.lost, kept_report.lost_when, kept_report.misuse) == ("other", "today", "yes")
         kept_loan = s.scalars(select(LoanRequest)).one()
         assert (kept_loan.equipment, kept_loan.reason, kept_loan.note, kept_loan.decision_note) == (
-            ["pc"], "no_device", "", "")
+            ["pc"],
+            "no_device",
+            "",
+            "",
+        )
         thread = reports.messages(s, [escalations["lost_credentials"].id])[escalations["lost_credentials"].id]
         assert [(m.direction, m.text) for m in thread] == [("to_parent", ""), ("from_parent", "")]
         assert s.scalars(select(ReportEvent)).first() is not None

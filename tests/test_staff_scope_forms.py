@@ -6,6 +6,7 @@ reads from the raw form — is tried here with another centre's record: refused 
 The enumeration tests below fail when a form gains an id field (or a view starts reading ids from the raw form)
 that this matrix does not try.
 """
+
 from __future__ import annotations
 
 import re
@@ -48,20 +49,31 @@ def fields(form: type[FlaskForm]) -> dict[str, UnboundField]:
 
 
 def record_id_fields() -> set[tuple[str, str]]:
-    return {(form.__name__, name) for form in staff_forms() for name, field in fields(form).items()
-            if issubclass(field.field_class, RecordId)}
+    return {
+        (form.__name__, name)
+        for form in staff_forms()
+        for name, field in fields(form).items()
+        if issubclass(field.field_class, RecordId)
+    }
 
 
 def scoped_choice_fields() -> set[tuple[str, str]]:
-    return {(form.__name__, name) for form in staff_forms() for name, field in fields(form).items()
-            if issubclass(field.field_class, ScopedChoice)}
+    return {
+        (form.__name__, name)
+        for form in staff_forms()
+        for name, field in fields(form).items()
+        if issubclass(field.field_class, ScopedChoice)
+    }
 
 
 def raw_form_readers() -> set[str]:
     """The console modules that read the request body past WTForms (each such id needs its own case here)."""
     folder = Path(bot.staff.__file__).parent
-    return {path.name for path in folder.glob("*.py")
-            if re.search(r"request\.(form|values|get_json|json|data)\b", path.read_text(encoding="utf-8"))}
+    return {
+        path.name
+        for path in folder.glob("*.py")
+        if re.search(r"request\.(form|values|get_json|json|data)\b", path.read_text(encoding="utf-8"))
+    }
 
 
 # Fields named like ids that name nothing of ours.
@@ -69,9 +81,14 @@ NOT_RECORDS = {"meeting_id"}  # the web-conference service's meeting number
 
 
 def test_every_id_a_form_carries_is_a_record_id_field_loaded_within_the_actors_scope():
-    unchecked = [(form.__name__, name) for form in staff_forms() for name, field in fields(form).items()
-                 if (name.endswith(("_id", "_ids")) or issubclass(field.field_class, HiddenField))
-                 and not issubclass(field.field_class, (RecordId, ScopedChoice)) and name not in NOT_RECORDS]
+    unchecked = [
+        (form.__name__, name)
+        for form in staff_forms()
+        for name, field in fields(form).items()
+        if (name.endswith(("_id", "_ids")) or issubclass(field.field_class, HiddenField))
+        and not issubclass(field.field_class, (RecordId, ScopedChoice))
+        and name not in NOT_RECORDS
+    ]
     assert record_id_fields() and unchecked == []
 
 
@@ -131,10 +148,19 @@ def centres(parent_factory, event_factory) -> dict[str, Centre]:
         with unit_of_work() as s:
             elsewhere = enrollments.apply(s, events.get(s, event_id), parent_id).enrollment.id
             participant = enrollments.apply(s, events.get(s, started), parent_id).enrollment.id
-            report = reports.create_escalation(s, kind="lost_credentials", reference=f"R-SCOPE{n}",
-                                               parent_id=parent_id, centre=centre)
-            reports.add_report(s, report, lost="meeting_details", lost_when="today", misuse="no",
-                               event_ids=[event_id], note="", held=[])
+            report = reports.create_escalation(
+                s, kind="lost_credentials", reference=f"R-SCOPE{n}", parent_id=parent_id, centre=centre
+            )
+            reports.add_report(
+                s,
+                report,
+                lost="meeting_details",
+                lost_when="today",
+                misuse="no",
+                event_ids=[event_id],
+                note="",
+                held=[],
+            )
             made[centre] = Centre(event_id, other_event_id, report.id, started, participant, elsewhere)
     return made
 
@@ -142,8 +168,11 @@ def centres(parent_factory, event_factory) -> dict[str, Centre]:
 def everything() -> dict[str, list[tuple]]:
     """Every row of every table (bar the browser's session row), to show that a refused request wrote nothing."""
     with unit_of_work() as s:
-        return {t.name: sorted(map(repr, s.execute(select(t)).all()))
-                for t in Base.metadata.sorted_tables if t.name not in BOOKKEEPING}
+        return {
+            t.name: sorted(map(repr, s.execute(select(t)).all()))
+            for t in Base.metadata.sorted_tables
+            if t.name not in BOOKKEEPING
+        }
 
 
 # --- the matrix: each POST with an id in its body --------------------------------------------------------------------
@@ -158,18 +187,26 @@ class Case:
 
 
 CASES = [
-    Case("staff.event_rotate",
-         lambda own, value: (f"/staff/events/{own.event_id}/rotate",
-                             {"join_url": NEW_URL, "passcode": "new-pass-1", "confirm": "y", "escalation_id": value}),
-         own=lambda own: own.report_id),
-    Case("staff.event_new",
-         lambda own, value: ("/staff/events/new", {**event_form("", centre=ACTOR_CENTRE), "copy_of": value}),
-         own=lambda own: own.event_id,
-         refused_too=lambda own: ["abc", "-1", str(2**31), "99999999999999999999"]),
-    Case("staff.event_attendance",
-         lambda own, value: (f"/staff/events/{own.started_event_id}/attendance", {f"attendance-{value}": "present"}),
-         own=lambda own: own.enrollment_id,
-         refused_too=lambda own: [str(own.other_enrollment_id), "abc"]),
+    Case(
+        "staff.event_rotate",
+        lambda own, value: (
+            f"/staff/events/{own.event_id}/rotate",
+            {"join_url": NEW_URL, "passcode": "new-pass-1", "confirm": "y", "escalation_id": value},
+        ),
+        own=lambda own: own.report_id,
+    ),
+    Case(
+        "staff.event_new",
+        lambda own, value: ("/staff/events/new", {**event_form("", centre=ACTOR_CENTRE), "copy_of": value}),
+        own=lambda own: own.event_id,
+        refused_too=lambda own: ["abc", "-1", str(2**31), "99999999999999999999"],
+    ),
+    Case(
+        "staff.event_attendance",
+        lambda own, value: (f"/staff/events/{own.started_event_id}/attendance", {f"attendance-{value}": "present"}),
+        own=lambda own: own.enrollment_id,
+        refused_too=lambda own: [str(own.other_enrollment_id), "abc"],
+    ),
 ]
 
 
@@ -197,9 +234,16 @@ def test_a_report_of_ones_own_centre_about_another_event_is_not_written_to(conso
     own = centres[ACTOR_CENTRE]
     token = csrf_token(client, "/staff/events/new")
     before = everything()
-    response = client.post(f"/staff/events/{own.other_event_id}/rotate", data={
-        "csrf_token": token, "join_url": NEW_URL, "passcode": "new-pass-1", "confirm": "y",
-        "escalation_id": str(own.report_id)})
+    response = client.post(
+        f"/staff/events/{own.other_event_id}/rotate",
+        data={
+            "csrf_token": token,
+            "join_url": NEW_URL,
+            "passcode": "new-pass-1",
+            "confirm": "y",
+            "escalation_id": str(own.report_id),
+        },
+    )
     assert response.status_code == 404 and everything() == before
 
 
@@ -207,9 +251,16 @@ def test_a_rotation_from_a_report_is_recorded_in_that_report(console, csrf_token
     client, _ = console("staff", ACTOR_CENTRE)
     own = centres[ACTOR_CENTRE]
     token = csrf_token(client, "/staff/events/new")
-    client.post(f"/staff/events/{own.event_id}/rotate", data={
-        "csrf_token": token, "join_url": NEW_URL, "passcode": "new-pass-1", "confirm": "y",
-        "escalation_id": str(own.report_id)})
+    client.post(
+        f"/staff/events/{own.event_id}/rotate",
+        data={
+            "csrf_token": token,
+            "join_url": NEW_URL,
+            "passcode": "new-pass-1",
+            "confirm": "y",
+            "escalation_id": str(own.report_id),
+        },
+    )
     assert [h.action for h in report_history(own.report_id)][-1] == "credentials_rotated"
 
 
@@ -243,13 +294,26 @@ def report_history(report_id: int) -> list[ReportEvent]:
 @pytest.mark.parametrize("whose", ["another centre's report", "a report about another event"])
 def test_rotating_credentials_from_a_report_needs_the_actors_report_about_that_event(whose, app, centres):
     own, other = centres[ACTOR_CENTRE], centres[OTHER_CENTRE]
-    event_id, report_id = {"another centre's report": (own.event_id, other.report_id),
-                           "a report about another event": (own.other_event_id, own.report_id)}[whose]
+    event_id, report_id = {
+        "another centre's report": (own.event_id, other.report_id),
+        "a report about another event": (own.other_event_id, own.report_id),
+    }[whose]
     with unit_of_work() as s:
-        actor_id = staff.create_member(s, name="南本町 職員", login="staff.scope@city.example", centre=ACTOR_CENTRE,
-                                       role="staff").id
+        actor_id = staff.create_member(
+            s, name="南本町 職員", login="staff.scope@city.example", centre=ACTOR_CENTRE, role="staff"
+        ).id
     before = everything()
     with unit_of_work() as s:
-        assert rotate_event_credentials(s, event_id, NEW_URL, "new-pass-1", s.get(StaffMember, actor_id),
-                                        base_url="https://b.test", escalation_id=report_id) is None
+        assert (
+            rotate_event_credentials(
+                s,
+                event_id,
+                NEW_URL,
+                "new-pass-1",
+                s.get(StaffMember, actor_id),
+                base_url="https://b.test",
+                escalation_id=report_id,
+            )
+            is None
+        )
     assert everything() == before

@@ -4,6 +4,7 @@ An IPv6 subscriber gets a whole /64 network and can pick a new address from it f
 one, each of those would start with fresh (account, address) and address counters, and the delays would never
 begin. One /64 is therefore one address to the throttle, as it is to the usual rate limiters.
 """
+
 from __future__ import annotations
 
 import time_machine

@@ -1,5 +1,6 @@
 """The second-factor step of signing in is kept on the server: the cookie carries only a random nonce for a
 one-time challenge row, so a forged, copied or late cookie cannot sign in with the code alone."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -38,8 +39,10 @@ def post_code(client, csrf_token, code: str):
 def test_a_forged_pending_sign_in_cookie_cannot_sign_in_with_the_code_alone(app, staff_factory, sign_in, csrf_token):
     account, secret = totp_account(app, staff_factory, sign_in, csrf_token)
     with time_machine.travel(now() + timedelta(seconds=60), tick=False):
-        for content in ({"staff_totp_pending": {"id": account.id, "at": int(now().timestamp()), "account": "0" * 64}},
-                        {CHALLENGE: "a-nonce-the-forger-made-up"}):
+        for content in (
+            {"staff_totp_pending": {"id": account.id, "at": int(now().timestamp()), "account": "0" * 64}},
+            {CHALLENGE: "a-nonce-the-forger-made-up"},
+        ):
             client = app.test_client()
             client.set_cookie(COOKIE, forged(app, content))
             response = post_code(client, csrf_token, pyotp.TOTP(secret).now())
@@ -93,8 +96,9 @@ def test_a_challenge_older_than_5_minutes_is_refused_and_purged(app, staff_facto
             assert s.scalar(select(func.count()).select_from(LoginChallenge)) == 0
 
 
-def test_wrong_codes_count_against_the_account_and_address_of_the_server_side_challenge(app, staff_factory,
-                                                                                      sign_in, csrf_token):
+def test_wrong_codes_count_against_the_account_and_address_of_the_server_side_challenge(
+    app, staff_factory, sign_in, csrf_token
+):
     from storage import login_throttle, staff
 
     account, _ = totp_account(app, staff_factory, sign_in, csrf_token)
@@ -118,8 +122,11 @@ def test_a_challenge_ends_after_5_wrong_codes_from_whichever_addresses(app, staf
         nonce = app.session_interface.get_signing_serializer(app).loads(client.get_cookie(COOKIE).value)[CHALLENGE]
         for n in range(staff.CHALLENGE_TRIES):
             token = csrf_token(client, "/staff/login/code")
-            answer = client.post("/staff/login/code", data={"csrf_token": token, "code": "000000"},
-                                 environ_base={"REMOTE_ADDR": f"198.51.100.{n % 2 + 1}"})
+            answer = client.post(
+                "/staff/login/code",
+                data={"csrf_token": token, "code": "000000"},
+                environ_base={"REMOTE_ADDR": f"198.51.100.{n % 2 + 1}"},
+            )
             assert answer.status_code == 401
         assert "パスワードからもう一度入力してください" in answer.get_data(as_text=True)
         with unit_of_work() as s:
@@ -135,4 +142,3 @@ def test_a_challenge_ends_after_5_wrong_codes_from_whichever_addresses(app, staf
         assert sign_in(client, account).status_code == 302
         assert post_code(client, csrf_token, pyotp.TOTP(secret).now()).status_code == 302
         assert client.get("/staff/today").status_code == 200
-

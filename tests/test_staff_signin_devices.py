@@ -6,6 +6,7 @@ signed in from also count for the account as a whole; past ``ACCOUNT_FREE`` of t
 browser waits, from anywhere. The owner's own browser, which holds a device cookie from an earlier sign-in, is not
 held back; a stolen cookie buys only ``DEVICE_TRIES`` guesses before it is revoked.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -22,7 +23,7 @@ from bot.staff.login import DEVICE_COOKIE
 from storage import audit, login_throttle, retention, staff
 from storage.clock import now
 from storage.db import unit_of_work
-from storage.models import StaffDevice
+from storage.models import StaffDevice, StaffMember
 
 
 def device_browser(app, account, sign_in, csrf_token):
@@ -36,8 +37,10 @@ def device_browser(app, account, sign_in, csrf_token):
 
 def botnet(sign_in, client, account, attempts: int) -> list[int]:
     """One wrong password from each of ``attempts`` addresses, all in the same moment; their answers' statuses."""
-    return [sign_in(client, account, password=f"botnet guess {n}", address=f"10.{n // 250}.{n % 250}.1").status_code
-            for n in range(attempts)]
+    return [
+        sign_in(client, account, password=f"botnet guess {n}", address=f"10.{n // 250}.{n % 250}.1").status_code
+        for n in range(attempts)
+    ]
 
 
 def test_many_addresses_are_slowed_down_together_once_the_account_has_many_failures(app, staff_factory, sign_in):
@@ -100,16 +103,27 @@ def test_an_administrator_lifts_the_account_wide_delay_with_kosodate_staff_unloc
     assert [e.details for e in unlocked] == [{"addresses": login_throttle.ACCOUNT_FREE}]
 
 
-def test_kosodate_staff_unlock_lifts_the_account_wide_delay_as_its_own_process(app, database_url, staff_factory,
-                                                                                sign_in):
+def test_kosodate_staff_unlock_lifts_the_account_wide_delay_as_its_own_process(
+    app, database_url, staff_factory, sign_in
+):
     account = staff_factory("staff", "takanedai")
     moment = now()
     with time_machine.travel(moment, tick=False):
         botnet(sign_in, app.test_client(), account, 40)
-    env = {"PATH": "/usr/bin:/bin", "APP_MODE": "test", "DATABASE_URL": database_url,
-           "SECRET_KEY": app.config["SECRET_KEY"]}
-    done = subprocess.run([str(Path(sys.executable).with_name("kosodate")), "staff", "unlock", account.login],
-                          env=env, capture_output=True, text=True, timeout=60)
+        assert sign_in(app.test_client(), account, address="192.0.2.99").status_code == 429
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "APP_MODE": "test",
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": app.config["SECRET_KEY"],
+    }
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("kosodate")), "staff", "unlock", account.login],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     with time_machine.travel(moment, tick=False):  # the moment of the attack: without the unlock, a 429
         assert sign_in(app.test_client(), account, address="192.0.2.99").status_code == 302
@@ -153,11 +167,31 @@ def test_a_device_cookie_that_fails_too_often_is_revoked(app, staff_factory, sig
     with time_machine.travel(now(), tick=False):
         botnet(sign_in, app.test_client(), account, 140)
         for n in range(staff.DEVICE_TRIES):
-            assert sign_in(stolen, account, password=f"guess with a stolen cookie {n}",
-                           address=f"172.16.{n}.1").status_code == 401
+            assert (
+                sign_in(
+                    stolen, account, password=f"guess with a stolen cookie {n}", address=f"172.16.{n}.1"
+                ).status_code
+                == 401
+            )
         with unit_of_work() as s:
             assert s.scalar(select(func.count()).select_from(StaffDevice)) == 0
         assert sign_in(stolen, account, address="172.16.99.1").status_code == 429
+
+
+def test_the_signed_in_owner_changes_the_password_during_the_attack(app, staff_factory, sign_in, csrf_token):
+    account = staff_factory("staff", "takanedai")
+    owner = app.test_client()
+    assert sign_in(owner, account).status_code == 302
+    with time_machine.travel(now(), tick=False):
+        botnet(sign_in, app.test_client(), account, 140)
+        new = "a brand new passphrase"
+        token = csrf_token(owner, "/staff/account")
+        owner.post(
+            "/staff/account/password",
+            data={"csrf_token": token, "current": account.password, "new": new, "confirm": new},
+        )
+        with unit_of_work() as s:
+            assert staff.check_password(s.get(StaffMember, account.id), new)
 
 
 def test_the_device_cookie_is_a_random_token_whose_hash_alone_is_stored(app, staff_factory, sign_in):

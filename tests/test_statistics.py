@@ -1,5 +1,6 @@
 """統計 (issue 18, part 2): a fiscal year's figures per centre, the same after the personal data behind them is
 purged; CSV and Excel with small numbers suppressed; charts inline as SVG; each centre sees only its own."""
+
 from __future__ import annotations
 
 import io
@@ -39,12 +40,16 @@ def seed_year(clock) -> None:
             link = JoinLink(enrollment_id=applied[0].id, token_hash=f"{month:064d}", token_sealed=None)
             session.add(link)
             session.flush()
-            session.add(JoinLinkOpening(join_link_id=link.id, fingerprint="f" * 64, outcome="open",
-                                        details_shown=True))
+            session.add(JoinLinkOpening(join_link_id=link.id, fingerprint="f" * 64, outcome="open", details_shown=True))
             other = make_event(session, starts_in=timedelta(days=2), centre="takanedai", kind="class")
             enrollments.apply(session, other, make_parent(session, centre="takanedai").id)
-            escalation = reports.create_escalation(session, kind="lost_credentials", reference=f"R-{month:06d}",
-                                                   parent_id=parents[0].id, centre="minamihoncho")
+            escalation = reports.create_escalation(
+                session,
+                kind="lost_credentials",
+                reference=f"R-{month:06d}",
+                parent_id=parents[0].id,
+                centre="minamihoncho",
+            )
             escalation.acknowledged_at = escalation.created_at + timedelta(minutes=10)
             escalation.resolved_at, escalation.status = escalation.created_at + timedelta(hours=2), "resolved"
             event_id, first_parent = event.id, parents[0].id
@@ -95,8 +100,9 @@ def test_a_month_still_changing_is_counted_live(clock, app):
     clock.tokyo(2026, 5, 10, 10)
     with unit_of_work() as session:
         parent = make_parent(session)
-        escalation = reports.create_escalation(session, kind="equipment_loan", reference="L-000001",
-                                               parent_id=parent.id, centre="minamihoncho")
+        escalation = reports.create_escalation(
+            session, kind="equipment_loan", reference="L-000001", parent_id=parent.id, centre="minamihoncho"
+        )
         escalation_id = escalation.id
     clock.shift(40 * DAY)
     with unit_of_work() as session:

@@ -3,6 +3,7 @@ charts and tables, download the Excel file. The page must load nothing from else
 
 Set UPDATE_SCREENSHOTS=1 to refresh docs/screenshots/staff-statistics.png from this run.
 """
+
 from __future__ import annotations
 
 import io

@@ -1,4 +1,5 @@
 """The webhook's contract with LINE: verify, store once, acknowledge fast, never crash on bad input."""
+
 from __future__ import annotations
 
 import json

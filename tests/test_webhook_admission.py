@@ -1,6 +1,7 @@
 """Which signed events are ours to store (issue 13, item 8): only those addressed to this channel's bot, and none
 older than a day unless LINE says it is redelivering them. Refused events are acknowledged (LINE would otherwise
 redeliver them) but never stored, and the log says why without saying whose they were."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -22,8 +23,9 @@ ANOTHER_BOT = "U" + "a" * 32
 
 
 def post(client, raw: bytes):
-    return client.post("/callback", data=raw, headers={"X-Line-Signature": sign(raw, SECRET),
-                                                       "Content-Type": "application/json"})
+    return client.post(
+        "/callback", data=raw, headers={"X-Line-Signature": sign(raw, SECRET), "Content-Type": "application/json"}
+    )
 
 
 def inbox_count() -> int:
@@ -62,9 +64,16 @@ def test_events_for_this_channels_bot_are_stored(client, identity):
 
 
 def test_a_configured_bot_user_id_is_used_without_asking_line(database_url, line, app):
-    configured = create_app({"mode": "test", "database_url": database_url, "line_api_base_url": line.base_url,
-                             "line_channel_secret": SECRET, "line_bot_user_id": ANOTHER_BOT,
-                             "inline_processing": False})
+    configured = create_app(
+        {
+            "mode": "test",
+            "database_url": database_url,
+            "line_api_base_url": line.base_url,
+            "line_channel_secret": SECRET,
+            "line_bot_user_id": ANOTHER_BOT,
+            "inline_processing": False,
+        }
+    )
     try:
         client = configured.test_client()
         assert post(client, body_of(event("follow", new_user_id()))).status_code == 200
@@ -107,14 +116,21 @@ def test_learning_is_tried_again_at_most_once_a_minute():
     assert not identity.accepts(ANOTHER_BOT) and identity.accepts(BOT_USER_ID)
 
 
-@pytest.mark.parametrize("age, redelivery, stored", [
-    (timedelta(hours=25), False, False),
-    (timedelta(hours=25), True, True),
-    (timedelta(hours=23), False, True),
-])
+@pytest.mark.parametrize(
+    "age, redelivery, stored",
+    [
+        (timedelta(hours=25), False, False),
+        (timedelta(hours=25), True, True),
+        (timedelta(hours=23), False, True),
+    ],
+)
 def test_events_older_than_a_day_are_refused_unless_redelivered(client, identity, caplog, age, redelivery, stored):
-    old = event("follow", new_user_id(), deliveryContext={"isRedelivery": redelivery},
-                timestamp=int((now() - age).timestamp() * 1000))
+    old = event(
+        "follow",
+        new_user_id(),
+        deliveryContext={"isRedelivery": redelivery},
+        timestamp=int((now() - age).timestamp() * 1000),
+    )
     assert post(client, body_of(old)).status_code == 200
     assert inbox_count() == (1 if stored else 0)
     assert ("older than 24 hours" in caplog.text) is not stored
@@ -124,5 +140,7 @@ def test_the_simulator_and_the_test_builders_address_this_channel(app, chat, ide
     parent = chat()
     assert parent.follow(), "a follow from tests.support reached the bot and was answered"
     app.extensions["line_double"] = line
-    assert app.test_client().post("/simulator/api/send", json={"persona": "sakura", "kind": "follow"}).status_code == 200
+    assert (
+        app.test_client().post("/simulator/api/send", json={"persona": "sakura", "kind": "follow"}).status_code == 200
+    )
     assert inbox_count() == 2

@@ -1,5 +1,6 @@
 """While the database is away (PostgreSQL restarting, issue 19), the webhook answers 503 with Retry-After, so LINE
 redelivers, and no traceback is logged; once it is back the same process stores again, without a restart."""
+
 from __future__ import annotations
 
 import logging
@@ -20,8 +21,9 @@ from tests.test_scheduler_postgres import cluster  # noqa: F401 (a disposable Po
 
 
 def post(client, raw: bytes):
-    return client.post("/callback", data=raw, headers={"X-Line-Signature": sign(raw, SECRET),
-                                                       "Content-Type": "application/json"})
+    return client.post(
+        "/callback", data=raw, headers={"X-Line-Signature": sign(raw, SECRET), "Content-Type": "application/json"}
+    )
 
 
 def inbox_count() -> int:
@@ -51,13 +53,22 @@ def test_while_the_database_is_unreachable_the_webhook_answers_503_with_retry_af
 
 
 @pytest.mark.postgres
-@pytest.mark.skipif(not os.environ.get("DATABASE_URL", "").startswith("postgres"),
-                    reason="PostgreSQL tier: set DATABASE_URL=postgresql://… to run")
+@pytest.mark.skipif(
+    not os.environ.get("DATABASE_URL", "").startswith("postgres"),
+    reason="PostgreSQL tier: set DATABASE_URL=postgresql://… to run",
+)
 def test_the_webhook_answers_503_while_postgresql_restarts_and_stores_again_without_a_restart(cluster, line, caplog):  # noqa: F811
     migrate.upgrade(cluster.url)
-    app = create_app({"mode": "test", "database_url": cluster.url, "line_api_base_url": line.base_url,
-                      "line_channel_secret": SECRET, "line_channel_access_token": "test-token",
-                      "inline_processing": False})
+    app = create_app(
+        {
+            "mode": "test",
+            "database_url": cluster.url,
+            "line_api_base_url": line.base_url,
+            "line_channel_secret": SECRET,
+            "line_channel_access_token": "test-token",
+            "inline_processing": False,
+        }
+    )
     runtime = app.extensions["kosodate"]
     client = app.test_client()
     try:
@@ -71,8 +82,9 @@ def test_the_webhook_answers_503_while_postgresql_restarts_and_stores_again_with
         cluster.start()  # returns once PostgreSQL accepts connections
         back = time.monotonic()
         assert post(client, away).status_code == 200, "the pool's dead connections were replaced (pre-ping)"
-        logging.getLogger(__name__).info("first webhook stored %.3f s after PostgreSQL was back",
-                                         time.monotonic() - back)
+        logging.getLogger(__name__).info(
+            "first webhook stored %.3f s after PostgreSQL was back", time.monotonic() - back
+        )
         with inbox_unit_of_work() as s:
             assert s.scalar(select(func.count()).select_from(InboxEvent)) == 2
     finally:

@@ -1,5 +1,6 @@
 """Signed but malformed webhooks (issue 13, item 7): a body that is not a LINE webhook gets 400, an event of a shape
 LINE never sends is skipped, and no request, however odd, makes another one fail or the webhook answer 5xx."""
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,9 @@ from tests.support import event, new_user_id, sign
 
 
 def post(client, raw: bytes):
-    return client.post("/callback", data=raw, headers={"X-Line-Signature": sign(raw, SECRET),
-                                                       "Content-Type": "application/json"})
+    return client.post(
+        "/callback", data=raw, headers={"X-Line-Signature": sign(raw, SECRET), "Content-Type": "application/json"}
+    )
 
 
 def body_of(*events: dict) -> bytes:
@@ -97,8 +99,11 @@ def test_a_request_the_database_refuses_fails_alone_not_its_whole_batch(app, mon
 
     monkeypatch.setattr(storage.inbox, "store", refusing_one_kind)
     writer = app.extensions["kosodate"].inbox_writer
-    requests = [[event("follow", new_user_id())], [event("refused-by-the-database", new_user_id())],
-                [event("follow", new_user_id()), event("follow", new_user_id())]]
+    requests = [
+        [event("follow", new_user_id())],
+        [event("refused-by-the-database", new_user_id())],
+        [event("follow", new_user_id()), event("follow", new_user_id())],
+    ]
     batch = [(events, Future()) for events in requests]
     writer.store_batch(batch)
     assert [done.exception() is None for _, done in batch] == [True, False, True]
@@ -118,8 +123,11 @@ def test_45_concurrent_well_formed_requests_are_all_stored_once_beside_poison_on
 
     monkeypatch.setattr(storage.inbox, "store", refusing_one_kind)
     well_formed = [event("follow", new_user_id()) for _ in range(45)]
-    poison = [body_of(e) for e in POISON_EVENTS.values()] + list(NOT_WEBHOOKS.values()) \
+    poison = (
+        [body_of(e) for e in POISON_EVENTS.values()]
+        + list(NOT_WEBHOOKS.values())
         + [body_of(event("refused-by-the-database", new_user_id())) for _ in range(3)]
+    )
     bodies = [(body_of(e), "well") for e in well_formed] + [(raw, "poison") for raw in poison]
     bodies = [bodies[i] for i in sorted(range(len(bodies)), key=lambda i: (i * 7) % len(bodies))]  # interleaved
 
@@ -143,23 +151,42 @@ json_values = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(characters, max_size=8), inner, max_size=4),
     max_leaves=30,
 )
-event_keys = st.sampled_from(["type", "timestamp", "source", "webhookEventId", "deliveryContext", "mode",
-                              "replyToken", "message", "postback", "follow"])
+event_keys = st.sampled_from(
+    [
+        "type",
+        "timestamp",
+        "source",
+        "webhookEventId",
+        "deliveryContext",
+        "mode",
+        "replyToken",
+        "message",
+        "postback",
+        "follow",
+    ]
+)
 line_like_events = st.one_of(
     st.dictionaries(event_keys, json_values, max_size=10),
-    st.builds(lambda base, changes: {**base, **changes},
-              st.builds(lambda kind: event(kind, new_user_id(), "r" * 32), st.sampled_from(["follow", "message"])),
-              st.dictionaries(event_keys, json_values, max_size=3)),
+    st.builds(
+        lambda base, changes: {**base, **changes},
+        st.builds(lambda kind: event(kind, new_user_id(), "r" * 32), st.sampled_from(["follow", "message"])),
+        st.dictionaries(event_keys, json_values, max_size=3),
+    ),
 )
 bodies = st.one_of(
     json_values,
-    st.fixed_dictionaries({"destination": st.just(BOT_USER_ID) | st.text(max_size=5) | json_values,
-                           "events": st.lists(line_like_events | json_values, max_size=4)}),
+    st.fixed_dictionaries(
+        {
+            "destination": st.just(BOT_USER_ID) | st.text(max_size=5) | json_values,
+            "events": st.lists(line_like_events | json_values, max_size=4),
+        }
+    ),
 )
 
 
-@settings(max_examples=150, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(body=bodies)
 def test_any_signed_json_is_answered_without_a_5xx_or_a_traceback(client, caplog, body):
     before = len(caplog.records)

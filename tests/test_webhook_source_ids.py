@@ -5,6 +5,7 @@ A signed event with a longer one used to be stored, then fail at processing on P
 traceback, three times); it is now skipped at the door like any event of an unknown shape, and its neighbours in
 the same request are stored.
 """
+
 from __future__ import annotations
 
 from sqlalchemy import select
@@ -19,8 +20,9 @@ def test_an_event_whose_source_id_is_longer_than_lines_is_skipped_and_its_neighb
     forged = event("follow", "U" + "a" * 64)
     fine = event("follow", new_user_id())
     raw = body_of(forged, fine)
-    answer = client.post("/callback", data=raw, headers={"X-Line-Signature": sign(raw, SECRET),
-                                                         "Content-Type": "application/json"})
+    answer = client.post(
+        "/callback", data=raw, headers={"X-Line-Signature": sign(raw, SECRET), "Content-Type": "application/json"}
+    )
     assert answer.status_code == 200
     with inbox_unit_of_work() as s:
         stored = set(s.scalars(select(InboxEvent.webhook_event_id)))

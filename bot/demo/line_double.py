@@ -9,6 +9,7 @@ limits enforced (``rate_limits=True``). Every request is kept in a journal.
 The contract tier of the tests runs the same journeys against LINE's official OpenAPI spec
 (``../shared/line-api/line_double.py``); this double is the light one that ships with the project.
 """
+
 from __future__ import annotations
 
 import json
@@ -61,7 +62,7 @@ class RandomFaults:
         self._random = random.Random(self.seed)
 
     def draw(self, path: str) -> str | None:
-        """"429", "500", "timeout", or None for a request answered normally."""
+        """ "429", "500", "timeout", or None for a request answered normally."""
         if not re.search(self.path, path):
             return None
         roll = self._random.random()
@@ -103,7 +104,9 @@ def check_action(action: Any, where: str, errors: list[str], label_max: int = 20
         errors.append(f"{where}.data: 1 to 300 characters")
     if action["type"] == "message" and not (isinstance(action.get("text"), str) and 0 < len(action["text"]) <= 300):
         errors.append(f"{where}.text: 1 to 300 characters")
-    if action["type"] == "uri" and not (isinstance(action.get("uri"), str) and re.match(r"^(https?|line|tel):", action["uri"])):
+    if action["type"] == "uri" and not (
+        isinstance(action.get("uri"), str) and re.match(r"^(https?|line|tel):", action["uri"])
+    ):
         errors.append(f"{where}.uri: http(s), line or tel URL required")
     if isinstance(action.get("displayText"), str) and len(action["displayText"]) > 300:
         errors.append(f"{where}.displayText: at most 300 characters")
@@ -167,8 +170,14 @@ def check_messages(messages: Any) -> list[str]:
 class LineDouble:
     """``LineDouble().start()``; ``base_url`` goes to LINE_API_BASE_URL; ``stop()`` at the end."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, reply_token_ttl: float = 60.0,
-                 rate_limits: bool | dict[str, int] = False, random_faults: RandomFaults | None = None):
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        reply_token_ttl: float = 60.0,
+        rate_limits: bool | dict[str, int] = False,
+        random_faults: RandomFaults | None = None,
+    ):
         self.host, self.port = host, port
         self.reply_token_ttl = reply_token_ttl
         # Requests per second allowed per path; over it LINE answers 429. True means LINE's own limits.
@@ -252,8 +261,13 @@ class LineDouble:
     # --- LINE's behaviour ---------------------------------------------------------------------------------
     def handle(self, req: Request) -> Response:
         raw = req.get_data()
-        entry: dict[str, Any] = {"ts": time.time(), "method": req.method, "path": req.path,
-                                 "retry_key": req.headers.get("X-Line-Retry-Key"), "json": None}
+        entry: dict[str, Any] = {
+            "ts": time.time(),
+            "method": req.method,
+            "path": req.path,
+            "retry_key": req.headers.get("X-Line-Retry-Key"),
+            "json": None,
+        }
         try:
             entry["json"] = json.loads(raw) if raw and "json" in (req.content_type or "") else None
         except ValueError:
@@ -322,8 +336,16 @@ class LineDouble:
         if path == "/v2/bot/message/delivery/multicast" and req.method == "GET":
             return self._multicast_count(req.args.get("date", ""))
         if path == "/v2/bot/info" and req.method == "GET":
-            return self._json(200, {"userId": BOT_USER_ID, "basicId": "@000kosodate", "displayName": "ふなばし子育て",
-                                    "chatMode": "bot", "markAsReadMode": "auto"})
+            return self._json(
+                200,
+                {
+                    "userId": BOT_USER_ID,
+                    "basicId": "@000kosodate",
+                    "displayName": "ふなばし子育て",
+                    "chatMode": "bot",
+                    "markAsReadMode": "auto",
+                },
+            )
         m = re.match(r"^/v2/bot/profile/([^/]+)$", path)
         if m and req.method == "GET":
             return self._json(200, {"userId": m.group(1), "displayName": "デモ利用者", "language": "ja"})
@@ -353,7 +375,9 @@ class LineDouble:
     def _reply(self, body: dict[str, Any], entry: dict[str, Any]) -> Response:
         errors = check_messages(body.get("messages"))
         if errors:
-            return self._json(400, {"message": "The request body has errors", "details": [{"message": e} for e in errors]})
+            return self._json(
+                400, {"message": "The request body has errors", "details": [{"message": e} for e in errors]}
+            )
         token = body.get("replyToken")
         with self.lock:
             issued = self.reply_tokens.get(token)
@@ -368,12 +392,19 @@ class LineDouble:
     def _send(self, body: dict[str, Any], retry_key: str | None) -> Response:
         errors = check_messages(body.get("messages"))
         if errors:
-            return self._json(400, {"message": "The request body has errors", "details": [{"message": e} for e in errors]})
+            return self._json(
+                400, {"message": "The request body has errors", "details": [{"message": e} for e in errors]}
+            )
         with self.lock:
             if retry_key and retry_key in self.retry_keys:
-                return self._json(409, {"message": "The retry key is already accepted"},
-                                  {"x-line-accepted-request-id": self.retry_keys[retry_key]})
-            response = self._json(200, {"sentMessages": [{"id": str(secrets.randbelow(10**18))} for _ in body["messages"]]})
+                return self._json(
+                    409,
+                    {"message": "The retry key is already accepted"},
+                    {"x-line-accepted-request-id": self.retry_keys[retry_key]},
+                )
+            response = self._json(
+                200, {"sentMessages": [{"id": str(secrets.randbelow(10**18))} for _ in body["messages"]]}
+            )
             if retry_key:
                 self.retry_keys[retry_key] = response.headers["x-line-request-id"]
         return response
@@ -386,9 +417,11 @@ class LineDouble:
         today = time.strftime("%Y%m%d", time.gmtime(time.time() + JST_OFFSET))
         if day >= today:
             return self._json(200, {"status": "unready"})
-        sent = sum(len(e["json"]["to"]) * len(e["json"].get("messages", []))
-                   for e in self.requests(r"^/v2/bot/message/multicast$")
-                   if e["status"] == 200 and time.strftime("%Y%m%d", time.gmtime(e["ts"] + JST_OFFSET)) == day)
+        sent = sum(
+            len(e["json"]["to"]) * len(e["json"].get("messages", []))
+            for e in self.requests(r"^/v2/bot/message/multicast$")
+            if e["status"] == 200 and time.strftime("%Y%m%d", time.gmtime(e["ts"] + JST_OFFSET)) == day
+        )
         if sent < 20:
             return self._json(200, {"status": "unavailable_for_privacy"})
         return self._json(200, {"status": "ready", "success": sent})

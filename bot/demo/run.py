@@ -4,6 +4,7 @@ One process holds the project's LINE double (the bot's LINE_API_BASE_URL points 
 simulator page, and the worker's periodic jobs (``scheduler.worker.build(..., blocking=False)``). Production runs
 the web app and the worker as separate processes (Procfile); the demo keeps them together so one command is enough.
 """
+
 from __future__ import annotations
 
 import logging
@@ -58,8 +59,10 @@ class Demo:
         if not loopback_host(self.host):
             # Like APP_MODE=demo with a PUBLIC_BASE_URL elsewhere (bot/config.py): the simulator takes unsigned
             # requests and the console runs without HTTPS, so they are never served to the network.
-            raise ConfigError(f"kosodate demo runs only on this machine: --host must be a loopback address such as "
-                              f"127.0.0.1 (got {self.host!r})")
+            raise ConfigError(
+                f"kosodate demo runs only on this machine: --host must be a loopback address such as "
+                f"127.0.0.1 (got {self.host!r})"
+            )
         # The port first: if it is taken, nothing else has been started yet.
         self.server = make_server(self.host, self.port, self._wsgi, threaded=True)
         self._prepare_database()
@@ -154,9 +157,11 @@ class Demo:
             lines.append(f"  デモデータ / Demo data:      {', '.join(self.seeded)}")
         if self.console:
             login, password = self.console
-            lines += [f"  スタッフ画面 / Staff console: {self.base_url}/staff/login",
-                      f"    ログインID / Login:        {login}",
-                      f"    パスワード / Password:     {password}  (このデモの間だけ有効 / valid while this demo runs)"]
+            lines += [
+                f"  スタッフ画面 / Staff console: {self.base_url}/staff/login",
+                f"    ログインID / Login:        {login}",
+                f"    パスワード / Password:     {password}  (このデモの間だけ有効 / valid while this demo runs)",
+            ]
         lines.append("Ctrl-C で終了 / Ctrl-C to stop")
         return lines
 

@@ -3,6 +3,7 @@
 Each area keeps its seeding here as ``seed_<area>(session, now)`` (events: ``seed_events``) and lists it in
 ``SEEDERS``; ``seed`` runs those that exist, in order, inside the caller's unit of work.
 """
+
 from __future__ import annotations
 
 from datetime import UTC, datetime
@@ -28,8 +29,12 @@ def seed(session: Session, now: datetime | None = None) -> list[str]:
 
 # --- events (issue #4) ----------------------------------------------------------------------------------------
 # Demo web-conference details: an example.com address, so nothing real is ever shown in a demo.
-DEMO_CONFERENCE = {"conference_service": "Zoom", "join_url": "https://meeting.example.com/j/81234567890",
-                   "meeting_id": "812 3456 7890", "passcode": "demo2026"}
+DEMO_CONFERENCE = {
+    "conference_service": "Zoom",
+    "join_url": "https://meeting.example.com/j/81234567890",
+    "meeting_id": "812 3456 7890",
+    "passcode": "demo2026",
+}
 
 
 def _tokyo(moment: datetime, days: int, hour: int, minute: int = 0) -> datetime:
@@ -52,30 +57,80 @@ def seed_events(session: Session, now: datetime) -> list[int]:
     minute = timedelta(minutes=1)
     soon = now.replace(second=0, microsecond=0) + 12 * minute
     plans = [
-        dict(centre="division", kind="class", title="はじめての離乳食講座（オンライン）",
-             description="離乳食の始めかた・進めかたを、栄養士がお話しします。質問の時間もあります。",
-             starts_at=soon, ends_at=soon + 60 * minute, capacity=20, target_min_months=4, target_max_months=8),
-        dict(centre="minamihoncho", kind="meetup", title="ねんねの赤ちゃん交流会",
-             description="ねんねの頃の赤ちゃんと保護者の交流会です。カメラはオフでも大丈夫です。",
-             starts_at=_tokyo(now, 2, 10, 30), ends_at=_tokyo(now, 2, 11, 30), capacity=10,
-             target_min_months=0, target_max_months=6),
-        dict(centre="minamihoncho", kind="consultation", title="子育て相談（個別・20分）",
-             description="子育ての心配ごとを、保育士が1対1でうかがいます。お申し込みのあと、日程を確認してご連絡します。",
-             starts_at=_tokyo(now, 3, 14, 0), ends_at=_tokyo(now, 3, 14, 20), capacity=1, needs_approval=True),
-        dict(centre="takanedai", kind="meetup", title="よちよち歩きさんの交流会",
-             description="1歳から2歳のお子さんと保護者の交流会です。手あそびもします。",
-             starts_at=_tokyo(now, 4, 10, 30), ends_at=_tokyo(now, 4, 11, 30), capacity=12,
-             target_min_months=12, target_max_months=23),
-        dict(centre="takanedai", kind="class", title="プレママ・プレパパ講座",
-             description="出産前に知っておきたい赤ちゃんとの暮らしを、助産師がお話しします。",
-             starts_at=_tokyo(now, 6, 13, 30), ends_at=_tokyo(now, 6, 15, 0), capacity=15, target_pregnant=True),
-        dict(centre="division", kind="meetup", title="ふたごちゃん・みつごちゃんの交流会",
-             description="多胎児を育てる保護者どうしの交流会です（定員1名のデモ用：キャンセル待ちを試せます）。",
-             starts_at=_tokyo(now, 8, 10, 0), ends_at=_tokyo(now, 8, 11, 0), capacity=1),
-        dict(centre="minamihoncho", kind="class", title="1歳からの手あそび・わらべうた講座",
-             description="おうちで楽しめる手あそびを紹介します（申し込み受付は明日からです）。",
-             starts_at=_tokyo(now, 14, 10, 30), ends_at=_tokyo(now, 14, 11, 30), capacity=15,
-             target_min_months=12, target_max_months=35, applications_open_at=_tokyo(now, 1, 9, 0)),
+        dict(
+            centre="division",
+            kind="class",
+            title="はじめての離乳食講座（オンライン）",
+            description="離乳食の始めかた・進めかたを、栄養士がお話しします。質問の時間もあります。",
+            starts_at=soon,
+            ends_at=soon + 60 * minute,
+            capacity=20,
+            target_min_months=4,
+            target_max_months=8,
+        ),
+        dict(
+            centre="minamihoncho",
+            kind="meetup",
+            title="ねんねの赤ちゃん交流会",
+            description="ねんねの頃の赤ちゃんと保護者の交流会です。カメラはオフでも大丈夫です。",
+            starts_at=_tokyo(now, 2, 10, 30),
+            ends_at=_tokyo(now, 2, 11, 30),
+            capacity=10,
+            target_min_months=0,
+            target_max_months=6,
+        ),
+        dict(
+            centre="minamihoncho",
+            kind="consultation",
+            title="子育て相談（個別・20分）",
+            description="子育ての心配ごとを、保育士が1対1でうかがいます。お申し込みのあと、日程を確認してご連絡します。",
+            starts_at=_tokyo(now, 3, 14, 0),
+            ends_at=_tokyo(now, 3, 14, 20),
+            capacity=1,
+            needs_approval=True,
+        ),
+        dict(
+            centre="takanedai",
+            kind="meetup",
+            title="よちよち歩きさんの交流会",
+            description="1歳から2歳のお子さんと保護者の交流会です。手あそびもします。",
+            starts_at=_tokyo(now, 4, 10, 30),
+            ends_at=_tokyo(now, 4, 11, 30),
+            capacity=12,
+            target_min_months=12,
+            target_max_months=23,
+        ),
+        dict(
+            centre="takanedai",
+            kind="class",
+            title="プレママ・プレパパ講座",
+            description="出産前に知っておきたい赤ちゃんとの暮らしを、助産師がお話しします。",
+            starts_at=_tokyo(now, 6, 13, 30),
+            ends_at=_tokyo(now, 6, 15, 0),
+            capacity=15,
+            target_pregnant=True,
+        ),
+        dict(
+            centre="division",
+            kind="meetup",
+            title="ふたごちゃん・みつごちゃんの交流会",
+            description="多胎児を育てる保護者どうしの交流会です（定員1名のデモ用：キャンセル待ちを試せます）。",
+            starts_at=_tokyo(now, 8, 10, 0),
+            ends_at=_tokyo(now, 8, 11, 0),
+            capacity=1,
+        ),
+        dict(
+            centre="minamihoncho",
+            kind="class",
+            title="1歳からの手あそび・わらべうた講座",
+            description="おうちで楽しめる手あそびを紹介します（申し込み受付は明日からです）。",
+            starts_at=_tokyo(now, 14, 10, 30),
+            ends_at=_tokyo(now, 14, 11, 30),
+            capacity=15,
+            target_min_months=12,
+            target_max_months=35,
+            applications_open_at=_tokyo(now, 1, 9, 0),
+        ),
     ]
     created = []
     for plan in plans:
@@ -99,7 +154,8 @@ def seed_staff(session: Session, now: datetime | None = None) -> int:
 
     user = users.get_or_create(session, BY_KEY["tanaka"].user_id)
     member = staff.by_login(session, "tanaka@demo.example") or staff.create_member(
-        session, name="市職員 田中", login="tanaka@demo.example", centre="division", role="staff")
+        session, name="市職員 田中", login="tanaka@demo.example", centre="division", role="staff"
+    )
     member.line_user_pk, member.on_duty = user.id, True
     return member.id
 
@@ -121,8 +177,9 @@ def open_console(session: Session) -> tuple[str, str]:
         password = secrets.token_urlsafe(12)
     member = staff.by_login(session, DEMO_ADMIN_LOGIN)
     if member is None:
-        staff.create_member(session, name="デモ 管理者", login=DEMO_ADMIN_LOGIN, centre="division", role="admin",
-                            password=password)
+        staff.create_member(
+            session, name="デモ 管理者", login=DEMO_ADMIN_LOGIN, centre="division", role="admin", password=password
+        )
     else:
         staff.set_password(member, password)
         staff.set_active(session, member, True)

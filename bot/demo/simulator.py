@@ -7,6 +7,7 @@ what LINE would have received. Registered only in the demo, development and test
 
 The double is found in ``app.extensions["line_double"]`` (set by ``kosodate demo``, or by a test).
 """
+
 from __future__ import annotations
 
 import base64
@@ -150,7 +151,8 @@ def send():
     raw = json.dumps({"destination": BOT_USER_ID, "events": [event]}, ensure_ascii=False).encode()
     runtime = current_app.extensions["kosodate"]
     response = current_app.test_client().post(
-        "/callback", data=raw,
+        "/callback",
+        data=raw,
         headers={"Content-Type": "application/json", "X-Line-Signature": sign(raw, runtime.config.line_channel_secret)},
     )
     if response.status_code != 200:
@@ -177,11 +179,12 @@ def messages():
     if not after.isdigit():
         return _error(400, "after must be a non-negative integer")
     timeline = _transcript().timeline(double, persona.user_id)
-    return jsonify(items=timeline[int(after):], next=len(timeline))
+    return jsonify(items=timeline[int(after) :], next=len(timeline))
 
 
-def _event_for(body: dict[str, Any], user_id: str,
-               double: LineDouble) -> tuple[dict[str, Any], dict[str, Any] | None] | str:
+def _event_for(
+    body: dict[str, Any], user_id: str, double: LineDouble
+) -> tuple[dict[str, Any], dict[str, Any] | None] | str:
     """The webhook event for what the persona did, and how it shows in their chat; or why it cannot be sent."""
     kind = body.get("kind")
     if kind == "unfollow":  # LINE gives no reply token for an unfollow
@@ -193,8 +196,14 @@ def _event_for(body: dict[str, Any], user_id: str,
         text = body.get("text")
         if not isinstance(text, str) or not text.strip() or len(text) > MAX_TEXT:
             return f"text: 1 to {MAX_TEXT} characters"
-        extra = {"message": {"type": "text", "id": str(secrets.randbelow(10**18)), "text": text,
-                             "quoteToken": secrets.token_hex(16)}}
+        extra = {
+            "message": {
+                "type": "text",
+                "id": str(secrets.randbelow(10**18)),
+                "text": text,
+                "quoteToken": secrets.token_hex(16),
+            }
+        }
         shown = {"from": "user", "text": text}
         kind = "message"
     elif kind == "postback":
@@ -227,8 +236,10 @@ def rich_menu() -> dict[str, Any]:
         return _menu_from_texts()
     definition = richmenu.definition()
     english = {area.data: area.label_en for area in getattr(richmenu, "AREAS", ())}
-    buttons = [{"label": _label(area["action"]), "labelEn": english.get(area["action"].get("data")),
-                "action": area["action"]} for area in definition.get("areas", [])]
+    buttons = [
+        {"label": _label(area["action"]), "labelEn": english.get(area["action"].get("data")), "action": area["action"]}
+        for area in definition.get("areas", [])
+    ]
     return {"chatBarText": definition.get("chatBarText") or "メニュー / Menu", "buttons": buttons}
 
 
@@ -241,8 +252,13 @@ def _menu_from_texts() -> dict[str, Any]:
     buttons = []
     for key, data in entries:
         label = texts.t("ja", key)
-        buttons.append({"label": label, "labelEn": texts.t("en", key),
-                        "action": {"type": "postback", "label": label, "data": data, "displayText": label}})
+        buttons.append(
+            {
+                "label": label,
+                "labelEn": texts.t("en", key),
+                "action": {"type": "postback", "label": label, "data": data, "displayText": label},
+            }
+        )
     return {"chatBarText": "メニュー / Menu", "buttons": buttons}
 
 

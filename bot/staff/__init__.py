@@ -3,6 +3,7 @@
 Every request passes ``authorize`` first: the view's declared permission (deny when there is none), then the
 signed-in actor and their role. Each area's views live in their own module, imported at the end.
 """
+
 from __future__ import annotations
 
 from flask import Blueprint, abort, g, redirect, render_template, request, session, url_for
@@ -51,6 +52,18 @@ def not_found(_error):
 
 
 from bot.staff import (  # noqa: E402,F401  (the views register themselves on bp)
-    account, audit_log, broadcasts, escalations, events, login, members, parents, participants, policy, routing,
-    sanctions, statistics, today,
+    account,
+    audit_log,
+    broadcasts,
+    escalations,
+    events,
+    login,
+    members,
+    parents,
+    participants,
+    policy,
+    routing,
+    sanctions,
+    statistics,
+    today,
 )

@@ -1,4 +1,5 @@
 """One's own account: password, the TOTP second factor, the browsers signed in."""
+
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, session, url_for
@@ -43,8 +44,9 @@ def change_password():
             elif _password_confirmed(s, member, form.current.data):
                 staff.set_password(member, form.new.data)
                 staff.end_all_sessions(s, member.id, "password", keep_token=session.get(auth.SESSION_TOKEN))
-                audit.record(s, action="staff.password_changed", actor=member, subject_type="staff",
-                             subject_id=member.id)
+                audit.record(
+                    s, action="staff.password_changed", actor=member, subject_type="staff", subject_id=member.id
+                )
                 flash("パスワードを変更しました。ほかのブラウザーのログインは終了しました。")
                 return redirect(url_for("staff.account"))
             form.current.errors.append("いまのパスワードが違います。")
@@ -52,16 +54,18 @@ def change_password():
 
 
 def _password_confirmed(s, member, password: str) -> bool:
-    """Re-checking the password inside a session counts toward the same throttle as signing in."""
+    """Re-checking the password inside a session counts toward the same throttle as signing in. A signed-in session is
+    trusted like a device cookie: an attack on the account from elsewhere does not stop its owner changing the
+    password."""
     keys = auth.throttle_keys(member.login)
-    if login_throttle.wait(s, keys) is not None:
+    if login_throttle.wait(s, keys, trusted=True) is not None:
         login_throttle.refused(s, keys, member.id)
         return False
     ok = staff.check_password(member, password)
     if ok:
         login_throttle.succeeded(s, keys, member.id)
     else:
-        login_throttle.failed(s, keys, member.id)
+        login_throttle.failed(s, keys, member.id, trusted=True)
     return ok
 
 
@@ -70,8 +74,14 @@ def _password_confirmed(s, member, password: str) -> bool:
 def end_other_sessions():
     with unit_of_work() as s:
         ended = staff.end_all_sessions(s, auth.current().id, "revoked", keep_token=session.get(auth.SESSION_TOKEN))
-        audit.record(s, action="staff.sessions_ended", actor=auth.current(), subject_type="staff",
-                     subject_id=auth.current().id, details={"count": ended})
+        audit.record(
+            s,
+            action="staff.sessions_ended",
+            actor=auth.current(),
+            subject_type="staff",
+            subject_id=auth.current().id,
+            details={"count": ended},
+        )
     flash(f"ほかのブラウザーのログインを{ended}件終了しました。")
     return redirect(url_for("staff.account"))
 

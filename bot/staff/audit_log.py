@@ -2,6 +2,7 @@
 
 Filters travel in the query string: they are staff ids, action names, record ids and dates, never personal data.
 """
+
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
@@ -48,9 +49,15 @@ def audit_log():
         total = audit.count(s, flt)
         page = min(page, max(1, -(-total // PAGE)))  # beyond the last page: the last (an offset the database holds)
         return render_template(
-            "staff/audit.html", events=audit.search(s, flt, limit=PAGE, offset=(page - 1) * PAGE), total=total,
-            page=page, pages=max(1, -(-total // PAGE)), members={m.id: m for m in staff.members(s)},
-            actions=audit.actions(s), args=request.args, today=today_tokyo(),
+            "staff/audit.html",
+            events=audit.search(s, flt, limit=PAGE, offset=(page - 1) * PAGE),
+            total=total,
+            page=page,
+            pages=max(1, -(-total // PAGE)),
+            members={m.id: m for m in staff.members(s)},
+            actions=audit.actions(s),
+            args=request.args,
+            today=today_tokyo(),
         )
 
 
@@ -63,9 +70,20 @@ def audit_export():
         names = {m.id: m.name for m in staff.members(s)}
         audit.record(s, action="audit.export", actor=auth.current(), details={"rows": len(events)})
     rows = (
-        [e.id, tokyo(e.at), names.get(e.actor_staff_id, e.actor_label), e.action, ACTION_LABELS.get(e.action, ""),
-         e.subject_type or "", e.subject_id or "", audit_details(e.details)]
+        [
+            e.id,
+            tokyo(e.at),
+            names.get(e.actor_staff_id, e.actor_label),
+            e.action,
+            ACTION_LABELS.get(e.action, ""),
+            e.subject_type or "",
+            e.subject_id or "",
+            audit_details(e.details),
+        ]
         for e in events
     )
-    return csv_response(f"audit-{today_tokyo():%Y%m%d}.csv",
-                        ["番号", "日時", "操作者", "操作", "操作（説明）", "対象の種類", "対象ID", "詳細"], rows)
+    return csv_response(
+        f"audit-{today_tokyo():%Y%m%d}.csv",
+        ["番号", "日時", "操作者", "操作", "操作（説明）", "対象の種類", "対象ID", "詳細"],
+        rows,
+    )

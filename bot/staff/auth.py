@@ -5,13 +5,15 @@ pages); the blueprint refuses any view that declares none (and a test fails for 
 that with ``in_scope``: centre staff and viewers see their own centre's records; administrators and the division's
 own staff see every centre's.
 """
+
 from __future__ import annotations
 
 import hashlib
 import hmac
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 from flask import abort, current_app, g, request, session
 

@@ -7,6 +7,7 @@ The audience is counted here for the preview and resolved again when the message
 through ``records.load``, so an id outside the actor's scope is a 404). Every step is in the audit trail, with the
 segment and counts only.
 """
+
 from __future__ import annotations
 
 from datetime import UTC, datetime
@@ -26,16 +27,26 @@ from storage.db import unit_of_work
 from storage.models import Broadcast
 from storage.models.staff import CENTRES
 
-AUDIENCE_LABELS = {"everyone": "友だち登録中の全員（全センター）", "centre": "センターの保護者",
-                   "age": "お子さんの年齢で選ぶ", "participants": "イベントの参加者（参加確定）",
-                   "waitlist": "イベントのキャンセル待ちの方"}
+AUDIENCE_LABELS = {
+    "everyone": "友だち登録中の全員（全センター）",
+    "centre": "センターの保護者",
+    "age": "お子さんの年齢で選ぶ",
+    "participants": "イベントの参加者（参加確定）",
+    "waitlist": "イベントのキャンセル待ちの方",
+}
 AGE_LABELS = {"0": "0歳", "1": "1歳", "2": "2歳", "3plus": "3歳以上", "pregnant": "妊娠中"}
-STATUS_LABELS = {"awaiting_approval": "承認待ち", "scheduled": "送信予定", "released": "送信済み",
-                 "cancelled": "取り消し"}
+STATUS_LABELS = {
+    "awaiting_approval": "承認待ち",
+    "scheduled": "送信予定",
+    "released": "送信済み",
+    "cancelled": "取り消し",
+}
 REASON_LABELS = {"blocked": "ブロック中", "no_consent": "現在のポリシーに未同意", "opted_out": "お知らせを停止中"}
-LINE_STATUS = {"unready": "LINEの集計はまだです（翌日以降に確定します）",
-               "unavailable_for_privacy": "この日の送信数が20通未満のため、LINEは数を出していません",
-               "out_of_service": "LINEの集計の対象外の日です"}
+LINE_STATUS = {
+    "unready": "LINEの集計はまだです（翌日以降に確定します）",
+    "unavailable_for_privacy": "この日の送信数が20通未満のため、LINEは数を出していません",
+    "out_of_service": "LINEの集計の対象外の日です",
+}
 ALL = "all"
 
 
@@ -66,8 +77,10 @@ def _form(s, actor: auth.Actor) -> BroadcastForm:
     form = BroadcastForm()
     if not actor.all_centres:
         form.audience.choices = choices({k: v for k, v in AUDIENCE_LABELS.items() if k != "everyone"})
-    form.centre.choices = choices(({ALL: "すべてのセンター"} if actor.all_centres else {})
-                                  | {c: labels.CENTRE_LABELS[c] for c in CENTRES if actor.sees(c)})
+    form.centre.choices = choices(
+        ({ALL: "すべてのセンター"} if actor.all_centres else {})
+        | {c: labels.CENTRE_LABELS[c] for c in CENTRES if actor.sees(c)}
+    )
     named = {str(e.id): _event_label(e) for e in broadcasts.events_to_name(s, actor.centres)}
     form.event.choices = choices({"": "―"} | named)
     form.card_event.choices = choices({"": "付けない"} | named)
@@ -120,10 +133,18 @@ def _image_url(form: BroadcastForm) -> str | None:
 
 def _draft(form: BroadcastForm, audience: Audience, image_url: str | None, send_at: datetime) -> Broadcast:
     """A broadcast not stored (the preview), or to be stored (sending)."""
-    return Broadcast(centre=audience.centre, audience=audience.kind, age_band=audience.age_band,
-                     event_id=audience.event_id, text=form.text.data.strip(),
-                     card_event_id=int(form.card_event.data) if form.card_event.data else None, image_url=image_url,
-                     urgent=bool(form.urgent.data) if form.urgent else False, send_at=send_at, excluded={})
+    return Broadcast(
+        centre=audience.centre,
+        audience=audience.kind,
+        age_band=audience.age_band,
+        event_id=audience.event_id,
+        text=form.text.data.strip(),
+        card_event_id=int(form.card_event.data) if form.card_event.data else None,
+        image_url=image_url,
+        urgent=bool(form.urgent.data) if form.urgent else False,
+        send_at=send_at,
+        excluded={},
+    )
 
 
 @bp.get("/broadcasts")
@@ -131,8 +152,9 @@ def _draft(form: BroadcastForm, audience: Audience, image_url: str | None, send_
 def broadcasts_page():
     with unit_of_work() as s:
         found = broadcasts.listed(s, auth.current().centres)
-        return render_template("staff/broadcasts.html", broadcasts=found, status_labels=STATUS_LABELS,
-                               audience=_audience_text)
+        return render_template(
+            "staff/broadcasts.html", broadcasts=found, status_labels=STATUS_LABELS, audience=_audience_text
+        )
 
 
 @bp.route("/broadcasts/new", methods=["GET", "POST"])
@@ -153,17 +175,37 @@ def broadcast_new():
                 if form.send.data:
                     return _create(s, actor, draft, counted, threshold)
                 preview = broadcast_notices.messages(s, draft, "ja")
-        return render_template("staff/broadcast_form.html", form=form, counted=counted, preview=preview,
-                               threshold=threshold, reason_labels=REASON_LABELS)
+        return render_template(
+            "staff/broadcast_form.html",
+            form=form,
+            counted=counted,
+            preview=preview,
+            threshold=threshold,
+            reason_labels=REASON_LABELS,
+        )
 
 
 def _create(s, actor: auth.Actor, draft: Broadcast, counted: broadcasts.Count, threshold: int):
     broadcast = broadcasts.create(
-        s, audience=Audience.of(draft), text=draft.text, card_event_id=draft.card_event_id,
-        image_url=draft.image_url, urgent=draft.urgent, send_at=draft.send_at, author_id=actor.id,
-        estimated=counted.eligible, needs_approval=counted.eligible > threshold)
-    audit.record(s, action="broadcast.create", actor=actor, subject_type="broadcast", subject_id=broadcast.id,
-                 details=broadcasts.as_details(broadcast, status=broadcast.status))
+        s,
+        audience=Audience.of(draft),
+        text=draft.text,
+        card_event_id=draft.card_event_id,
+        image_url=draft.image_url,
+        urgent=draft.urgent,
+        send_at=draft.send_at,
+        author_id=actor.id,
+        estimated=counted.eligible,
+        needs_approval=counted.eligible > threshold,
+    )
+    audit.record(
+        s,
+        action="broadcast.create",
+        actor=actor,
+        subject_type="broadcast",
+        subject_id=broadcast.id,
+        details=broadcasts.as_details(broadcast, status=broadcast.status),
+    )
     if broadcast.status == "awaiting_approval":
         flash(f"送り先が{threshold}人を超えるため、ほかの職員の承認を待っています。承認されると送信します。")
     elif _release_if_due(s, broadcast, actor):
@@ -214,14 +256,23 @@ def broadcast(broadcast_id: int):
         event = events.get(s, found.event_id) if found.event_id else None
         report = broadcasts.report(s, found)
         return render_template(
-            "staff/broadcast.html", broadcast=found, audience=_audience_text(found, event.title if event else None),
-            report=report, line_counts=_line_count(report), preview=broadcast_notices.messages(s, found, "ja"),
-            status_labels=STATUS_LABELS, reason_labels=REASON_LABELS, form=ConfirmForm(),
+            "staff/broadcast.html",
+            broadcast=found,
+            audience=_audience_text(found, event.title if event else None),
+            report=report,
+            line_counts=_line_count(report),
+            preview=broadcast_notices.messages(s, found, "ja"),
+            status_labels=STATUS_LABELS,
+            reason_labels=REASON_LABELS,
+            form=ConfirmForm(),
             staff_names={member.id: member.name for member in staff.members(s)},
-            may_approve=(found.status == "awaiting_approval" and actor.can("broadcasts.write")
-                         and found.created_by != actor.id),
-            may_cancel=actor.can("broadcasts.write") and found.status != "cancelled"
-            and (found.status != "released" or report.waiting > 0))
+            may_approve=(
+                found.status == "awaiting_approval" and actor.can("broadcasts.write") and found.created_by != actor.id
+            ),
+            may_cancel=actor.can("broadcasts.write")
+            and found.status != "cancelled"
+            and (found.status != "released" or report.waiting > 0),
+        )
 
 
 @bp.post("/broadcasts/<int:broadcast_id>/approve")
@@ -236,9 +287,18 @@ def broadcast_approve(broadcast_id: int):
         elif refusal:
             flash("このお知らせは承認待ちではありません。")
         else:
-            audit.record(s, action="broadcast.approve", actor=actor, subject_type="broadcast", subject_id=found.id,
-                         details=broadcasts.as_details(found))
-            flash("承認しました。" + ("送信を始めました。" if _release_if_due(s, found, actor) else "予定の日時に送信します。"))
+            audit.record(
+                s,
+                action="broadcast.approve",
+                actor=actor,
+                subject_type="broadcast",
+                subject_id=found.id,
+                details=broadcasts.as_details(found),
+            )
+            flash(
+                "承認しました。"
+                + ("送信を始めました。" if _release_if_due(s, found, actor) else "予定の日時に送信します。")
+            )
     return redirect(url_for("staff.broadcast", broadcast_id=broadcast_id))
 
 
@@ -254,7 +314,13 @@ def broadcast_cancel(broadcast_id: int):
         elif broadcasts.cancel(s, found, actor.id):
             flash("すでに送信が終わっているため、取り消せません。")
         else:
-            audit.record(s, action="broadcast.cancel", actor=actor, subject_type="broadcast", subject_id=found.id,
-                         details=broadcasts.as_details(found))
+            audit.record(
+                s,
+                action="broadcast.cancel",
+                actor=actor,
+                subject_type="broadcast",
+                subject_id=found.id,
+                details=broadcasts.as_details(found),
+            )
             flash("お知らせを取り消しました。まだ届いていない方には送りません。")
     return redirect(url_for("staff.broadcast", broadcast_id=broadcast_id))

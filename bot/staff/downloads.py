@@ -1,11 +1,13 @@
 """File downloads from the console: CSV for Excel (UTF-8 with BOM, Japanese headers) and JSON. File names carry
 ids and dates only, never personal data."""
+
 from __future__ import annotations
 
 import csv
 import io
 import json
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from flask import Response
 

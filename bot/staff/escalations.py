@@ -2,6 +2,7 @@
 matter with its thread and history, and the staff actions — acknowledge (対応します), send an instruction to the
 parent (指示), resolve with or without new join links, decide a loan. The operations are
 ``handlers.report_service``'s, the same the staff chat uses; each is recorded in the audit trail there."""
+
 from __future__ import annotations
 
 from flask import current_app, flash, redirect, render_template, url_for
@@ -38,10 +39,10 @@ def _done(result: str, message: str, escalation_id: int):
 def escalations():
     centres = auth.current().centres
     with unit_of_work() as s:
-        rows = reports.visible(s, centres[0] if centres else None, resolved_since=now() - RECENTLY_RESOLVED,
-                               limit=300)
-        return render_template("staff/escalations.html", rows=report_facts.views(s, rows), moment=now(),
-                               recent_days=RECENTLY_RESOLVED.days)
+        rows = reports.visible(s, centres[0] if centres else None, resolved_since=now() - RECENTLY_RESOLVED, limit=300)
+        return render_template(
+            "staff/escalations.html", rows=report_facts.views(s, rows), moment=now(), recent_days=RECENTLY_RESOLVED.days
+        )
 
 
 @bp.get("/escalations/<int:escalation_id>")
@@ -51,15 +52,21 @@ def escalation(escalation_id: int):
         found = _escalation(s, escalation_id)
         info = report_facts.view(s, found)
         thread = reports.messages(s, [found.id])[found.id]
-        audit.record(s, action="escalation.view", actor=auth.current(), subject_type="escalation",
-                     subject_id=found.id)
+        audit.record(s, action="escalation.view", actor=auth.current(), subject_type="escalation", subject_id=found.id)
         return render_template(
-            "staff/escalation.html", escalation=found, info=info, thread=thread,
-            history=reports.history(s, found.id), parent=s.get(Parent, found.parent_id),
-            authors=reports.staff_names(s, [m.staff_id for m in thread] + [h.actor_staff_id for h in
-                                                                           reports.history(s, found.id)]),
-            instruction_form=InstructionForm(formdata=None), resolve_form=ResolveForm(formdata=None),
-            loan_form=LoanDecisionForm(formdata=None), moment=now(),
+            "staff/escalation.html",
+            escalation=found,
+            info=info,
+            thread=thread,
+            history=reports.history(s, found.id),
+            parent=s.get(Parent, found.parent_id),
+            authors=reports.staff_names(
+                s, [m.staff_id for m in thread] + [h.actor_staff_id for h in reports.history(s, found.id)]
+            ),
+            instruction_form=InstructionForm(formdata=None),
+            resolve_form=ResolveForm(formdata=None),
+            loan_form=LoanDecisionForm(formdata=None),
+            moment=now(),
         )
 
 
@@ -94,9 +101,13 @@ def escalation_resolve(escalation_id: int):
         return redirect(url_for("staff.escalation", escalation_id=escalation_id))
     with unit_of_work() as s:
         _escalation(s, escalation_id)
-        result = report_service.resolve(s, auth.current().member(s), escalation_id,
-                                        send_links=form.links.data == "send",
-                                        base_url=current_app.extensions["kosodate"].config.public_base_url)
+        result = report_service.resolve(
+            s,
+            auth.current().member(s),
+            escalation_id,
+            send_links=form.links.data == "send",
+            base_url=current_app.extensions["kosodate"].config.public_base_url,
+        )
     return _done(result, "解決にしました。ご本人にお知らせします。", escalation_id)
 
 
@@ -110,7 +121,12 @@ def escalation_loan(escalation_id: int):
     config = current_app.extensions["kosodate"].config
     with unit_of_work() as s:
         _escalation(s, escalation_id)
-        result = report_service.decide_loan(s, auth.current().member(s), escalation_id,
-                                            approved=form.decision.data == "approve", note=form.note.data.strip(),
-                                            phone=config.contact_phone or DEFAULT_CONTACT_PHONE)
+        result = report_service.decide_loan(
+            s,
+            auth.current().member(s),
+            escalation_id,
+            approved=form.decision.data == "approve",
+            note=form.note.data.strip(),
+            phone=config.contact_phone or DEFAULT_CONTACT_PHONE,
+        )
     return _done(result, "決定をご本人にお知らせします。", escalation_id)

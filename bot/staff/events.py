@@ -3,10 +3,11 @@
 Changes parents must hear about (publish, new time, cancel, more seats) go through ``handlers.event_service``,
 which plans the notices in the same transaction. Times are entered and shown in Japan time.
 """
+
 from __future__ import annotations
 
 import calendar
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from flask import current_app, flash, redirect, render_template, request, url_for
 
@@ -18,8 +19,19 @@ from storage.clock import TOKYO, now, to_tokyo
 from storage.db import unit_of_work
 from storage.models import Event
 
-DETAIL_FIELDS = ("centre", "kind", "title", "description", "capacity", "target_min_months", "target_max_months",
-                 "target_pregnant", "needs_approval", "conference_service", "join_opens_minutes")
+DETAIL_FIELDS = (
+    "centre",
+    "kind",
+    "title",
+    "description",
+    "capacity",
+    "target_min_months",
+    "target_max_months",
+    "target_pregnant",
+    "needs_approval",
+    "conference_service",
+    "join_opens_minutes",
+)
 TIME_FIELDS = ("starts_at", "ends_at", "applications_open_at", "applications_close_at")
 
 
@@ -37,7 +49,7 @@ def event_in_scope(s, event_id: int | str) -> Event:
 
 def _aware(local: datetime) -> datetime:
     """A time typed in Japan time (naive, from datetime-local) as an aware UTC moment."""
-    return local.replace(tzinfo=TOKYO).astimezone(timezone.utc)
+    return local.replace(tzinfo=TOKYO).astimezone(UTC)
 
 
 def _local(moment: datetime) -> datetime:
@@ -62,8 +74,11 @@ def _prefill(form: EventForm, event: Event, shift: timedelta = timedelta(0)) -> 
 def _values(form: EventForm) -> dict:
     values = {name: getattr(form, name).data for name in DETAIL_FIELDS}
     values.update({name: _aware(getattr(form, name).data) for name in TIME_FIELDS})
-    values.update(join_url=form.join_url.data.strip(), meeting_id=form.meeting_id.data.strip(),
-                  passcode=form.passcode.data or None)
+    values.update(
+        join_url=form.join_url.data.strip(),
+        meeting_id=form.meeting_id.data.strip(),
+        passcode=form.passcode.data or None,
+    )
     values["description"] = values["description"] or ""
     return values
 
@@ -73,12 +88,12 @@ def _shifted(moment: datetime, repeat: str, n: int) -> datetime | None:
     month has no such day)."""
     local = to_tokyo(moment)
     if repeat == "weekly":
-        return (local + timedelta(weeks=n)).astimezone(timezone.utc)
+        return (local + timedelta(weeks=n)).astimezone(UTC)
     index = local.month - 1 + n
     year, month = local.year + index // 12, index % 12 + 1
     if local.day > calendar.monthrange(year, month)[1]:
         return None
-    return local.replace(year=year, month=month).astimezone(timezone.utc)
+    return local.replace(year=year, month=month).astimezone(UTC)
 
 
 def series(values: dict, repeat: str, count: int) -> list[dict] | None:
@@ -102,8 +117,9 @@ def events_list():
     past = request.args.get("past") == "1"
     moment = now()
     with unit_of_work() as s:
-        rows = staff_events.listing(s, auth.current().centres, ended_before=moment if past else None,
-                                    not_ended_at=None if past else moment)
+        rows = staff_events.listing(
+            s, auth.current().centres, ended_before=moment if past else None, not_ended_at=None if past else moment
+        )
         seats = events.seat_counts(s, [e.id for e in rows])
         return render_template("staff/events.html", rows=rows, seats=seats, past=past)
 
@@ -115,7 +131,10 @@ def event_new():
     _limit_centres(form)
     if request.method == "GET":
         start = to_tokyo(now()).replace(hour=10, minute=0, second=0, microsecond=0) + timedelta(days=7)
-        form.starts_at.data, form.ends_at.data = start.replace(tzinfo=None), (start + timedelta(hours=1)).replace(tzinfo=None)
+        form.starts_at.data, form.ends_at.data = (
+            start.replace(tzinfo=None),
+            (start + timedelta(hours=1)).replace(tzinfo=None),
+        )
         form.applications_open_at.data = _local(now()).replace(second=0, microsecond=0)
         form.applications_close_at.data = (start - timedelta(days=1)).replace(hour=17, tzinfo=None)
         form.centre.data = auth.current().centre
@@ -135,11 +154,23 @@ def event_new():
             event = events.create(s, **{**item, "passcode": item["passcode"] or ""}, created_by=actor_label())
             if form.publish.data:
                 event_service.publish(s, event)
-            audit.record(s, action="event.create", actor=auth.current(), subject_type="event", subject_id=event.id,
-                         details={"series": len(planned), "published": bool(form.publish.data),
-                                  **({"copy_of": source.id} if source is not None else {})})
+            audit.record(
+                s,
+                action="event.create",
+                actor=auth.current(),
+                subject_type="event",
+                subject_id=event.id,
+                details={
+                    "series": len(planned),
+                    "published": bool(form.publish.data),
+                    **({"copy_of": source.id} if source is not None else {}),
+                },
+            )
             created.append(event)
-    flash(f"イベントを{len(created)}件作成しました。" + ("" if form.publish.data else "公開するまで保護者には表示されません。"))
+    flash(
+        f"イベントを{len(created)}件作成しました。"
+        + ("" if form.publish.data else "公開するまで保護者には表示されません。")
+    )
     return redirect(url_for("staff.event", event_id=created[0].id))
 
 
@@ -164,7 +195,11 @@ def event(event_id: int):
         # Opened from a loss report about this event: the rotation below is recorded in that report's history.
         report = records.find(s, "escalation", request.args.get("escalation"), within=found)
         return render_template(
-            "staff/event.html", event=found, seated=seated, waiting=waiting, moment=now(),
+            "staff/event.html",
+            event=found,
+            seated=seated,
+            waiting=waiting,
+            moment=now(),
             conference=events.conference(found) if auth.current().can("events.write") else None,
             feedback=feedback.summary(s, found.id),
             rotate_form=RotateForm(formdata=None, escalation_id=str(report.id) if report else ""),
@@ -185,8 +220,9 @@ def event_edit(event_id: int):
         if request.method == "GET":
             _prefill(form, found)
         if not form.validate_on_submit():
-            return render_template("staff/event_form.html", form=form, event=found), \
-                200 if request.method == "GET" else 400
+            return render_template(
+                "staff/event_form.html", form=form, event=found
+            ), 200 if request.method == "GET" else 400
         values = _values(form)
         seated, _ = events.seat_counts(s, [found.id])[found.id]
         if values["capacity"] < seated:
@@ -194,13 +230,21 @@ def event_edit(event_id: int):
             return render_template("staff/event_form.html", form=form, event=found), 400
         told = event_service.reschedule(s, found, values["starts_at"], values["ends_at"])
         more_seats = values["capacity"] > found.capacity
-        changed = staff_events.update_details(found, {k: v for k, v in values.items() if k not in ("starts_at", "ends_at")})
+        changed = staff_events.update_details(
+            found, {k: v for k, v in values.items() if k not in ("starts_at", "ends_at")}
+        )
         if more_seats:
             event_service.fill_seats(s, found, base_url=base_url())
         if told:
             changed.append("time")
-        audit.record(s, action="event.update", actor=auth.current(), subject_type="event", subject_id=found.id,
-                     details={"fields": changed, "notified": told})
+        audit.record(
+            s,
+            action="event.update",
+            actor=auth.current(),
+            subject_type="event",
+            subject_id=found.id,
+            details={"fields": changed, "notified": told},
+        )
     flash("変更を保存しました。" + (f"日時の変更を{told}人にお知らせします。" if told else ""))
     return redirect(url_for("staff.event", event_id=event_id))
 
@@ -216,10 +260,19 @@ def event_rotate(event_id: int):
             return redirect(url_for("staff.event", event_id=event_id))
         report = records.from_form(s, form.escalation_id, within=found)
         planned = report_service.rotate_event_credentials(
-            s, found.id, form.join_url.data.strip(), form.passcode.data, auth.current().member(s),
-            base_url=base_url(), escalation_id=report.id if report else None)
-    flash("変更できませんでした（公開中で終わっていないイベントだけ、前と違う内容に変更できます）。" if planned is None
-          else f"参加URLとパスコードを変更し、{planned}人に新しい参加用リンクを送ります。")
+            s,
+            found.id,
+            form.join_url.data.strip(),
+            form.passcode.data,
+            auth.current().member(s),
+            base_url=base_url(),
+            escalation_id=report.id if report else None,
+        )
+    flash(
+        "変更できませんでした（公開中で終わっていないイベントだけ、前と違う内容に変更できます）。"
+        if planned is None
+        else f"参加URLとパスコードを変更し、{planned}人に新しい参加用リンクを送ります。"
+    )
     return redirect(url_for("staff.event", event_id=event_id))
 
 
@@ -232,8 +285,14 @@ def event_publish(event_id: int):
             flash("下書きのイベントだけを公開できます。")
             return redirect(url_for("staff.event", event_id=event_id))
         announced = event_service.publish(s, found)
-        audit.record(s, action="event.publish", actor=auth.current(), subject_type="event", subject_id=found.id,
-                     details={"announced": announced})
+        audit.record(
+            s,
+            action="event.publish",
+            actor=auth.current(),
+            subject_type="event",
+            subject_id=found.id,
+            details={"announced": announced},
+        )
     flash(f"公開しました。お知らせを希望した{announced}人に通知します。")
     return redirect(url_for("staff.event", event_id=event_id))
 
@@ -248,7 +307,13 @@ def event_cancel(event_id: int):
             flash("確認のチェックを入れてください。")
             return redirect(url_for("staff.event", event_id=event_id))
         told = event_service.cancel_event(s, found)
-        audit.record(s, action="event.cancel", actor=auth.current(), subject_type="event", subject_id=found.id,
-                     details={"notified": told})
+        audit.record(
+            s,
+            action="event.cancel",
+            actor=auth.current(),
+            subject_type="event",
+            subject_id=found.id,
+            details={"notified": told},
+        )
     flash(f"中止にしました。申し込んでいた{told}人にお知らせします。")
     return redirect(url_for("staff.event", event_id=event_id))

@@ -1,4 +1,5 @@
 """The console's forms (Flask-WTF: each carries the CSRF token). Validation messages are in Japanese."""
+
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
@@ -95,11 +96,15 @@ class StaffForm(FlaskForm):
 
 
 class NewStaffForm(StaffForm):
-    password = PasswordField(f"初期パスワード（{staff.PASSWORD_MIN}文字以上）", [DataRequired(REQUIRED), _password_rule])
+    password = PasswordField(
+        f"初期パスワード（{staff.PASSWORD_MIN}文字以上）", [DataRequired(REQUIRED), _password_rule]
+    )
 
 
 class PasswordResetForm(FlaskForm):
-    password = PasswordField(f"新しいパスワード（{staff.PASSWORD_MIN}文字以上）", [DataRequired(REQUIRED), _password_rule])
+    password = PasswordField(
+        f"新しいパスワード（{staff.PASSWORD_MIN}文字以上）", [DataRequired(REQUIRED), _password_rule]
+    )
 
 
 class ParentSearchForm(FlaskForm):
@@ -109,8 +114,14 @@ class ParentSearchForm(FlaskForm):
 class ParentCorrectionForm(FlaskForm):
     name = StringField("氏名", [DataRequired(REQUIRED), Length(max=100)])
     furigana = StringField("ふりがな", [DataRequired(REQUIRED), Length(max=100)])
-    phone = StringField("電話番号", [DataRequired(REQUIRED), Length(max=20),
-                                   Regexp(r"^[0-9０-９\-－ー‐ ]+$", message="数字とハイフンで入力してください。")])
+    phone = StringField(
+        "電話番号",
+        [
+            DataRequired(REQUIRED),
+            Length(max=20),
+            Regexp(r"^[0-9０-９\-－ー‐ ]+$", message="数字とハイフンで入力してください。"),
+        ],
+    )
     centre = SelectField("利用センター", choices=CENTRE_CHOICES)
     is_guardian = BooleanField("保護者")
     is_pregnant = BooleanField("妊娠中")
@@ -125,8 +136,10 @@ class ConfirmForm(FlaskForm):
 
 class PolicyForm(FlaskForm):
     text = TextAreaField("ポリシー本文", [DataRequired(REQUIRED), Length(min=200, max=50_000)])
-    confirm = BooleanField("公開すると、すべての登録者に改めて同意をお願いすることを確認しました",
-                           [DataRequired("確認のチェックを入れてください。")])
+    confirm = BooleanField(
+        "公開すると、すべての登録者に改めて同意をお願いすることを確認しました",
+        [DataRequired("確認のチェックを入れてください。")],
+    )
 
 
 class EventForm(FlaskForm):
@@ -139,19 +152,25 @@ class EventForm(FlaskForm):
     starts_at = DateTimeLocalField("開始", [DataRequired(REQUIRED)], format=DATETIME_FORMAT)
     ends_at = DateTimeLocalField("終了", [DataRequired(REQUIRED)], format=DATETIME_FORMAT)
     capacity = IntegerField("定員", [DataRequired(REQUIRED), NumberRange(1, 500, "1〜500で入力してください。")])
-    target_min_months = IntegerField("対象：月齢（から）", [Optional(), NumberRange(0, 84, "0〜84か月で入力してください。")])
-    target_max_months = IntegerField("対象：月齢（まで）", [Optional(), NumberRange(0, 84, "0〜84か月で入力してください。")])
+    target_min_months = IntegerField(
+        "対象：月齢（から）", [Optional(), NumberRange(0, 84, "0〜84か月で入力してください。")]
+    )
+    target_max_months = IntegerField(
+        "対象：月齢（まで）", [Optional(), NumberRange(0, 84, "0〜84か月で入力してください。")]
+    )
     target_pregnant = BooleanField("妊娠中の方も対象")
     applications_open_at = DateTimeLocalField("申込受付の開始", [DataRequired(REQUIRED)], format=DATETIME_FORMAT)
     applications_close_at = DateTimeLocalField("申込の締切", [DataRequired(REQUIRED)], format=DATETIME_FORMAT)
     needs_approval = BooleanField("申し込みを職員が承認してから参加確定にする")
     conference_service = StringField("WEB会議サービス", [DataRequired(REQUIRED), Length(max=40)], default="Zoom")
-    join_url = StringField("参加URL", [DataRequired(REQUIRED), Length(max=500),
-                                      URL(message="https:// から始まるURLを入力してください。")])
+    join_url = StringField(
+        "参加URL", [DataRequired(REQUIRED), Length(max=500), URL(message="https:// から始まるURLを入力してください。")]
+    )
     meeting_id = StringField("ミーティングID", [Length(max=40)])
     passcode = PasswordField("パスコード（保存後は表示されません。変えるときだけ入力）", [Length(max=40)])
-    join_opens_minutes = IntegerField("参加方法の表示（開始の何分前から）", [NumberRange(0, 120, "0〜120分で入力してください。")],
-                                      default=15)
+    join_opens_minutes = IntegerField(
+        "参加方法の表示（開始の何分前から）", [NumberRange(0, 120, "0〜120分で入力してください。")], default=15
+    )
 
     def validate_ends_at(self, field) -> None:
         if self.starts_at.data and field.data and field.data <= self.starts_at.data:
@@ -175,7 +194,9 @@ class EventForm(FlaskForm):
 
 
 class NewEventForm(EventForm):
-    repeat = SelectField("繰り返し", choices=choices({"none": "なし（1回）", "weekly": "毎週", "monthly": "毎月（同じ日）"}))
+    repeat = SelectField(
+        "繰り返し", choices=choices({"none": "なし（1回）", "weekly": "毎週", "monthly": "毎月（同じ日）"})
+    )
     repeat_count = IntegerField("回数", [NumberRange(1, 12, "1〜12回で入力してください。")], default=1)
     publish = BooleanField("作成してすぐに公開する（保護者に表示され、お知らせを希望した方に通知されます）")
     copy_of = RecordId(kind="event")
@@ -190,9 +211,11 @@ def _at_least_one(_form, field) -> None:
 class SanctionForm(FlaskForm):
     """Policy 6: the items broken, until when, and a note for the record (never sent to the parent)."""
 
-    policy_items = MultiCheckboxField("根拠（ポリシー6の禁止事項）",
-                                      choices=choices({k: f"{k} {v}" for k, v in POLICY_ITEM_LABELS.items()}),
-                                      validators=[_at_least_one])
+    policy_items = MultiCheckboxField(
+        "根拠（ポリシー6の禁止事項）",
+        choices=choices({k: f"{k} {v}" for k, v in POLICY_ITEM_LABELS.items()}),
+        validators=[_at_least_one],
+    )
     until = DateField("期限（この日まで。空欄なら無期限）", [Optional()])
     note = TextAreaField("メモ（経緯など。ご本人には送られません）", [Length(max=2000)])
 
@@ -206,24 +229,39 @@ class InstructionForm(FlaskForm):
 
 
 class ResolveForm(FlaskForm):
-    links = RadioField("解決のしかた", choices=choices({
-        "send": "新しい参加用リンクを送って解決する",
-        "hold": "リンクは送らずに解決する（電話などで案内済み。あとで参加者ページから再発行できます）",
-    }), validators=[DataRequired("選んでください。")])
+    links = RadioField(
+        "解決のしかた",
+        choices=choices(
+            {
+                "send": "新しい参加用リンクを送って解決する",
+                "hold": "リンクは送らずに解決する（電話などで案内済み。あとで参加者ページから再発行できます）",
+            }
+        ),
+        validators=[DataRequired("選んでください。")],
+    )
 
 
 class LoanDecisionForm(FlaskForm):
-    decision = RadioField("決定", choices=choices({"approve": "貸し出す", "decline": "今回はお断りする"}),
-                          validators=[DataRequired("選んでください。")])
-    note = TextAreaField("ご本人へのお知らせ（受け取り方法、またはお断りの理由）", [DataRequired(REQUIRED), Length(max=1000)])
+    decision = RadioField(
+        "決定",
+        choices=choices({"approve": "貸し出す", "decline": "今回はお断りする"}),
+        validators=[DataRequired("選んでください。")],
+    )
+    note = TextAreaField(
+        "ご本人へのお知らせ（受け取り方法、またはお断りの理由）", [DataRequired(REQUIRED), Length(max=1000)]
+    )
 
 
 class RotateForm(FlaskForm):
     """New web-conference details after a leak (policy 5-(3)): every participant gets a new personal link."""
 
-    join_url = StringField("新しい参加URL", [DataRequired(REQUIRED), Length(max=500),
-                                         URL(message="https:// から始まるURLを入力してください。")])
+    join_url = StringField(
+        "新しい参加URL",
+        [DataRequired(REQUIRED), Length(max=500), URL(message="https:// から始まるURLを入力してください。")],
+    )
     passcode = PasswordField("新しいパスコード", [DataRequired(REQUIRED), Length(max=40)])
     escalation_id = RecordId(kind="escalation", within="event")
-    confirm = BooleanField("参加確定の方全員の参加用リンクを作り直して送ることを確認しました",
-                           [DataRequired("確認のチェックを入れてください。")])
+    confirm = BooleanField(
+        "参加確定の方全員の参加用リンクを作り直して送ることを確認しました",
+        [DataRequired("確認のチェックを入れてください。")],
+    )

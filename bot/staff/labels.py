@@ -1,4 +1,5 @@
 """Japanese labels and date formats for the console's pages and its CSV exports (identifiers stay English)."""
+
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
@@ -13,11 +14,23 @@ CENTRE_LABELS = {c: event_views.centre("ja", c) for c in CENTRES}
 CENTRE_SHORT = {c: event_views.centre_short("ja", c) for c in CENTRES}
 KIND_LABELS = {k: event_views.kind("ja", k) for k in KINDS}
 EVENT_STATUS_LABELS = {"draft": "下書き", "published": "公開中", "cancelled": "中止", "finished": "終了"}
-ENROLLMENT_LABELS = {"confirmed": "参加確定", "pending": "承認待ち", "waitlisted": "キャンセル待ち",
-                     "declined": "お断り", "withdrawn": "取り消し"}
-SUBJECT_LABELS = {"parent": "保護者", "event": "イベント", "enrollment": "申し込み", "sanction": "参加制限",
-                  "escalation": "報告・相談",
-                  "staff": "職員", "policy_version": "ポリシーの版", "broadcast": "お知らせ"}
+ENROLLMENT_LABELS = {
+    "confirmed": "参加確定",
+    "pending": "承認待ち",
+    "waitlisted": "キャンセル待ち",
+    "declined": "お断り",
+    "withdrawn": "取り消し",
+}
+SUBJECT_LABELS = {
+    "parent": "保護者",
+    "event": "イベント",
+    "enrollment": "申し込み",
+    "sanction": "参加制限",
+    "escalation": "報告・相談",
+    "staff": "職員",
+    "policy_version": "ポリシーの版",
+    "broadcast": "お知らせ",
+}
 # Policy section 6 (禁止事項), shortened for the sanction form; the full text is in the policy itself.
 POLICY_ITEM_LABELS = {
     "6-(1)": "有害なプログラム等の送信・書き込み",
@@ -33,17 +46,35 @@ POLICY_ITEM_LABELS = {
     "6-(11)": "WEB会議サービス提供者の規約違反",
 }
 DELIVERY_LABELS = {"planned": "送信予定", "sent": "送信済み", "failed": "失敗", "expired": "取りやめ"}
-PURPOSE_LABELS = {"join_link": "参加用リンク", "reminder": "リマインダー", "application_update": "申し込みのお知らせ",
-                  "event_changed": "日時変更のお知らせ", "event_cancelled": "中止のお知らせ",
-                  "event_announcement": "新しいイベントのお知らせ", "thanks": "お礼・アンケート",
-                  "staff_instruction": "職員からの連絡",
-                  "sanction_notice": "参加制限のお知らせ", "broadcast": "お知らせ", "broadcast_urgent": "緊急のお知らせ"}
+PURPOSE_LABELS = {
+    "join_link": "参加用リンク",
+    "reminder": "リマインダー",
+    "application_update": "申し込みのお知らせ",
+    "event_changed": "日時変更のお知らせ",
+    "event_cancelled": "中止のお知らせ",
+    "event_announcement": "新しいイベントのお知らせ",
+    "thanks": "お礼・アンケート",
+    "staff_instruction": "職員からの連絡",
+    "sanction_notice": "参加制限のお知らせ",
+    "broadcast": "お知らせ",
+    "broadcast_urgent": "緊急のお知らせ",
+}
 # report_events actions (storage.models.reports.ReportEvent), for an escalation's history.
 HISTORY_LABELS = {
-    "created": "受付", "merged": "同じ内容の再報告", "links_revoked": "参加用リンクを停止", "notified": "当番へ通知",
-    "renotified": "当番へ再通知", "escalated": "支援課へ通知", "acknowledged": "対応開始", "instruction_sent": "ご本人へ連絡",
-    "answered": "ご本人から返事", "resolved": "解決", "reopened": "再開（未解決のまま時間経過）",
-    "credentials_rotated": "参加URL・パスコードを変更", "loan_approved": "貸出を決定", "loan_declined": "貸出をお断り",
+    "created": "受付",
+    "merged": "同じ内容の再報告",
+    "links_revoked": "参加用リンクを停止",
+    "notified": "当番へ通知",
+    "renotified": "当番へ再通知",
+    "escalated": "支援課へ通知",
+    "acknowledged": "対応開始",
+    "instruction_sent": "ご本人へ連絡",
+    "answered": "ご本人から返事",
+    "resolved": "解決",
+    "reopened": "再開（未解決のまま時間経過）",
+    "credentials_rotated": "参加URL・パスコードを変更",
+    "loan_approved": "貸出を決定",
+    "loan_declined": "貸出をお断り",
 }
 # The console's menu: (endpoint, label, permission needed to see it).
 NAV_ITEMS = [

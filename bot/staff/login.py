@@ -8,6 +8,7 @@ are always computed here, on the server. A successful sign-in leaves a device co
 tokens, only their hashes stored, ``storage.staff.issue_device``) so that the owner's own browser is not held back
 while the account is under attack from elsewhere (OWASP's device cookies).
 """
+
 from __future__ import annotations
 
 import math
@@ -26,8 +27,10 @@ DEVICE_COOKIE = "kosodate_staff_device"
 # Tokens one browser keeps (a centre's shared computer: several members); the oldest goes first.
 DEVICE_TOKENS_KEPT = 5
 REFUSED = "ログインIDまたはパスワードが違います。"
-THROTTLED = ("失敗が続いたため、あと{seconds}秒ほどログインできません。時間をおいてお試しください。"
-             "お急ぎのときは管理者に制限の解除を頼んでください。")
+THROTTLED = (
+    "失敗が続いたため、あと{seconds}秒ほどログインできません。時間をおいてお試しください。"
+    "お急ぎのときは管理者に制限の解除を頼んでください。"
+)
 CODE_TRIES_USED = "確認コードの誤りが続きました。お手数ですが、パスワードからもう一度入力してください。"
 
 
@@ -124,9 +127,15 @@ def _signed_in(s, member: StaffMember, device: StaffDevice | None):
     else:
         tokens.append(staff.issue_device(s, member))
     response = redirect(target)
-    response.set_cookie(DEVICE_COOKIE, ".".join(tokens[-DEVICE_TOKENS_KEPT:]), max_age=staff.DEVICE_KEPT,
-                        path="/staff", secure=current_app.config["SESSION_COOKIE_SECURE"], httponly=True,
-                        samesite="Lax")
+    response.set_cookie(
+        DEVICE_COOKIE,
+        ".".join(tokens[-DEVICE_TOKENS_KEPT:]),
+        max_age=staff.DEVICE_KEPT,
+        path="/staff",
+        secure=current_app.config["SESSION_COOKIE_SECURE"],
+        httponly=True,
+        samesite="Lax",
+    )
     return response
 
 
@@ -136,7 +145,6 @@ def logout():
     token = session.get(auth.SESSION_TOKEN)
     with unit_of_work() as s:
         staff.end_session(s, token, "logout")
-        audit.record(s, action="staff.logout", actor=auth.current(), subject_type="staff",
-                     subject_id=auth.current().id)
+        audit.record(s, action="staff.logout", actor=auth.current(), subject_type="staff", subject_id=auth.current().id)
     session.clear()
     return redirect(url_for("staff.login", bye=1))

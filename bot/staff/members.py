@@ -1,5 +1,6 @@
 """Staff accounts, managed by division administrators: create, change, disable (ends sessions at once), reset a
 password or a lost second factor, lift sign-in delays, issue a LINE-link code."""
+
 from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, url_for
@@ -39,10 +40,22 @@ def member_new():
             if staff.login_taken(s, form.login.data):
                 form.login.errors.append("このログインIDはすでに使われています。")
             else:
-                member = staff.create_member(s, name=form.name.data, login=form.login.data, centre=form.centre.data,
-                                             role=form.role.data, password=form.password.data)
-                audit.record(s, action="staff.create", actor=auth.current(), subject_type="staff",
-                             subject_id=member.id, details={"role": member.role, "centre": member.centre})
+                member = staff.create_member(
+                    s,
+                    name=form.name.data,
+                    login=form.login.data,
+                    centre=form.centre.data,
+                    role=form.role.data,
+                    password=form.password.data,
+                )
+                audit.record(
+                    s,
+                    action="staff.create",
+                    actor=auth.current(),
+                    subject_type="staff",
+                    subject_id=member.id,
+                    details={"role": member.role, "centre": member.centre},
+                )
                 flash("職員アカウントを作成しました。")
                 return redirect(url_for("staff.member_edit", member_id=member.id))
         return render_template("staff/member_form.html", form=form, member=None)
@@ -60,20 +73,32 @@ def member_edit(member_id: int):
             elif _leaves_no_administrator(s, member, role=form.role.data, active=member.active):
                 form.role.errors.append("有効な管理者が一人もいなくなるため、変更できません。")
             else:
-                changed = sorted(f for f in ("name", "login", "centre", "role")
-                                 if getattr(form, f).data != getattr(member, f))
+                changed = sorted(
+                    f for f in ("name", "login", "centre", "role") if getattr(form, f).data != getattr(member, f)
+                )
                 form.populate_obj(member)
                 member.login = staff.normalize_login(member.login)
                 if {"role", "centre"} & set(changed):
                     staff.end_all_sessions(s, member.id, "revoked")
-                audit.record(s, action="staff.update", actor=auth.current(), subject_type="staff",
-                             subject_id=member.id, details={"fields": changed})
+                audit.record(
+                    s,
+                    action="staff.update",
+                    actor=auth.current(),
+                    subject_type="staff",
+                    subject_id=member.id,
+                    details={"fields": changed},
+                )
                 flash("変更を保存しました。")
                 return redirect(url_for("staff.member_edit", member_id=member.id))
-        return render_template("staff/member_form.html", form=form, member=member,
-                               sessions=staff.open_sessions(s, member.id), confirm_form=ConfirmForm(formdata=None),
-                               password_form=PasswordResetForm(formdata=None),
-                               delayed=login_throttle.delayed_addresses(s, auth.account_key(member.login)))
+        return render_template(
+            "staff/member_form.html",
+            form=form,
+            member=member,
+            sessions=staff.open_sessions(s, member.id),
+            confirm_form=ConfirmForm(formdata=None),
+            password_form=PasswordResetForm(formdata=None),
+            delayed=login_throttle.delayed_addresses(s, auth.account_key(member.login)),
+        )
 
 
 @bp.post("/members/<int:member_id>/disable")
@@ -107,8 +132,14 @@ def member_end_sessions(member_id: int):
     with unit_of_work() as s:
         member = _member(s, member_id)
         ended = staff.end_all_sessions(s, member.id, "revoked")
-        audit.record(s, action="staff.sessions_ended", actor=auth.current(), subject_type="staff",
-                     subject_id=member.id, details={"count": ended})
+        audit.record(
+            s,
+            action="staff.sessions_ended",
+            actor=auth.current(),
+            subject_type="staff",
+            subject_id=member.id,
+            details={"count": ended},
+        )
     flash(f"ログイン中のブラウザーを{ended}件終了しました。")
     return redirect(url_for("staff.member_edit", member_id=member_id))
 
@@ -128,8 +159,7 @@ def member_password(member_id: int):
             return redirect(url_for("staff.member_edit", member_id=member_id))
         staff.set_password(member, form.password.data)
         staff.end_all_sessions(s, member.id, "password")
-        audit.record(s, action="staff.password_reset", actor=auth.current(), subject_type="staff",
-                     subject_id=member.id)
+        audit.record(s, action="staff.password_reset", actor=auth.current(), subject_type="staff", subject_id=member.id)
     flash("パスワードを再設定しました。本人に安全な方法で伝えてください。")
     return redirect(url_for("staff.member_edit", member_id=member_id))
 
@@ -141,8 +171,14 @@ def member_unlock(member_id: int):
     with unit_of_work() as s:
         member = _member(s, member_id)
         lifted = login_throttle.clear(s, auth.account_key(member.login))
-        audit.record(s, action="staff.unlock", actor=auth.current(), subject_type="staff", subject_id=member.id,
-                     details={"addresses": lifted})
+        audit.record(
+            s,
+            action="staff.unlock",
+            actor=auth.current(),
+            subject_type="staff",
+            subject_id=member.id,
+            details={"addresses": lifted},
+        )
     flash("ログインの待ち時間を解除しました。")
     return redirect(url_for("staff.member_edit", member_id=member_id))
 
@@ -155,8 +191,9 @@ def member_totp_reset(member_id: int):
         member = _member(s, member_id)
         if form.validate_on_submit():
             staff.disable_totp(member)
-            audit.record(s, action="staff.totp_disabled", actor=auth.current(), subject_type="staff",
-                         subject_id=member.id)
+            audit.record(
+                s, action="staff.totp_disabled", actor=auth.current(), subject_type="staff", subject_id=member.id
+            )
             flash("二段階認証を解除しました。本人に再設定してもらってください。")
         else:
             flash("確認のチェックを入れてください。")
@@ -172,5 +209,9 @@ def member_invite(member_id: int):
             abort(404)
         code = staff.create_invite(s, member)
         audit.record(s, action="staff.invite", actor=auth.current(), subject_type="staff", subject_id=member.id)
-        return render_template("staff/member_invite.html", member=member, code=code,
-                               hours=int(staff.INVITE_LIFETIME.total_seconds() // 3600))
+        return render_template(
+            "staff/member_invite.html",
+            member=member,
+            code=code,
+            hours=int(staff.INVITE_LIFETIME.total_seconds() // 3600),
+        )

@@ -1,5 +1,6 @@
 """Parents: search (POST, so the search text never appears in a URL or a log), one parent's whole record, and the
 data-rights actions. Every page that shows personal data writes an audit event."""
+
 from __future__ import annotations
 
 import json
@@ -16,10 +17,17 @@ from storage.db import unit_of_work
 from storage.models import Parent
 
 EXPORT_SECTIONS = {
-    "parent": "登録情報", "children": "子ども", "line_account": "LINEアカウント", "consents": "同意",
-    "applications": "申し込み", "announcement_optins": "お知らせ希望",
-    "notice_optouts": "お知らせの停止", "feedback": "アンケート",
-    "reports": "報告・相談", "sanctions": "参加制限", "messages": "送信メッセージ",
+    "parent": "登録情報",
+    "children": "子ども",
+    "line_account": "LINEアカウント",
+    "consents": "同意",
+    "applications": "申し込み",
+    "announcement_optins": "お知らせ希望",
+    "notice_optouts": "お知らせの停止",
+    "feedback": "アンケート",
+    "reports": "報告・相談",
+    "sanctions": "参加制限",
+    "messages": "送信メッセージ",
 }
 
 
@@ -50,8 +58,11 @@ def parents_search():
     text = normalize.text(form.q.data)
     with unit_of_work() as s:
         results = staff_parents.search(
-            s, name=text, reading=normalize.to_hiragana(text),
-            digits=normalize.digits_and_dashes(text).replace("-", ""), centres=auth.current().centres,
+            s,
+            name=text,
+            reading=normalize.to_hiragana(text),
+            digits=normalize.digits_and_dashes(text).replace("-", ""),
+            centres=auth.current().centres,
         )
         audit.record(s, action="parent.search", actor=auth.current(), details={"results": len(results)})
         return render_template("staff/parents.html", form=form, results=results)
@@ -67,17 +78,23 @@ def parent(parent_id: int):
         enrollments = staff_parents.enrollments(s, found)
         found_sanctions = sanctions.history(s, found.id)
         return render_template(
-            "staff/parent.html", parent=found, erased=erased,
+            "staff/parent.html",
+            parent=found,
+            erased=erased,
             suspended=staff_parents.is_suspended(s, found),
             consents=staff_parents.consents(s, found),
             current_policy=people.current_policy(s),
-            enrollments=enrollments, sanctions=found_sanctions, raised=staff_parents.raised(s, found),
+            enrollments=enrollments,
+            sanctions=found_sanctions,
+            raised=staff_parents.raised(s, found),
             barred=sanctions.bars(s, found.id),
             history=audit.about(s, "parent", found.id, limit=20) if auth.current().can("audit.read") else [],
             staff_names={m.id: m.name for m in staff.members(s)},
-            event_titles={e.id: e.title for _, e in enrollments} | staff_events.titles(s, [
-                x.event_id for x in found_sanctions if x.event_id]),
-            confirm_form=ConfirmForm(formdata=None), sanction_form=SanctionForm(formdata=None), today=today_tokyo(),
+            event_titles={e.id: e.title for _, e in enrollments}
+            | staff_events.titles(s, [x.event_id for x in found_sanctions if x.event_id]),
+            confirm_form=ConfirmForm(formdata=None),
+            sanction_form=SanctionForm(formdata=None),
+            today=today_tokyo(),
         )
 
 
@@ -91,13 +108,25 @@ def parent_correct(parent_id: int):
             values = _checked(form)
             if values is not None:
                 changed = staff_parents.correct(s, found, values)
-                audit.record(s, action="parent.correct", actor=auth.current(), subject_type="parent",
-                             subject_id=found.id, details={"fields": changed})
+                audit.record(
+                    s,
+                    action="parent.correct",
+                    actor=auth.current(),
+                    subject_type="parent",
+                    subject_id=found.id,
+                    details={"fields": changed},
+                )
                 flash("訂正しました。" if changed else "変更はありませんでした。")
                 return redirect(url_for("staff.parent", parent_id=found.id))
         else:
-            audit.record(s, action="parent.view", actor=auth.current(), subject_type="parent", subject_id=found.id,
-                         details={"page": "correct"})
+            audit.record(
+                s,
+                action="parent.view",
+                actor=auth.current(),
+                subject_type="parent",
+                subject_id=found.id,
+                details={"page": "correct"},
+            )
         return render_template("staff/parent_correct.html", parent=found, form=form)
 
 
@@ -119,8 +148,12 @@ def _checked(form: ParentCorrectionForm) -> dict | None:
     if any(field.errors for field in form):
         return None
     return {
-        "name": name, "furigana": furigana, "phone": phone, "centre": form.centre.data,
-        "is_guardian": form.is_guardian.data, "is_pregnant": form.is_pregnant.data,
+        "name": name,
+        "furigana": furigana,
+        "phone": phone,
+        "centre": form.centre.data,
+        "is_guardian": form.is_guardian.data,
+        "is_pregnant": form.is_pregnant.data,
         "due_month": form.due_month.data.replace(day=1) if form.is_pregnant.data else None,
     }
 
@@ -135,8 +168,14 @@ def parent_suspend(parent_id: int):
             flash("確認のチェックを入れてください。")
             return redirect(url_for("staff.parent", parent_id=found.id))
         dropped = staff_parents.suspend(s, found, people.current_policy(s))
-        audit.record(s, action="parent.suspend", actor=auth.current(), subject_type="parent", subject_id=found.id,
-                     details={"messages_dropped": dropped})
+        audit.record(
+            s,
+            action="parent.suspend",
+            actor=auth.current(),
+            subject_type="parent",
+            subject_id=found.id,
+            details={"messages_dropped": dropped},
+        )
     flash("利用を停止しました。ご本人が改めて同意するまで、ボットはこの方の情報を使いません。")
     return redirect(url_for("staff.parent", parent_id=parent_id))
 
@@ -147,8 +186,14 @@ def parent_export_json(parent_id: int):
     with unit_of_work() as s:
         found = live_parent(s, parent_id)
         data = staff_parents.everything_held(s, found)
-        audit.record(s, action="parent.export", actor=auth.current(), subject_type="parent", subject_id=found.id,
-                     details={"format": "json"})
+        audit.record(
+            s,
+            action="parent.export",
+            actor=auth.current(),
+            subject_type="parent",
+            subject_id=found.id,
+            details={"format": "json"},
+        )
     return json_response(f"parent-{parent_id}-{today_tokyo():%Y%m%d}.json", data)
 
 
@@ -158,10 +203,17 @@ def parent_export_csv(parent_id: int):
     with unit_of_work() as s:
         found = live_parent(s, parent_id)
         data = staff_parents.everything_held(s, found)
-        audit.record(s, action="parent.export", actor=auth.current(), subject_type="parent", subject_id=found.id,
-                     details={"format": "csv"})
-    return csv_response(f"parent-{parent_id}-{today_tokyo():%Y%m%d}.csv", ["区分", "番号", "項目", "値"],
-                        _flatten(data))
+        audit.record(
+            s,
+            action="parent.export",
+            actor=auth.current(),
+            subject_type="parent",
+            subject_id=found.id,
+            details={"format": "csv"},
+        )
+    return csv_response(
+        f"parent-{parent_id}-{today_tokyo():%Y%m%d}.csv", ["区分", "番号", "項目", "値"], _flatten(data)
+    )
 
 
 def _flatten(data: dict):

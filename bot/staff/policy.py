@@ -1,5 +1,6 @@
 """The web-conference policy: the current version, who has agreed to which version, and publishing a new text
 (division administrators). A new text is a new version: every parent is asked to consent again."""
+
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, url_for
@@ -13,9 +14,12 @@ from storage.db import unit_of_work
 def _page(s, form: PolicyForm, status: int = 200):
     current = people.current_policy(s)
     return render_template(
-        "staff/policy.html", current=current, versions=staff_policy.versions(s),
+        "staff/policy.html",
+        current=current,
+        versions=staff_policy.versions(s),
         registered=staff_policy.registered_parents(s),
-        agreed_current=staff_policy.parents_agreed_to(s, current) if current else 0, form=form,
+        agreed_current=staff_policy.parents_agreed_to(s, current) if current else 0,
+        form=form,
     ), status
 
 
@@ -43,7 +47,13 @@ def policy_publish():
         if people.current_policy(s).id != version.id:
             form.text.errors.append("過去に公開した版と同じ本文です。文面を見直してください。")
             return _page(s, form, 400)
-        audit.record(s, action="policy.publish", actor=auth.current(), subject_type="policy_version",
-                     subject_id=version.id, details={"version": version.content_hash[:12]})
+        audit.record(
+            s,
+            action="policy.publish",
+            actor=auth.current(),
+            subject_type="policy_version",
+            subject_id=version.id,
+            details={"version": version.content_hash[:12]},
+        )
     flash("新しい版を公開しました。登録者には次回の利用時に改めて同意をお願いします。")
     return redirect(url_for("staff.policy"))

@@ -6,6 +6,7 @@ with the URL's record (an enrollment of the URL's event, a loss report about it)
 body are ``RecordId`` fields (bot/staff/forms.py) read only with ``from_form``, so a hidden field or a select cannot
 reach another centre's record by a route the URL checks never see.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -45,8 +46,9 @@ KINDS: dict[str, Kind] = {
     "parent": Kind(Parent, lambda s, parent_id: s.get(Parent, parent_id), lambda s, parent: (parent.centre,)),
     "sanction": Kind(Sanction, lambda s, sanction_id: s.get(Sanction, sanction_id), _sanction_centres),
     # A お知らせ for every centre (centre None) is seen only by those who see every centre.
-    "broadcast": Kind(Broadcast, lambda s, broadcast_id: s.get(Broadcast, broadcast_id),
-                      lambda s, broadcast: (broadcast.centre,)),
+    "broadcast": Kind(
+        Broadcast, lambda s, broadcast_id: s.get(Broadcast, broadcast_id), lambda s, broadcast: (broadcast.centre,)
+    ),
 }
 
 # (kind, kind of the URL's record) → whether the record belongs to that one.

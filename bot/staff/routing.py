@@ -5,6 +5,7 @@ edit its rota; only administrators edit addresses (a webhook URL is a credential
 Also the red banner every page shows to staff who may read reports, when an escalation filed now would reach
 nobody (storage/routing.py ``unreachable_centres``).
 """
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -68,8 +69,12 @@ def _forms(s, centre: str, **given):
     override = given.get("override") or OverrideForm(formdata=None)
     slot.staff_id.choices = override.staff_id.choices = people_choices(people)
     exception.staff_id.choices = exception.replaces_id.choices = people_choices(people, blank=True)
-    return {"route_form": given.get("route") or RouteForm(formdata=None), "slot_form": slot,
-            "exception_form": exception, "override_form": override}
+    return {
+        "route_form": given.get("route") or RouteForm(formdata=None),
+        "slot_form": slot,
+        "exception_form": exception,
+        "override_form": override,
+    }
 
 
 def _page(s, centre: str, status: int = 200, **given):
@@ -78,16 +83,31 @@ def _page(s, centre: str, status: int = 200, **given):
     today = today_tokyo()
     config = current_app.extensions["kosodate"].config
     names = {m.id: m.name for m in rota.eligible(s, centre)} | {m.id: m.name for m in duty.members.values()}
-    holidays = [(today + timedelta(days=n), rota.holiday_name(today + timedelta(days=n)))
-                for n in range(HOLIDAYS_SHOWN.days) if rota.holiday_name(today + timedelta(days=n))]
+    holidays = [
+        (today + timedelta(days=n), rota.holiday_name(today + timedelta(days=n)))
+        for n in range(HOLIDAYS_SHOWN.days)
+        if rota.holiday_name(today + timedelta(days=n))
+    ]
     return render_template(
-        "staff/routing.html", centre=centre, centres=[c for c in CENTRES if auth.current().sees(c)],
-        on_duty=duty.on_duty(centre, moment), next_on_duty=duty.next_on_duty(centre, moment),
-        routes=routing.routes(s, centre), environment=centre == rota.DIVISION and division_defaults(config),
-        slots=rota.slots(s, centre), exceptions=rota.exceptions(s, centre, today), holidays=holidays,
-        overrides=rota.overrides(s, centre), names=names, weekdays=WEEKDAYS, clock_text=clock_text,
-        channel_labels=CHANNEL_LABELS, exception_labels=EXCEPTION_LABELS, override_labels=OVERRIDE_LABELS,
-        to_tokyo=to_tokyo, **_forms(s, centre, **given),
+        "staff/routing.html",
+        centre=centre,
+        centres=[c for c in CENTRES if auth.current().sees(c)],
+        on_duty=duty.on_duty(centre, moment),
+        next_on_duty=duty.next_on_duty(centre, moment),
+        routes=routing.routes(s, centre),
+        environment=centre == rota.DIVISION and division_defaults(config),
+        slots=rota.slots(s, centre),
+        exceptions=rota.exceptions(s, centre, today),
+        holidays=holidays,
+        overrides=rota.overrides(s, centre),
+        names=names,
+        weekdays=WEEKDAYS,
+        clock_text=clock_text,
+        channel_labels=CHANNEL_LABELS,
+        exception_labels=EXCEPTION_LABELS,
+        override_labels=OVERRIDE_LABELS,
+        to_tokyo=to_tokyo,
+        **_forms(s, centre, **given),
     ), status
 
 
@@ -97,8 +117,14 @@ def _back(centre: str, message: str):
 
 
 def _record(s, action: str, centre: str, subject_id: int, **details) -> None:
-    audit.record(s, action=action, actor=auth.current(), subject_type="routing", subject_id=subject_id,
-                 details={"centre": centre, **details})
+    audit.record(
+        s,
+        action=action,
+        actor=auth.current(),
+        subject_type="routing",
+        subject_id=subject_id,
+        details={"centre": centre, **details},
+    )
 
 
 @bp.get("/routing")
@@ -125,8 +151,9 @@ def routing_route_add(centre: str):
         if form.validate_on_submit():
             address = form.address.data.strip()
             problem = routing.address_problem(form.channel.data, address)
-            if problem is None and any(r.channel == form.channel.data and r.address == address
-                                       for r in routing.routes(s, centre)):
+            if problem is None and any(
+                r.channel == form.channel.data and r.address == address for r in routing.routes(s, centre)
+            ):
                 problem = "この通知先はすでに登録されています。"
             if problem is None:
                 added = routing.add_route(s, centre, form.channel.data, address, by=auth.current().id)
@@ -160,8 +187,14 @@ def routing_slot_add(centre: str):
             problem = rota.slot_problem(form.weekdays.data or [], starts, ends)
             if problem is None:
                 added = rota.add_slots(s, centre, form.staff_id.data, form.weekdays.data, starts, ends)
-                _record(s, "rota.slot_added", centre, form.staff_id.data, weekdays=[a.weekday for a in added],
-                        hours=f"{form.starts.data}-{form.ends.data}")
+                _record(
+                    s,
+                    "rota.slot_added",
+                    centre,
+                    form.staff_id.data,
+                    weekdays=[a.weekday for a in added],
+                    hours=f"{form.starts.data}-{form.ends.data}",
+                )
                 return _back(centre, "当番表に追加しました。")
             form.weekdays.errors = [*form.weekdays.errors, problem]
         return _page(s, centre, 400, slot=form)
@@ -187,15 +220,17 @@ def routing_exception_add(centre: str):
         form.staff_id.choices = form.replaces_id.choices = people_choices(_people(s, centre), blank=True)
         if form.validate_on_submit():
             substitute = form.kind.data == "substitute"
-            staff_id, replaces_id = (form.staff_id.data or None, form.replaces_id.data or None) if substitute \
-                else (None, None)
+            staff_id, replaces_id = (
+                (form.staff_id.data or None, form.replaces_id.data or None) if substitute else (None, None)
+            )
             if form.day.data < today_tokyo():
                 form.day.errors.append("今日以降の日付を選んでください。")
             elif substitute and not (staff_id and replaces_id and staff_id != replaces_id):
                 form.staff_id.errors.append("休む職員と、代わりに入る職員を選んでください。")
             else:
-                row = rota.add_exception(s, centre, form.day.data, form.kind.data, staff_id=staff_id,
-                                         replaces_id=replaces_id)
+                row = rota.add_exception(
+                    s, centre, form.day.data, form.kind.data, staff_id=staff_id, replaces_id=replaces_id
+                )
                 _record(s, "rota.exception_added", centre, row.id, day=row.day.isoformat(), kind=row.kind)
                 return _back(centre, "例外の日を登録しました。")
         return _page(s, centre, 400, exception=form)
@@ -224,6 +259,12 @@ def routing_override(centre: str):
         member = next(m for m in rota.eligible(s, centre) if m.id == form.staff_id.data)
         value = {"rota": None, "on": True, "off": False}[form.value.data]
         if rota.set_override(member, value):
-            audit.record(s, action="staff.on_duty", actor=auth.current(), subject_type="staff", subject_id=member.id,
-                         details={"on": form.value.data})
+            audit.record(
+                s,
+                action="staff.on_duty",
+                actor=auth.current(),
+                subject_type="staff",
+                subject_id=member.id,
+                details={"on": form.value.data},
+            )
     return _back(centre, f"当番を「{OVERRIDE_LABELS[form.value.data]}」にしました。")

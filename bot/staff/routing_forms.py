@@ -1,4 +1,5 @@
 """The forms of the 当番・通知先 page: an address, a slot of the rota, a dated exception, a manual override."""
+
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
@@ -10,8 +11,11 @@ from bot.staff.forms import REQUIRED, MultiCheckboxField, ScopedChoice, choices
 WEEKDAYS = "月火水木金土日"
 CLOCK = Regexp(r"^([01]?\d|2[0-3]):[0-5]\d$|^24:00$", message="「9:00」「17:30」の形で入力してください。")
 CHANNEL_LABELS = {"email": "メール", "webhook": "Webhook（Slack・Teams など）"}
-EXCEPTION_LABELS = {"closed": "休み（当番表を使わない）", "open": "祝日だが開所（当番表どおり）",
-                    "substitute": "代わりの当番"}
+EXCEPTION_LABELS = {
+    "closed": "休み（当番表を使わない）",
+    "open": "祝日だが開所（当番表どおり）",
+    "substitute": "代わりの当番",
+}
 OVERRIDE_LABELS = {"rota": "当番表どおり", "on": "常に当番（手動）", "off": "当番にしない（手動）"}
 
 

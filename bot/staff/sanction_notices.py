@@ -1,5 +1,6 @@
 """What a parent is told in the chat when staff remove them from an event or refuse further participation
 (policy 6). One outbox row per sanction, deduplicated on it; written in the sanction's transaction."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -39,8 +40,15 @@ def _until(lang: str, until: date | None) -> str:
     return NOTICES.t(lang, "until", until=shown)
 
 
-def plan(session: Session, *, parent: Parent, sanction: Sanction, removed_from: Event | None,
-         bar: Sanction | None, phone: str) -> int | None:
+def plan(
+    session: Session,
+    *,
+    parent: Parent,
+    sanction: Sanction,
+    removed_from: Event | None,
+    bar: Sanction | None,
+    phone: str,
+) -> int | None:
     """Tell the parent about a removal (with or without a bar from future events) or about a bar alone."""
     user = session.get(LineUser, parent.line_user_pk)
     lang = user.language if user.language in NOTICES.entries else "ja"
@@ -51,6 +59,11 @@ def plan(session: Session, *, parent: Parent, sanction: Sanction, removed_from: 
     if bar is not None:
         lines += [NOTICES.t(lang, "barred", items=items), _until(lang, bar.until)]
     lines.append(NOTICES.t(lang, "contact", phone=phone))
-    return outbox.add(session, purpose="sanction_notice", messages=render_all([Text("\n".join(lines))]),
-                      line_user_id=user.line_user_id, dedupe_key=f"sanction-notice:{sanction.id}",
-                      subject=f"sanction:{sanction.id}")
+    return outbox.add(
+        session,
+        purpose="sanction_notice",
+        messages=render_all([Text("\n".join(lines))]),
+        line_user_id=user.line_user_id,
+        dedupe_key=f"sanction-notice:{sanction.id}",
+        subject=f"sanction:{sanction.id}",
+    )

@@ -5,6 +5,7 @@ defined once here (``tables``) and rendered three ways: the page, CSV (one table
 each). In the files, counts from 1 to 4 are written 「5未満」 (small-number suppression), so no parent can be
 recognised from a report that leaves the office.
 """
+
 from __future__ import annotations
 
 import io
@@ -100,42 +101,116 @@ def tables(monthly: dict[date, dict[str, Any]], consent: statistics.Consent) -> 
     total = statistics.merge(monthly.values())
     kind_rows = []
     for kind in (*KINDS, None):
-        n = {name: sum(total[name].values()) if kind is None else total[name][kind]
-             for name in ("events", "cancelled", *statistics.ENROLLMENT_COUNTS)}
-        kind_rows.append([labels.KIND_LABELS[kind] if kind else "合計", n["events"], n["cancelled"], n["applications"],
-                          n["confirmed"], n["waitlisted"], n["withdrawn"], n["attended"], n["no_shows"], n["opened"],
-                          _rate(n["attended"], n["attended"] + n["no_shows"])])
-    month_rows = [[f"{first.year}年{first.month}月", sum(f["events"].values()), sum(f["applications"].values()),
-                   sum(f["confirmed"].values()), sum(f["attended"].values()), f["registrations"]["guardian"],
-                   f["registrations"]["pregnant"], sum(f["reports"].values())] for first, f in monthly.items()]
+        n = {
+            name: sum(total[name].values()) if kind is None else total[name][kind]
+            for name in ("events", "cancelled", *statistics.ENROLLMENT_COUNTS)
+        }
+        kind_rows.append(
+            [
+                labels.KIND_LABELS[kind] if kind else "合計",
+                n["events"],
+                n["cancelled"],
+                n["applications"],
+                n["confirmed"],
+                n["waitlisted"],
+                n["withdrawn"],
+                n["attended"],
+                n["no_shows"],
+                n["opened"],
+                _rate(n["attended"], n["attended"] + n["no_shows"]),
+            ]
+        )
+    month_rows = [
+        [
+            f"{first.year}年{first.month}月",
+            sum(f["events"].values()),
+            sum(f["applications"].values()),
+            sum(f["confirmed"].values()),
+            sum(f["attended"].values()),
+            f["registrations"]["guardian"],
+            f["registrations"]["pregnant"],
+            sum(f["reports"].values()),
+        ]
+        for first, f in monthly.items()
+    ]
     report_rows = []
     for kind in ESCALATION_KINDS:
         ack, done = total["ack_minutes"][kind], total["resolve_minutes"][kind]
-        report_rows.append([report_texts.label("ja", "kind", kind), total["reports"][kind],
-                            _minutes(statistics.quantile(ack, 0.5)), _minutes(statistics.quantile(ack, 0.9)),
-                            _minutes(statistics.quantile(done, 0.5)), _minutes(statistics.quantile(done, 0.9))])
+        report_rows.append(
+            [
+                report_texts.label("ja", "kind", kind),
+                total["reports"][kind],
+                _minutes(statistics.quantile(ack, 0.5)),
+                _minutes(statistics.quantile(ack, 0.9)),
+                _minutes(statistics.quantile(done, 0.5)),
+                _minutes(statistics.quantile(done, 0.9)),
+            ]
+        )
     scores = total["scores"]
     answered = sum(scores.values())
     mean = sum(int(s) * n for s, n in scores.items()) / answered if answered else None
-    score_rows = [[f"{s}（{'とても不満' if s == '1' else 'とても満足' if s == '5' else ''}）".replace("（）", ""), scores[s]]
-                  for s in sorted(scores)]
+    score_rows = [
+        [f"{s}（{'とても不満' if s == '1' else 'とても満足' if s == '5' else ''}）".replace("（）", ""), scores[s]]
+        for s in sorted(scores)
+    ]
     score_rows.append(["平均", "―" if mean is None else f"{mean:.2f}"])
     return [
-        Table("events", "イベント（種類別）",
-              ["種類", "開催", "中止", "申込", "参加確定", "キャンセル待ち", "取り消し", "出席", "欠席",
-               "参加ページを開いた人（出席の下限）", "出席率"], kind_rows, rates=(10,)),
-        Table("months", "月別の推移",
-              ["月", "開催", "申込", "参加確定", "出席", "新規登録（保護者）", "新規登録（妊娠中）", "報告・相談"],
-              month_rows),
-        Table("registrations", "新規登録", ["区分", "人数"],
-              [["小学校入学前のお子さんの保護者", total["registrations"]["guardian"]],
-               ["妊娠中の方", total["registrations"]["pregnant"]]]),
-        Table("consent", "現在のポリシーへの同意（集計時点）", ["友だち登録中の登録者", "現在のポリシーに同意", "同意率"],
-              [[consent.registered, consent.consented, _rate(consent.consented, consent.registered)]],
-              counts_from=0, rates=(2,)),
-        Table("reports", "報告・貸出相談（種類別）",
-              ["種類", "件数", "対応開始まで 中央値（分）", "対応開始まで 90%（分）", "解決まで 中央値（分）",
-               "解決まで 90%（分）"], report_rows, rates=(2, 3, 4, 5)),
+        Table(
+            "events",
+            "イベント（種類別）",
+            [
+                "種類",
+                "開催",
+                "中止",
+                "申込",
+                "参加確定",
+                "キャンセル待ち",
+                "取り消し",
+                "出席",
+                "欠席",
+                "参加ページを開いた人（出席の下限）",
+                "出席率",
+            ],
+            kind_rows,
+            rates=(10,),
+        ),
+        Table(
+            "months",
+            "月別の推移",
+            ["月", "開催", "申込", "参加確定", "出席", "新規登録（保護者）", "新規登録（妊娠中）", "報告・相談"],
+            month_rows,
+        ),
+        Table(
+            "registrations",
+            "新規登録",
+            ["区分", "人数"],
+            [
+                ["小学校入学前のお子さんの保護者", total["registrations"]["guardian"]],
+                ["妊娠中の方", total["registrations"]["pregnant"]],
+            ],
+        ),
+        Table(
+            "consent",
+            "現在のポリシーへの同意（集計時点）",
+            ["友だち登録中の登録者", "現在のポリシーに同意", "同意率"],
+            [[consent.registered, consent.consented, _rate(consent.consented, consent.registered)]],
+            counts_from=0,
+            rates=(2,),
+        ),
+        Table(
+            "reports",
+            "報告・貸出相談（種類別）",
+            [
+                "種類",
+                "件数",
+                "対応開始まで 中央値（分）",
+                "対応開始まで 90%（分）",
+                "解決まで 中央値（分）",
+                "解決まで 90%（分）",
+            ],
+            report_rows,
+            rates=(2, 3, 4, 5),
+        ),
         Table("satisfaction", "満足度（アンケート）", ["評価", "件数"], score_rows),
     ]
 
@@ -145,24 +220,31 @@ def charts_for(monthly: dict[date, dict[str, Any]]) -> list:
     rate_bars = []
     for kind in KINDS:
         marked = total["attended"][kind] + total["no_shows"][kind]
-        rate_bars.append(charts.Bar(labels.KIND_LABELS[kind],
-                                    100 * total["attended"][kind] / marked if marked else None))
-    ack = [charts.Bar(f"{m.month}月", statistics.quantile(
-        [v for values in f["ack_minutes"].values() for v in values], 0.5)) for m, f in monthly.items()]
+        rate_bars.append(
+            charts.Bar(labels.KIND_LABELS[kind], 100 * total["attended"][kind] / marked if marked else None)
+        )
+    ack = [
+        charts.Bar(
+            f"{m.month}月", statistics.quantile([v for values in f["ack_minutes"].values() for v in values], 0.5)
+        )
+        for m, f in monthly.items()
+    ]
     titles = ("月別の参加確定者数", "種類別の出席率", "報告・相談の対応開始までの時間（中央値）")
     drawn = (
-        charts.bar_chart(titles[0], [charts.Bar(f"{m.month}月", sum(f["confirmed"].values()))
-                                     for m, f in monthly.items()], "人"),
+        charts.bar_chart(
+            titles[0], [charts.Bar(f"{m.month}月", sum(f["confirmed"].values())) for m, f in monthly.items()], "人"
+        ),
         charts.bar_chart(titles[1], rate_bars, "%", top=100),
         charts.bar_chart(titles[2], ack, "分"),
     )
-    return list(zip(titles, drawn))
+    return list(zip(titles, drawn, strict=True))
 
 
 def _load(period: Period, centres: list[str]):
     with unit_of_work() as s:
-        monthly = statistics.figures_for(s, period.months, centres, current_app.extensions["kosodate"].config
-                                         .retention_days)
+        monthly = statistics.figures_for(
+            s, period.months, centres, current_app.extensions["kosodate"].config.retention_days
+        )
         policy = people.current_policy(s)
         consent = statistics.consent_now(s, centres, policy.id if policy else None)
     return monthly, consent
@@ -181,26 +263,41 @@ def statistics_page():
     for _ in range(24):
         choices.append((f"{first:%Y-%m}", f"{first.year}年{first.month}月"))
         first = date(first.year - (first.month == 1), (first.month - 2) % 12 + 1, 1)
-    return render_template("staff/statistics.html", period=period, centre=centre, tables=tables(monthly, consent),
-                           charts=charts_for(monthly), period_choices=choices,
-                           centre_choices=([(ALL, "すべて")] if auth.current().all_centres else [])
-                           + [(c, labels.CENTRE_LABELS[c]) for c in CENTRES if auth.current().sees(c)])
+    return render_template(
+        "staff/statistics.html",
+        period=period,
+        centre=centre,
+        tables=tables(monthly, consent),
+        charts=charts_for(monthly),
+        period_choices=choices,
+        centre_choices=([(ALL, "すべて")] if auth.current().all_centres else [])
+        + [(c, labels.CENTRE_LABELS[c]) for c in CENTRES if auth.current().sees(c)],
+    )
 
 
 def suppressed(table: Table) -> list[list[Any]]:
     """The rows as they may leave the office: counts 1-4 become 「5未満」."""
     out = []
     for row in table.rows:
-        out.append([SUPPRESSED if i >= table.counts_from and i not in table.rates and isinstance(v, int)
-                    and 0 < v < SUPPRESS_BELOW else v for i, v in enumerate(row)])
+        out.append(
+            [
+                SUPPRESSED
+                if i >= table.counts_from and i not in table.rates and isinstance(v, int) and 0 < v < SUPPRESS_BELOW
+                else v
+                for i, v in enumerate(row)
+            ]
+        )
     return out
 
 
 def _exported(kind: str, period: Period, centre: str) -> None:
     with unit_of_work() as s:
-        audit.record(s, action="statistics.export", actor=auth.current(), details={"format": kind,
-                                                                                   "period": period.key,
-                                                                                   "centre": centre})
+        audit.record(
+            s,
+            action="statistics.export",
+            actor=auth.current(),
+            details={"format": kind, "period": period.key, "centre": centre},
+        )
 
 
 @bp.get("/statistics/<table>.csv")

@@ -1,5 +1,6 @@
 """今日: what needs attention now — open lost-credential reports and loan requests with their age, applications
 waiting for a decision, today's and the coming events of one's centres."""
+
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
@@ -33,8 +34,14 @@ def today():
         seats = events.seat_counts(s, [e.id for e in todays + coming])
         unresolved = reports.visible(s, centres[0] if centres else None, resolved_since=now(), limit=200)
         return render_template(
-            "staff/today.html", day=day, todays=todays, coming=coming, seats=seats, moment=now(),
-            waiting=staff_events.waiting_for_decision(s, centres, now()), upcoming_days=UPCOMING_DAYS,
+            "staff/today.html",
+            day=day,
+            todays=todays,
+            coming=coming,
+            seats=seats,
+            moment=now(),
+            waiting=staff_events.waiting_for_decision(s, centres, now()),
+            upcoming_days=UPCOMING_DAYS,
             escalations=[e for e in unresolved if e.kind == "lost_credentials"],
             loans=[e for e in unresolved if e.kind == "equipment_loan"],
         )

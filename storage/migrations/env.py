@@ -1,4 +1,5 @@
 """Alembic environment: the URL comes from the caller (``storage.migrate``), the metadata from ``storage.models``."""
+
 from alembic import context
 from sqlalchemy import Connection
 

@@ -1,4 +1,5 @@
 """All models, imported here so ``Base.metadata`` is complete for Alembic and tests."""
+
 from storage.models.audit import AuditEvent
 from storage.models.base import Base
 from storage.models.broadcasts import Broadcast, BroadcastBatch, BroadcastOptOut
@@ -7,13 +8,27 @@ from storage.models.events import AnnouncementOptIn, Enrollment, Event, JoinLink
 from storage.models.feedback import Feedback
 from storage.models.health import WorkerHeartbeat
 from storage.models.people import Child, ConsentRecord, Parent, PolicyVersion
-from storage.models.reports import (Escalation, EscalationMessage, EscalationNotification, LoanRequest,
-                                    LostCredentialReport, ReportEvent)
+from storage.models.reports import (
+    Escalation,
+    EscalationMessage,
+    EscalationNotification,
+    LoanRequest,
+    LostCredentialReport,
+    ReportEvent,
+)
 from storage.models.routing import DutyException, DutySlot, RoutingChannel
 from storage.models.sanctions import Sanction
+from storage.models.staff import (
+    AttendanceMark,
+    LoginAttempt,
+    LoginChallenge,
+    LoginThrottle,
+    StaffDevice,
+    StaffInvite,
+    StaffMember,
+    StaffSession,
+)
 from storage.models.statistics import StatisticsMonth
-from storage.models.staff import (AttendanceMark, LoginAttempt, LoginChallenge, LoginThrottle, StaffDevice,
-                                  StaffInvite, StaffMember, StaffSession)
 
 __all__ = [
     "AnnouncementOptIn",

@@ -3,6 +3,7 @@
 Rows are only ever added (``storage.audit`` has no update or delete, and the ORM refuses both). ``details`` holds
 ids, field names and counts, never personal data, so erasing a parent never has to touch the audit trail.
 """
+
 from __future__ import annotations
 
 from datetime import datetime

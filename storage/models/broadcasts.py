@@ -1,4 +1,5 @@
 """Messages staff send to a segment of parents (お知らせ), their batches in the outbox, and parents' opt-outs."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -68,6 +69,7 @@ class BroadcastOptOut(Base):
 
     __tablename__ = "broadcast_optouts"
 
-    parent_id: Mapped[int] = mapped_column(ForeignKey("parents.id", ondelete="CASCADE"), primary_key=True,
-                                           autoincrement=False)
+    parent_id: Mapped[int] = mapped_column(
+        ForeignKey("parents.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)

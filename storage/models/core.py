@@ -1,4 +1,5 @@
 """The spine's tables: LINE users, the webhook inbox, the outbox of messages to send, conversation state."""
+
 from __future__ import annotations
 
 from datetime import datetime

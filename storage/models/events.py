@@ -4,6 +4,7 @@ and parents' wishes to hear about new events.
 The web-conference details (join URL, meeting ID, passcode) and the link tokens are stored sealed
 (``storage.crypto``); link tokens are found by their hash only.
 """
+
 from __future__ import annotations
 
 from datetime import datetime

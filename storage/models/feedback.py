@@ -1,4 +1,5 @@
 """What participants thought of an event (満足度 1–5 and an optional comment), answered after the thank-you."""
+
 from __future__ import annotations
 
 from datetime import datetime

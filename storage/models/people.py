@@ -1,4 +1,5 @@
 """Registered parents, their children, the policy versions and the consents given to them."""
+
 from __future__ import annotations
 
 from datetime import date, datetime

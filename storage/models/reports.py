@@ -7,6 +7,7 @@ acknowledged and resolved it, the timers. The report or the loan request beside 
 Free text (the parent's note, the messages of the thread) is the parent's or staff's own words: personal data,
 never logged, never put into e-mail or webhooks.
 """
+
 from __future__ import annotations
 
 from datetime import datetime

@@ -1,6 +1,7 @@
 """Where escalations go besides LINE, per centre (e-mail addresses and outgoing webhooks set in the console), and the
 duty rota (当番表): who is on duty at a centre by weekday and time, with dated exceptions. Public holidays come from
 the ``holidays`` package, not from a table (storage/rota.py)."""
+
 from __future__ import annotations
 
 from datetime import date, datetime

@@ -3,6 +3,7 @@
 A sanction bars one parent from one event, or from every event, until a date (inclusive, Asia/Tokyo) or until it is
 lifted. Rows are never deleted: lifting sets ``lifted_at``, so the record of what was decided and why stays.
 """
+
 from __future__ import annotations
 
 from datetime import date, datetime

@@ -1,6 +1,7 @@
 """Staff of the division and the centres who use the web console, their server-side sessions, LINE-link invitations,
 the half-finished sign-ins awaiting a second factor, the sign-in throttle's counters, and the attendance staff mark
 after an event."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -40,9 +41,7 @@ class StaffMember(Base):
     # The last accepted TOTP time step: a code is accepted once only.
     totp_last_step: Mapped[int | None] = mapped_column(Integer)
     # The staff member's own LINE account, once linked (the staff chat flow uses it); staff on duty get escalations.
-    line_user_pk: Mapped[int | None] = mapped_column(
-        ForeignKey("line_users.id", ondelete="SET NULL"), unique=True
-    )
+    line_user_pk: Mapped[int | None] = mapped_column(ForeignKey("line_users.id", ondelete="SET NULL"), unique=True)
     # 当番: None follows the duty rota (storage/rota.py); True / False is the manual override (on / off).
     on_duty: Mapped[bool | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)

@@ -1,4 +1,5 @@
 """Monthly programme statistics (事業報告), kept once a month's personal data may start to be purged."""
+
 from __future__ import annotations
 
 from datetime import date, datetime

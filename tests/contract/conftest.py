@@ -3,6 +3,7 @@
 Uses ``../shared/line-api/line_double.py`` (a validating double built on LINE's messaging-api.yml) in strict mode.
 It is not part of this project; when the folder is absent these tests are skipped with a clear message.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -23,8 +24,10 @@ SHARED = Path(os.environ.get("LINE_API_SPEC_DIR", Path(__file__).resolve().paren
 def _load_official():
     path = SHARED / "line_double.py"
     if not path.exists():
-        pytest.skip(f"contract tier skipped: LINE's official spec double not found at {path} "
-                    "(set LINE_API_SPEC_DIR to the folder holding messaging-api.yml and line_double.py)")
+        pytest.skip(
+            f"contract tier skipped: LINE's official spec double not found at {path} "
+            "(set LINE_API_SPEC_DIR to the folder holding messaging-api.yml and line_double.py)"
+        )
     spec = importlib.util.spec_from_file_location("official_line_double", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up while the file runs
@@ -63,7 +66,11 @@ class OfficialLine:
 
     def rejected(self):
         """Requests the spec refused: each is a bug in what the bot sends."""
-        return [r for r in self.double.requests("/v2/bot/") if r["status"] == 400 and "reply token" not in r["response"].lower()]
+        return [
+            r
+            for r in self.double.requests("/v2/bot/")
+            if r["status"] == 400 and "reply token" not in r["response"].lower()
+        ]
 
 
 @pytest.fixture(scope="session")
@@ -84,10 +91,18 @@ def official(official_double):
 def contract_app(database_url, official, app):
     """A second app (same database as ``app``, which cleans up) pointed at the official double. Its bot user id is
     configured (the one tests.support addresses): the official double's bot info is the spec's example."""
-    contract = create_app({"mode": "test", "database_url": database_url, "line_api_base_url": official.base_url,
-                           "line_channel_secret": SECRET, "line_channel_access_token": "contract-token",
-                           "line_bot_user_id": BOT_USER_ID,
-                           "public_base_url": "https://bot.example.test", "inline_processing": False})
+    contract = create_app(
+        {
+            "mode": "test",
+            "database_url": database_url,
+            "line_api_base_url": official.base_url,
+            "line_channel_secret": SECRET,
+            "line_channel_access_token": "contract-token",
+            "line_bot_user_id": BOT_USER_ID,
+            "public_base_url": "https://bot.example.test",
+            "inline_processing": False,
+        }
+    )
     contract.config.update(TESTING=True)
     contract.extensions["kosodate"].gateway.backoff = 0.01
     yield contract

@@ -1,4 +1,5 @@
 """The one call the webhook makes to LINE on its own (learning this channel's bot user id) follows the spec."""
+
 from __future__ import annotations
 
 import json

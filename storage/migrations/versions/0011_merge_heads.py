@@ -5,8 +5,8 @@ Revises: 0003, 0004, 0010
 Create Date: 2026-12-03 18:50:00.000000
 """
 
-revision = '0011'
-down_revision = ('0003', '0004', '0010')
+revision = "0011"
+down_revision = ("0003", "0004", "0010")
 branch_labels = None
 depends_on = None
 
