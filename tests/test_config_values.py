@@ -4,29 +4,13 @@ SQLAlchemy (under gunicorn, each worker's traceback and "Worker failed to boot")
 
 from __future__ import annotations
 
-import secrets
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-from cryptography.fernet import Fernet
 
 from bot.config import ConfigError, from_environ
-
-BIN = Path(sys.executable).parent
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def production(**changes: str) -> dict[str, str]:
-    env = {
-        "APP_MODE": "production",
-        "LINE_CHANNEL_SECRET": secrets.token_hex(16),
-        "LINE_CHANNEL_ACCESS_TOKEN": "token",
-        "SECRET_KEY": secrets.token_hex(32),
-        "DATA_ENCRYPTION_KEY": Fernet.generate_key().decode(),
-    }
-    return env | changes
+from tests.test_config_refusals import BIN, ROOT
+from tests.test_config_refusals import strong as production
 
 
 @pytest.mark.parametrize(
