@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 import json
+import logging
 import socket
 import threading
 from datetime import timedelta
@@ -46,12 +47,17 @@ class Mailbox:
 
 @pytest.fixture
 def smtp_server():
+    # aiosmtpd, the stand-in mail server, logs each recipient at INFO: the receiving end's log, not the bot's.
+    server_log = logging.getLogger("mail.log")
+    level = server_log.level
+    server_log.setLevel(logging.WARNING)
     mailbox = Mailbox()
     controller = Controller(mailbox, hostname="127.0.0.1", port=free_port())
     controller.start()
     mailbox.url = f"smtp://127.0.0.1:{controller.port}"
     yield mailbox
     controller.stop()
+    server_log.setLevel(level)
 
 
 class Receiver:
