@@ -188,6 +188,7 @@ def claim(
             finished_at=moment,
             claimed_until=None,
             last_error=f"gave up after {MAX_ATTEMPTS} attempts without an answer",
+            messages=NO_BODY,
         )
         .execution_options(synchronize_session=False)
     )

@@ -258,6 +258,7 @@ def test_a_row_whose_senders_keep_dying_is_given_up(clock, runtime, line):
         clock.shift(outbox.LEASE + timedelta(seconds=1))
     delivery.deliver(runtime.gateway)
     assert row(row_id).status == "failed" and "gave up after 8 attempts" in row(row_id).last_error
+    assert row(row_id).messages == [], "an ended row keeps no body (a personal link could be in it)"
     assert line.requests("/message/push") == []
 
 
