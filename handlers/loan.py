@@ -18,8 +18,16 @@ from handlers.engine import Context, Finish, Flow, Go, Input, Retry, Step, StepR
 from handlers.normalize import keyword
 from handlers.postback import encode
 from handlers.replies import Card, Choice, Reply, Text
-from handlers.report import STATUS_NAME, candidates, event_button_label
-from handlers.report_rules import EQUIPMENT, LOAN, LOAN_REASONS, NOTE_MAX, reference, report_facts
+from handlers.report import STATUS_NAME, after_hours_note, candidates, event_button_label
+from handlers.report_rules import (
+    EQUIPMENT,
+    LOAN,
+    LOAN_REASONS,
+    NOTE_MAX,
+    reference,
+    report_facts,
+    responsible_centre,
+)
 from handlers.report_service import RequestLoan
 from handlers.report_texts import LABELS, both_languages, label, labels, nav
 from handlers.texts import Catalog
@@ -188,7 +196,8 @@ def _confirm_prompt(ctx: Context, data: Mapping[str, Any], version: int) -> list
 def _confirm_accept(ctx: Context, data: Mapping[str, Any], inp: Input) -> StepResult:
     if picked(inp, NAME, "send", {"": both_languages(TEXTS, "confirm.send")}) is None:
         return Retry(Text(t(ctx, "choose.buttons")))
-    ref = reference(LOAN, report_facts(ctx).fresh)
+    facts = report_facts(ctx)
+    ref = reference(LOAN, facts.fresh)
     effect = RequestLoan(
         reference=ref,
         equipment=tuple(data["equipment"]),
@@ -198,7 +207,12 @@ def _confirm_accept(ctx: Context, data: Mapping[str, Any], inp: Input) -> StepRe
         base_url=ctx.public_base_url,
     )
     quick = texts.menu_choices_led_by(ctx, Choice(t(ctx, "menu.status"), data=encode(STATUS_NAME, "start")))
-    return Finish(say=(Text(t(ctx, "done", reference=ref, phone=ctx.contact_phone), quick=quick),), effects=(effect,))
+    # Routed as the request will be (the event's centre, else the parent's): out of hours, say when staff will see it.
+    event = next((a.event for a in candidates(ctx) if a.event.id == data.get("event")), None)
+    centre = responsible_centre([event.centre] if event else [], ctx.profile.get("centre"))
+    body = t(ctx, "done", reference=ref, phone=ctx.contact_phone)
+    after = after_hours_note(ctx, facts, centre)
+    return Finish(say=(Text(f"{body}\n\n{after}" if after else body, quick=quick),), effects=(effect,))
 
 
 FLOW = Flow(

@@ -272,6 +272,11 @@ def _after_hours(ctx: Context, facts: ReportFacts, data: Mapping[str, Any], even
     centre = responsible_centre(
         (e.centre for e in sorted(concerned, key=lambda e: (e.starts_at, e.id))), ctx.profile.get("centre")
     )
+    return after_hours_note(ctx, facts, centre)
+
+
+def after_hours_note(ctx: Context, facts: ReportFacts, centre: str) -> str | None:
+    """When nobody is on duty for ``centre`` now: when staff will see what was just filed (reports and loans)."""
     if centre not in facts.after_hours:
         return None
     when = facts.after_hours[centre]

@@ -79,3 +79,15 @@ def test_on_the_morning_after_the_holiday_the_member_on_duty_gets_it_again_in_li
     worker.escalation.tick()
     worker.deliver_due()
     assert "【未対応】紛失・盗難の報告" in ChatUser.texts(sato.new_messages())
+
+
+def test_a_loan_request_out_of_hours_tells_the_parent_when_staff_will_see_it(chat, runtime, clock, takanedai):
+    from tests.test_loan import request
+
+    clock.tokyo(2026, 11, 2, 19)  # Monday evening; Tuesday 3 November is 文化の日
+    parent = parent_with_events(chat, event_centre="takanedai")
+    receipt = ChatUser.texts(parent.chat.choose(request(parent.chat), "相談する"))
+    when = views.moment_text("ja", tokyo(2026, 11, 4, 9))
+    assert f"ただいまは職員の当番時間外です。職員が確認するのは{when}ごろの予定です。" in receipt
+    clock.tokyo(2026, 11, 4, 10)  # Wednesday, on duty: no such sentence
+    assert "当番時間外" not in ChatUser.texts(parent.chat.choose(request(parent.chat), "相談する"))
