@@ -15,10 +15,10 @@ recipients may still receive it: not blocked, consented to the current policy, n
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.messages import quick_reply, render_all
@@ -118,11 +118,8 @@ def release(session: Session, broadcast: Broadcast, threshold: int, actor: Any =
             not_before=moment,
             not_after=max(broadcast.send_at, moment) + STALE_AFTER,
         )
-    rows = list(session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids)))) if ids else []
-    counted: dict[str, int] = {}
-    for why in reasons.values():
-        counted[why] = counted.get(why, 0) + 1
-    broadcasts.released(session, broadcast, len(audience), counted, rows)
+    counted = dict(Counter(reasons.values()))
+    broadcasts.released(session, broadcast, len(audience), counted, ids)
     audit.record(
         session,
         action="broadcast.send",
@@ -134,7 +131,7 @@ def release(session: Session, broadcast: Broadcast, threshold: int, actor: Any =
             broadcast,
             audience_size=len(audience),
             sent_to=len(eligible),
-            rows=len(rows),
+            rows=len(ids),
             **{f"excluded_{k}": v for k, v in counted.items()},
         ),
     )
@@ -142,7 +139,7 @@ def release(session: Session, broadcast: Broadcast, threshold: int, actor: Any =
         "broadcast %s released: %d parents in %d rows, %d left out",
         broadcast.id,
         len(eligible),
-        len(rows),
+        len(ids),
         len(reasons),
     )
     return len(eligible)

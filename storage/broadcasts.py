@@ -267,12 +267,12 @@ def due(session: Session, moment: datetime | None = None) -> list[Broadcast]:
 
 
 def released(
-    session: Session, broadcast: Broadcast, planned: int, excluded: dict[str, int], rows: list[OutboxMessage]
+    session: Session, broadcast: Broadcast, planned: int, excluded: dict[str, int], outbox_ids: list[int]
 ) -> None:
     """Record the release: the audience's size, who was left out, and one batch record per multicast row."""
     broadcast.status, broadcast.released_at = "released", now()
     broadcast.planned, broadcast.excluded = planned, dict(excluded)
-    for row in rows:
+    for row in session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(outbox_ids))):
         session.add(
             BroadcastBatch(
                 outbox_id=row.id, broadcast_id=broadcast.id, recipients=len(row.recipients or []), excluded={}

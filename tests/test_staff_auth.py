@@ -296,11 +296,8 @@ def test_an_administrator_lifts_the_delays_with_kosodate_staff_unlock(app, runne
     assert [(e.actor_label, e.subject_id, e.details) for e in unlocked] == [("cli", str(account.id), {"addresses": 1})]
 
 
-def test_kosodate_staff_unlock_runs_as_its_own_process(app, database_url, staff_factory, sign_in):
-    account = staff_factory("viewer", "minamihoncho")
-    with time_machine.travel(now(), tick=False):
-        for n in range(login_throttle.PAIR_FREE):
-            sign_in(app.test_client(), account, password=f"wrong password {n}", address="203.0.113.7")
+def unlock_as_a_process(app, database_url: str, login: str) -> subprocess.CompletedProcess:
+    """``kosodate staff unlock LOGIN`` run by the installed executable with only environment variables."""
     env = {
         "PATH": "/usr/bin:/bin",
         "APP_MODE": "test",
@@ -308,13 +305,22 @@ def test_kosodate_staff_unlock_runs_as_its_own_process(app, database_url, staff_
         "SECRET_KEY": app.config["SECRET_KEY"],
     }
     done = subprocess.run(
-        [str(Path(sys.executable).with_name("kosodate")), "staff", "unlock", account.login],
+        [str(Path(sys.executable).with_name("kosodate")), "staff", "unlock", login],
         env=env,
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
+    return done
+
+
+def test_kosodate_staff_unlock_runs_as_its_own_process(app, database_url, staff_factory, sign_in):
+    account = staff_factory("viewer", "minamihoncho")
+    with time_machine.travel(now(), tick=False):
+        for n in range(login_throttle.PAIR_FREE):
+            sign_in(app.test_client(), account, password=f"wrong password {n}", address="203.0.113.7")
+    done = unlock_as_a_process(app, database_url, account.login)
     assert "1 address" in done.stdout and account.login not in done.stdout + done.stderr
     with unit_of_work() as s:
         assert s.scalar(select(func.count()).select_from(LoginThrottle)) == 1  # only the address-wide counter

@@ -10,10 +10,7 @@ held back; a stolen cookie buys only ``DEVICE_TRIES`` guesses before it is revok
 from __future__ import annotations
 
 import hashlib
-import subprocess
-import sys
 from datetime import timedelta
-from pathlib import Path
 
 import time_machine
 from sqlalchemy import func, select
@@ -24,6 +21,7 @@ from storage import audit, login_throttle, retention, staff
 from storage.clock import now
 from storage.db import unit_of_work
 from storage.models import StaffDevice, StaffMember
+from tests.test_staff_auth import unlock_as_a_process
 
 
 def device_browser(app, account, sign_in, csrf_token):
@@ -111,20 +109,7 @@ def test_kosodate_staff_unlock_lifts_the_account_wide_delay_as_its_own_process(
     with time_machine.travel(moment, tick=False):
         botnet(sign_in, app.test_client(), account, 40)
         assert sign_in(app.test_client(), account, address="192.0.2.99").status_code == 429
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "APP_MODE": "test",
-        "DATABASE_URL": database_url,
-        "SECRET_KEY": app.config["SECRET_KEY"],
-    }
-    done = subprocess.run(
-        [str(Path(sys.executable).with_name("kosodate")), "staff", "unlock", account.login],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
+    unlock_as_a_process(app, database_url, account.login)
     with time_machine.travel(moment, tick=False):  # the moment of the attack: without the unlock, a 429
         assert sign_in(app.test_client(), account, address="192.0.2.99").status_code == 302
 
