@@ -21,7 +21,7 @@ control_socket_disable = True
 
 
 def child_exit(server, worker):
-    """prometheus-client's multi-process mode (``PROMETHEUS_MULTIPROC_DIR``, bot/metrics.py): a web worker that
+    """prometheus-client's multi-process mode (``PROMETHEUS_MULTIPROC_DIR``, runtime/metrics.py): a web worker that
     exits takes its live gauges out of /metrics; its counters stay summed in."""
     import os
 

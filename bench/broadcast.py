@@ -31,7 +31,7 @@ def populate(count: int) -> dict[str, list[str]]:
     """N parents of 南本町 who consented; every 100th has stopped お知らせ, withdrawn consent, or blocked the bot."""
     from sqlalchemy import insert, select
 
-    from handlers.policy_text import POLICY_TEXT
+    from handlers.registration.policy_text import POLICY_TEXT
     from storage import people
     from storage.clock import now
     from storage.db import unit_of_work
@@ -104,10 +104,10 @@ def main() -> None:
     parser.add_argument("--database-url", help="default: a fresh SQLite file")
     args = parser.parse_args()
 
-    from bot import create_app
+    from bot.app import create_app
     from bot.demo.line_double import LINE_RATE_LIMITS, LineDouble
-    from handlers import broadcast_notices
     from scheduler.worker import Worker
+    from services import broadcasts as broadcast_notices
     from storage import broadcasts, migrate, outbox
     from storage.clock import now
     from storage.db import unit_of_work

@@ -635,7 +635,7 @@ def main() -> None:
     services = [
         Service(
             f"web{i + 1}",
-            [*gunicorn, "--bind", f"127.0.0.1:{port}", "bot:create_app()"],
+            [*gunicorn, "--bind", f"127.0.0.1:{port}", "bot.app:create_app()"],
             env,
             workdir / f"web{i + 1}.log",
             port,

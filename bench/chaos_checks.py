@@ -77,7 +77,7 @@ def webhooks_once(e: Evidence, session) -> Result:
 
 # --- 2 ------------------------------------------------------------------------------------------------------------
 def reminders(e: Evidence, session) -> Result:
-    from bot.delivery import batch_retry_key
+    from runtime.delivery import batch_retry_key
     from storage.models import OutboxMessage
 
     pushed: dict[str, list[float]] = defaultdict(list)
@@ -392,7 +392,7 @@ def answer_delays(e: Evidence) -> list[Result]:
 
     Every answer is written to ``answers.jsonl`` in the run's work directory (times, the web process that took the
     webhook, the cause) for reading afterwards."""
-    from bot.delivery import batch_retry_key
+    from runtime.delivery import batch_retry_key
     from storage.db import unit_of_work
     from storage.models import OutboxMessage
 

@@ -148,7 +148,7 @@ def populate(count: int) -> list[str]:
     """N registered, consenting parents, each confirmed for one event with a live join link (bulk inserts)."""
     from sqlalchemy import insert, select
 
-    from handlers.policy_text import POLICY_TEXT
+    from handlers.registration.policy_text import POLICY_TEXT
     from storage import crypto, events, people
     from storage.clock import now
     from storage.db import unit_of_work
@@ -272,7 +272,7 @@ def app_config(url: str, base_url: str, threads: int) -> dict:
 
 def deliver_everything(url: str, base_url: str, threads: int, go, results) -> None:
     """One worker process: run the worker's delivery job until nothing is due. Reports (sent rows, peak RSS)."""
-    from bot import create_app
+    from bot.app import create_app
     from scheduler.worker import Worker
     from storage import outbox
     from storage.db import unit_of_work
@@ -311,7 +311,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    from bot import create_app
+    from bot.app import create_app
     from scheduler.reminders import Planner
     from storage import migrate, outbox
     from storage.db import unit_of_work

@@ -5,7 +5,7 @@ For each database and each number of parents, a fresh database is migrated and f
 ``executemany``): the events (half of them past, spread over a year), the parents with a child and a consent, three
 applications each (confirmed with a join link, waitlisted, withdrawn), and the history a running bot accumulates
 (processed webhook events, sent replies, sent reminders of past events). Then, for a sample of parents, each
-interaction is driven through ``bot.dispatch`` exactly as a webhook would be — the event stored in the inbox, then
+interaction is driven through ``runtime.processing`` exactly as a webhook would be — the event stored in the inbox, then
 processed in its own transaction — and timed, with its SQL statements counted:
 
 - イベント一覧: the text "イベント一覧" (the list of upcoming events, ten at a time, with the parent's own state);
@@ -56,7 +56,7 @@ def _insert(session, model, rows) -> None:
 
 def populate(parents: int, events: int, rng: random.Random) -> None:
     """Everything in bulk, with explicit ids (sequences are moved past them afterwards on PostgreSQL)."""
-    from handlers.policy_text import POLICY_TEXT
+    from handlers.registration.policy_text import POLICY_TEXT
     from storage import crypto, people
     from storage.clock import now
     from storage.db import inbox_unit_of_work, unit_of_work
@@ -265,7 +265,7 @@ def _setval(table: str):
 
 # --- driving dispatch -------------------------------------------------------------------------------------------
 class Driver:
-    """One parent in the chat, driven through the inbox and ``bot.dispatch`` (nothing is sent to LINE)."""
+    """One parent in the chat, driven through the inbox and ``runtime.processing`` (nothing is sent to LINE)."""
 
     def __init__(self, settings, user_pk: int, line_user_id: str):
         self.settings, self.user_pk, self.user_id = settings, user_pk, line_user_id
@@ -273,7 +273,7 @@ class Driver:
 
     def send(self, kind: str, **extra) -> float:
         """Store one event and process it; returns the seconds it took (store + process)."""
-        from bot import dispatch
+        from runtime import processing as dispatch
         from storage import inbox
         from storage.db import inbox_unit_of_work
         from tests.support import event
@@ -378,7 +378,7 @@ def planner_ticks(config) -> tuple[float, float, object]:
 def serve(pipe, url: str, parents: int, events: int, samples: int, seed: int) -> None:
     """One scale in its own process (its own engine and warm caches): fill, then answer the parent's requests —
     "sample" (one parent through the three interactions), "planner" (two ticks), "stop"."""
-    from bot import create_app
+    from bot.app import create_app
     from storage import migrate
 
     migrate.upgrade(url)

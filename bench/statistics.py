@@ -215,8 +215,8 @@ def main() -> None:
     import time_machine
     from argon2 import PasswordHasher
 
-    from bot import create_app
-    from handlers.policy_text import POLICY_TEXT
+    from bot.app import create_app
+    from handlers.registration.policy_text import POLICY_TEXT
     from storage import migrate, people, retention, staff
     from storage.db import unit_of_work
 

@@ -260,7 +260,7 @@ def main() -> None:
     n = 0
     try:
         wait_http(f"http://127.0.0.1:{double_port}/")
-        for bot, app, port in (("echo", "bench.echo_bot:app", echo_port), ("ours", "bot:create_app()", bot_port)):
+        for bot, app, port in (("echo", "bench.echo_bot:app", echo_port), ("ours", "bot.app:create_app()", bot_port)):
             ours = bot == "ours"
             proc = gunicorn(app, port, env, args.workers, args.threads)
             # As deployed (Procfile): the worker process runs beside the web processes.
@@ -304,7 +304,7 @@ def seed_registered(db_url: str, key: str) -> list[str]:
     """REGISTERED_POOL consenting parents and a few upcoming events at each centre; returns their LINE user ids."""
     from datetime import timedelta
 
-    from handlers.policy_text import POLICY_TEXT
+    from handlers.registration.policy_text import POLICY_TEXT
     from storage import crypto, people
     from storage.db import init_engine, unit_of_work
     from tests.events_support import make_event, make_parent

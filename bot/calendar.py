@@ -13,10 +13,10 @@ from urllib.parse import urlsplit
 import icalendar
 from flask import Blueprint, Response, abort, current_app
 
-from handlers import event_views as views
-from handlers.event_facts import info
-from handlers.event_rules import EventInfo
+from handlers.events import views
+from handlers.events.rules import EventInfo
 from handlers.texts import Catalog
+from services.events.facts import info
 from storage import join_links
 from storage.clock import now
 from storage.db import unit_of_work

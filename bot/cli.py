@@ -8,7 +8,7 @@ import click
 from flask import current_app
 from flask.cli import FlaskGroup
 
-from bot import create_app
+from bot.app import create_app
 from bot.cli_events import events as event_commands
 from bot.cli_keys import keys_group
 from bot.cli_staff import staff_group
@@ -45,7 +45,7 @@ def db() -> None:
 @db.command("upgrade")
 def db_upgrade() -> None:
     """Apply every migration, then register the shipped policy text as a policy version."""
-    from handlers.policy_text import POLICY_TEXT
+    from handlers.registration.policy_text import POLICY_TEXT
     from storage import migrate, people
     from storage.db import unit_of_work
 

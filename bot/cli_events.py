@@ -1,7 +1,7 @@
 """``kosodate events``: staff commands for events until the staff console has them — add, import a CSV, list,
 publish, move to a new time, cancel, and see which join links were opened on many devices.
 
-Changes go through handlers/event_service.py, so parents are told exactly as they would be from the console.
+Changes go through services/events/operations.py, so parents are told exactly as they would be from the console.
 Nothing here prints a join URL, meeting ID or passcode.
 """
 
@@ -15,10 +15,10 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from handlers import event_service
-from handlers import event_views as views
-from handlers.event_drafts import COLUMNS, parse_draft, parse_moment, unknown_columns
+from handlers.events import views
+from handlers.events.drafts import COLUMNS, parse_draft, parse_moment, unknown_columns
 from handlers.texts import Catalog
+from services.events import operations as event_service
 from storage import events as event_rows
 from storage import join_links
 from storage.clock import now

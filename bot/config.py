@@ -27,7 +27,7 @@ class Config:
     line_channel_secret: str = ""
     line_channel_access_token: str = ""
     line_api_base_url: str = LINE_API_DEFAULT
-    # This channel's bot user id, the destination of its webhooks; empty: learned from LINE (bot/bot_identity.py).
+    # This channel's bot user id, the destination of its webhooks; empty: learned from LINE (runtime/bot_identity.py).
     line_bot_user_id: str = ""
     database_url: str = ""
     public_base_url: str = "http://127.0.0.1:8000"
@@ -45,13 +45,13 @@ class Config:
     # How many reverse proxies in front of the app set X-Forwarded-For/-Proto (0 = none; the client address then
     # comes from the socket). Login throttling per address and HTTPS detection depend on it.
     trusted_proxies: int = 0
-    # Reminders before each event (handlers/reminders.py): "1d@10:00" = the day before at 10:00 (Tokyo),
+    # Reminders before each event (handlers/events/reminders.py): "1d@10:00" = the day before at 10:00 (Tokyo),
     # "30m" = 30 minutes before. Quiet hours: nothing is pushed to parents then ("off" for none).
     reminder_offsets: str = "1d@10:00,30m"
     quiet_hours: str = "21:00-08:00"
     # Threads of the worker that send outbox rows in parallel (LINE allows 2,000 pushes a second).
     delivery_threads: int = 8
-    # Escalation of loss reports and loan requests to staff (handlers/report_service.py, scheduler/escalation.py):
+    # Escalation of loss reports and loan requests to staff (services/reports/operations.py, scheduler/escalation.py):
     # e-mail through SMTP ("smtp://host:port", "smtps://user:password@host:465", "?starttls=1" for STARTTLS), to
     # these comma-separated addresses; an outgoing webhook receiving {"text": ...} (Slack / Teams style). Either may be
     # left empty. Nobody has acknowledged a report after ``escalation_ack_minutes``: staff are alerted again and the
@@ -67,9 +67,9 @@ class Config:
     # The worker's nightly backup (scheduler/backups.py): where, and for how many days copies are kept; off if empty.
     backup_dir: str = ""
     backup_keep_days: int = 14
-    # Bearer token for GET /metrics (bot/metrics.py); without one, /metrics answers only on loopback.
+    # Bearer token for GET /metrics (runtime/metrics.py); without one, /metrics answers only on loopback.
     metrics_token: str = ""
-    # お知らせ (handlers/broadcast_notices.py) to more parents than this need a second staff member's approval.
+    # お知らせ (services/broadcasts.py) to more parents than this need a second staff member's approval.
     broadcast_approval_threshold: int = 100
     extra: dict = field(default_factory=dict)
 
@@ -135,7 +135,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 def _check_logging(env) -> None:
-    """bot/logs.py reads these itself, at the first log line: a bad value would end there in a traceback."""
+    """runtime/logs.py reads these itself, at the first log line: a bad value would end there in a traceback."""
     level = env.get("LOG_LEVEL", "INFO").strip().upper()
     if level not in LOG_LEVELS:
         raise ConfigError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)} (got {level[:20]!r})")
@@ -223,7 +223,7 @@ def check(config: Config, *, set_in_code: bool = False) -> Config:
         problem = data_keys_problem(config.data_encryption_key)
         if problem:
             raise ConfigError(f"DATA_ENCRYPTION_KEY {problem}")
-    from handlers.reminders import parse_offsets, parse_quiet_hours
+    from handlers.events.reminders import parse_offsets, parse_quiet_hours
 
     for name, parse, value in (
         ("REMINDER_OFFSETS", parse_offsets, config.reminder_offsets),
@@ -235,7 +235,7 @@ def check(config: Config, *, set_in_code: bool = False) -> Config:
             raise ConfigError(f"{name}: {exc}") from exc
     if not 1 <= config.delivery_threads <= 32:
         raise ConfigError("DELIVERY_THREADS must be between 1 and 32")
-    from bot.notify import config_problem
+    from runtime.notify import config_problem
 
     problem = config_problem(config)
     if problem:

@@ -3,7 +3,7 @@
 A dead link (unknown, revoked, erased, or of a cancelled event) gets one page, the same for all of them: a short
 message and the contact phone, nothing of the event. Otherwise GET shows the event, the two rules and a button; only the POST behind that button shows how to join — and only
 inside the event's window, for a confirmed participant who consents and is not barred (the decision is
-``handlers.event_service.open_join_link``). Link previews and crawlers, which only GET, never see the details.
+``services.events.operations.open_join_link``). Link previews and crawlers, which only GET, never see the details.
 Every opening of a live link is recorded with a keyed fingerprint of the browser and address, never the token or
 the address.
 """
@@ -15,10 +15,10 @@ from datetime import timedelta
 
 from flask import Blueprint, Response, current_app, render_template, request
 
-from handlers import event_views as views
 from handlers.engine import DEFAULT_CONTACT_PHONE
-from handlers.event_service import open_join_link
+from handlers.events import views
 from handlers.texts import LANGS, Catalog
+from services.events.operations import open_join_link
 from storage import crypto
 from storage.db import unit_of_work
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
 
-from bot import metrics
-from bot.notify import division_defaults
-from handlers.policy_text import POLICY_TEXT, policy_hash
+from handlers.registration.policy_text import POLICY_TEXT, policy_hash
+from runtime import metrics
+from runtime.notify import division_defaults
 from storage import health, outbox, people, routing
 from storage.clock import now
 from storage.db import get_engine, get_inbox_engine, inbox_unit_of_work, ping, unit_of_work
@@ -78,7 +78,7 @@ def _age(moment, since) -> float | None:
 
 @bp.get("/metrics")
 def prometheus_metrics():
-    """Prometheus text format (bot/metrics.py), for a bearer of ``METRICS_TOKEN`` or, without one, loopback only."""
+    """Prometheus text format (runtime/metrics.py), for a bearer of ``METRICS_TOKEN`` or, without one, loopback only."""
     refused = metrics.refusal(
         request.headers.get("Authorization"),
         request.remote_addr,

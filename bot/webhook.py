@@ -10,9 +10,10 @@ from typing import Any
 from flask import Blueprint, current_app, request
 from linebot.v3.webhook import SignatureValidator
 
-from bot import metrics, webhook_shape
-from bot.bot_identity import BotIdentity
-from bot.inbox_writer import UNAVAILABLE
+from bot import webhook_shape
+from runtime import metrics
+from runtime.bot_identity import BotIdentity
+from runtime.inbox_writer import UNAVAILABLE
 from storage.clock import now
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ Two levels, because LINE redelivers a request (not an event) on any non-2xx answ
 Why a small explicit check rather than line-bot-sdk's models (``linebot.v3.webhooks.Event.from_dict``): those
 reject event types the installed SDK does not know yet (LINE adds some every year) and fields it declares required
 (a ``follow`` event without ``follow``), so a parent's message would be dropped whenever LINE is ahead of our pinned
-SDK. This check guards what ``bot/dispatch.py`` and ``storage/inbox.py`` read, and that the event can be stored
+SDK. This check guards what ``runtime/processing.py`` and ``storage/inbox.py`` read, and that the event can be stored
 (finite numbers, no NUL or lone surrogate in a string, bounded depth), and lets everything else through.
 """
 

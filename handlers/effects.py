@@ -11,8 +11,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from handlers.policy_text import POLICY_TEXT, policy_hash
-from handlers.registration_rules import as_date
+from handlers.registration.policy_text import POLICY_TEXT, policy_hash
+from handlers.registration.rules import as_date
 from storage import people
 from storage.models import LineUser
 

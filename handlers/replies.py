@@ -1,4 +1,4 @@
-"""What a flow says, independent of LINE: bot.messages turns these into LINE message objects within LINE's limits."""
+"""What a flow says, independent of LINE: runtime.render turns these into LINE message objects within LINE's limits."""
 
 from __future__ import annotations
 

@@ -24,19 +24,13 @@ GREETING = texts.Catalog(
 
 def _flows() -> list[Flow]:
     """Every installed conversation flow. A flow module exposes ``FLOW``."""
-    from handlers import (
-        applications,
-        consent,
-        events,
-        feedback,
-        loan,
-        news,
-        policy_view,
-        profile,
-        registration,
-        report,
-        staff_chat,
-    )
+    from handlers.events import applications, feedback
+    from handlers.events import flow as events
+    from handlers.news import flow as news
+    from handlers.registration import consent, policy_view, profile
+    from handlers.registration import flow as registration
+    from handlers.reports import flow as report
+    from handlers.reports import loan, staff_chat
 
     return [
         registration.FLOW,
@@ -57,9 +51,10 @@ def _flows() -> list[Flow]:
 
 def _idle_hooks():
     """Flows that may take input outside any flow before the greeting and the main menu do: 職員登録 and the staff
-    menu (handlers/staff_chat.py), a parent's answer to staff (handlers/report.py). Each returns a Transition or
+    menu (handlers/reports/staff_chat.py), a parent's answer to staff (handlers/reports/flow.py). Each returns a Transition or
     None."""
-    from handlers import report, staff_chat
+    from handlers.reports import flow as report
+    from handlers.reports import staff_chat
 
     return (staff_chat.idle, report.offer_answer)
 

@@ -116,7 +116,7 @@ def menu_choices(ctx: Any) -> tuple[Choice, ...]:
         for flow, key in MENU_ITEMS + MENU_MORE_ITEMS
         if flow in installed_flows
     ]
-    # Staff (a linked StaffMember: handlers.report_facts) get their own menu first, and are not asked to register.
+    # Staff (a linked StaffMember: services.reports.facts) get their own menu first, and are not asked to register.
     if getattr(ctx, "facts", {}).get("staff") and "staff" in installed_flows:
         items.insert(0, Choice(t(ctx, "menu.staff"), data=encode("staff", "start")))
     elif not getattr(ctx, "registered", True) and "registration" in installed_flows:

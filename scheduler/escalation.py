@@ -4,12 +4,12 @@ notices (``send_notices``). Plain functions over the tables, so a test runs them
 - ``escalation_tick(now)``: a report nobody acknowledged within ESCALATION_ACK_MINUTES (a loan request: within
   ESCALATION_REOPEN_HOURS) is announced again to the centre's staff on duty and to the division, up to three times;
   one acknowledged but unresolved for ESCALATION_REOPEN_HOURS is reopened and the staff reminded. The rule is
-  ``handlers.report_rules.due``; what is sent, ``handlers.report_notices``. The rows are locked (skipping those
+  ``handlers.reports.rules.due``; what is sent, ``services.reports.notices``. The rows are locked (skipping those
   another worker holds) and every alert has a dedupe key, so a repeated or concurrent tick sends nothing twice.
-- ``send_notices``: claims planned notices, sends each through its channel (bot/notify.py) and records the outcome:
+- ``send_notices``: claims planned notices, sends each through its channel (runtime/notify.py) and records the outcome:
   sent; planned again later with backoff after a failure (given up after ten tries); skipped when the channel is
   not configured. A notice to an address set in the console (storage/routing.py) goes to that address alone.
-  Claims are short leases renewed by the worker's heartbeat (``bot.leases``): the notices a killed worker had
+  Claims are short leases renewed by the worker's heartbeat (``runtime.leases``): the notices a killed worker had
   claimed go out within seconds from another; a stopping worker hands back those it has not sent.
 - ``Jobs.watch``: with each run of the timers, the centres an escalation filed now would reach nobody at (nobody on
   duty with LINE, no e-mail, no webhook: ``storage.routing.unreachable_centres``) are logged as an error when that
@@ -27,10 +27,10 @@ from functools import partial
 from sqlalchemy.orm import Session
 
 from bot.config import Config
-from bot.leases import Leases
-from bot.notify import NotifyError, Sender, address_sender, division_defaults, senders
-from handlers import report_notices as notices
-from handlers.report_rules import Timing, due
+from handlers.reports.rules import Timing, due
+from runtime.leases import Leases
+from runtime.notify import NotifyError, Sender, address_sender, division_defaults, senders
+from services.reports import notices
 from storage import escalation as queue
 from storage import reports, routing
 from storage.clock import now as clock_now

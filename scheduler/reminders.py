@@ -1,7 +1,7 @@
 """Plans reminders and thank-yous as outbox rows (a worker job, every minute) and checks them again when sent.
 
 Each run works out which reminders should exist now — for every confirmed participant in good standing of an
-event starting within the schedule's horizon, one per offset (``handlers.reminders.Schedule``) — and makes the
+event starting within the schedule's horizon, one per offset (``handlers.events.reminders.Schedule``) — and makes the
 outbox agree: missing rows are added (``not_before`` = when it goes, ``not_after`` = the start), rows no longer
 wanted are expired with the reason, and an expired row wanted again (a parent re-applied, consented again) is
 planned again under its old retry key. The dedupe key names the offset, the enrollment, the event's start and the
@@ -27,11 +27,19 @@ from typing import NamedTuple
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot import delivery
 from bot.config import Config
-from bot.messages import render_all
 from handlers.engine import DEFAULT_CONTACT_PHONE
-from handlers.reminders import Offset, ReminderFacts, Schedule, parse_offsets, parse_quiet_hours, reminder, thanks
+from handlers.events.reminders import (
+    Offset,
+    ReminderFacts,
+    Schedule,
+    parse_offsets,
+    parse_quiet_hours,
+    reminder,
+    thanks,
+)
+from runtime import delivery
+from runtime.render import render_all
 from storage import join_links, outbox
 from storage import reminders as participants
 from storage.clock import now
@@ -184,7 +192,7 @@ class Planner:
         return rows
 
 
-# --- at send time (bot/delivery.py) --------------------------------------------------------------------------
+# --- at send time (runtime/delivery.py) --------------------------------------------------------------------------
 def check_reminders(session: Session, rows: list[OutboxMessage]) -> dict[int, str]:
     """Why each reminder must not go now: the same questions as the planner, asked again just before sending."""
     if not rows:

@@ -21,7 +21,7 @@ How the jobs are scheduled, deliberately:
 
 Two housekeeping jobs run in every worker process, whatever ``--job`` selects: the heartbeat (a row per worker
 role in ``worker_heartbeats``, every ``HEARTBEAT_SECONDS``: /healthz?full=1 answers 503 when it stops) and, once a
-minute, one summary line of what the process did (events processed, messages sent, failures; ``bot.metrics``
+minute, one summary line of what the process did (events processed, messages sent, failures; ``runtime.metrics``
 counts them), instead of a line per tick.
 """
 
@@ -38,11 +38,11 @@ from apscheduler.events import EVENT_SCHEDULER_SHUTDOWN
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-from bot import metrics
-from bot.delivery import Dispatcher
-from bot.runtime import Runtime
-from handlers import broadcast_notices
+from runtime import metrics
+from runtime.delivery import Dispatcher
+from runtime.lanes import Runtime
 from scheduler import backups, escalation, reminders, retention
+from services import broadcasts as broadcast_notices
 from storage import health
 from storage.clock import now
 from storage.db import unit_of_work

@@ -4,7 +4,7 @@ The audience is resolved from the tables when the message is released (``members
 children's age in Asia/Tokyo on that day and a parent who registered since is included. Everyone in it is then
 checked (``exclusions``): a parent who blocked the bot, has not consented to the policy in force, or asked to stop
 お知らせ is left out, counted by reason. Each multicast row is checked again just before it is sent
-(``check_batches``, registered with bot.delivery by handlers/broadcast_notices.py) and the result kept per row
+(``check_batches``, registered with runtime.delivery by services/broadcasts.py) and the result kept per row
 (``BroadcastBatch``), so the delivery report (``report``) says how many got it, how many were left out and why, and
 how many failed. Nothing here logs or returns a parent's identity beyond the LINE ids the outbox needs.
 """

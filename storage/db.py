@@ -141,7 +141,7 @@ def unit_of_work() -> Iterator[Session]:
 
 def open_session() -> Session:
     """A session the caller ends itself (``close``), for a transaction that must outlive one block: a sender holding
-    row locks while it waits for LINE (bot/delivery.py)."""
+    row locks while it waits for LINE (runtime/delivery.py)."""
     if _sessions is None:
         raise RuntimeError("storage.db.init_engine() has not been called")
     return _sessions()

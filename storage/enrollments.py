@@ -196,7 +196,7 @@ def refusal(session: Session, enrollment: Enrollment) -> str | None:
     """Why this enrollment may not join now — "cancelled" / "finished" (the event), "not_confirmed", "no_consent",
     "barred" —
     or None for a confirmed, consenting, unbarred participant of a published event. The time window is the join
-    page's business (handlers.event_rules.join_state)."""
+    page's business (handlers.events.rules.join_state)."""
     status = enrollment.event.status
     if status != "published":
         return status if status in ("cancelled", "finished") else "not_published"

@@ -4,7 +4,7 @@ escalations the timers must look at, and the throttle on LINE-link attempts (職
 The notice queue works like the outbox (``storage.outbox``): a row is planned in the transaction of the change (its
 ``dedupe_key`` makes planning idempotent), claimed with a lease before it is sent (``FOR UPDATE SKIP LOCKED`` on
 PostgreSQL, so two workers never take the same row), and ends sent, failed, or skipped when its channel is not
-configured. The lease is short and renewed by the sender's heartbeat while it lives (``bot.leases``, as for the
+configured. The lease is short and renewed by the sender's heartbeat while it lives (``runtime.leases``, as for the
 outbox): a notice a crashed worker had claimed is free again within seconds, not minutes.
 """
 
@@ -26,7 +26,7 @@ from storage.clock import now
 from storage.db import affected_rows, dialect_name
 from storage.models import Escalation, EscalationNotification, LineUser, LoginAttempt, StaffMember
 
-# How long a claim holds without renewal (``bot.leases`` renews it every second while the sender lives).
+# How long a claim holds without renewal (``runtime.leases`` renews it every second while the sender lives).
 LEASE = timedelta(seconds=5)
 MAX_ATTEMPTS = 10
 CHANNELS = ("email", "webhook")
@@ -155,7 +155,7 @@ def _held_as_claimed(held: dict[int, int]) -> tuple[ColumnElement[bool], ...]:
 
 
 def renew(session: Session, held: dict[int, int]) -> set[int]:
-    """Extend the leases of the notices this sender still holds; returns their ids (``bot.leases``)."""
+    """Extend the leases of the notices this sender still holds; returns their ids (``runtime.leases``)."""
     if not held:
         return set()
     return set(

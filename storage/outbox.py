@@ -8,7 +8,7 @@ became of it. A personal link is never in a body, only a reference to it (``stor
 of the row, so LINE itself refuses a second delivery (409).
 
 Rows are claimed with a short lease (``claimed_until``, ``LEASE``) that the holder renews while it lives
-(``renew``, by ``bot.leases``), so a crashed sender's rows are free again within seconds; a sender that stops
+(``renew``, by ``runtime.leases``), so a crashed sender's rows are free again within seconds; a sender that stops
 gracefully hands back what it has not started (``release``). Rows are claimed with
 ``FOR UPDATE SKIP LOCKED`` on PostgreSQL so several senders never take the same row: a second sender skips the rows
 the first has locked instead of waiting for them, and once the first commits, its lease keeps them out of reach.
@@ -35,7 +35,7 @@ from storage.db import affected_rows, dialect_name
 from storage.models import Enrollment, JoinLink, OutboxMessage
 
 # How long a claim holds without renewal: a crashed sender's rows are free this long after its last heartbeat
-# (bot.leases renews every RENEW_EVERY while the process lives). Leases are the app's clock (storage.clock), so
+# (runtime.leases renews every RENEW_EVERY while the process lives). Leases are the app's clock (storage.clock), so
 # hosts sharing a database need synchronised clocks (NTP keeps them within milliseconds).
 LEASE = timedelta(seconds=5)
 RENEW_EVERY = timedelta(seconds=1)
@@ -159,7 +159,7 @@ def add_multicast(
     return ids
 
 
-# --- claiming and recording, for bot.delivery ------------------------------------------------------------------
+# --- claiming and recording, for runtime.delivery ------------------------------------------------------------------
 def claim(
     session: Session, ids: list[int] | None = None, limit: int = 100, held: Iterable[str] = ()
 ) -> list[OutboxMessage]:
@@ -324,7 +324,7 @@ def schedule_retry(session: Session, row_id: int, error: str) -> None:
 
 def keep_only(session: Session, row_id: int, remaining: list[dict[str, Any]], retry_key: str) -> None:
     """The first messages went out (by reply or push); what remains goes by push next time, under the key the first
-    remaining batch was pushed with (``bot.delivery.batch_retry_key`` keeps the later keys in step)."""
+    remaining batch was pushed with (``runtime.delivery.batch_retry_key`` keeps the later keys in step)."""
     row = session.get_one(OutboxMessage, row_id)
     row.messages = remaining
     row.reply_token = None

@@ -171,7 +171,7 @@ def targets(
 def unreachable_centres(session: Session, moment: datetime | None = None, defaults: Defaults = Defaults()) -> list[str]:
     """The centres an escalation filed now would reach nobody at: no one on duty (for the centre or the division)
     with a LINE account that follows the bot, and no e-mail or webhook that could carry a notice. ``defaults``
-    says what the environment provides (bot.notify.division_defaults)."""
+    says what the environment provides (runtime.notify.division_defaults)."""
     moment = moment or now()
     duty = rota.load(session, moment)
     out = []

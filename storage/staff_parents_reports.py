@@ -29,7 +29,7 @@ from storage.models import (
 )
 
 EVER = datetime(2000, 1, 1, tzinfo=UTC)
-# The staff chat's flow (handlers.staff_chat.NAME): its state holds ``escalation`` and, while a staff member writes
+# The staff chat's flow (handlers.reports.staff_chat.NAME): its state holds ``escalation`` and, while a staff member writes
 # an instruction or a loan decision, the text (shown back to them in a preview before it is sent).
 STAFF_FLOW = "staff"
 DRAFTS = ("text", "note")

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from bot import create_app
+from bot.app import create_app
 from tests.conftest import SECRET
 from tests.support import sign
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from bot import create_app
+from bot.app import create_app
 from bot.demo.line_double import LineDouble
 from storage import migrate
 from storage.db import inbox_unit_of_work, normalize_url, unit_of_work
@@ -78,7 +78,7 @@ def app(database_url, line):
     app.config.update(TESTING=True)
     runtime = app.extensions["kosodate"]
     runtime.gateway.backoff = 0.01
-    from handlers.policy_text import POLICY_TEXT
+    from handlers.registration.policy_text import POLICY_TEXT
     from storage import people
 
     with unit_of_work() as session:

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from handlers.policy_text import POLICY_TEXT
+from handlers.registration.policy_text import POLICY_TEXT
 from storage import events, people, sanctions, users
 from storage.clock import now
 from storage.models import Child, ConsentRecord, Enrollment, Event, OutboxMessage, Parent

@@ -1,7 +1,7 @@
 """A parent's world for pure flow tests: the engine, plus what the effects would have stored, in memory.
 
 No Flask, no LINE, no database: ``World.send`` runs the engine's step and applies the effects to plain attributes the
-next ``Context`` is built from, as ``handlers.context`` would from the tables.
+next ``Context`` is built from, as ``services.context`` would from the tables.
 """
 
 from __future__ import annotations
@@ -11,13 +11,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.demo.line_double import check_messages
-from bot.messages import MAX_DATA, MAX_LABEL, MAX_QUICK_ITEMS, MAX_TEXT_UTF16, render_all, utf16_len
-from handlers import consent, policy_view, profile, registration, router
+from handlers import router
 from handlers.effects import ConsentWithdrawn, RecordConsent, SaveProfile, SetLanguage
 from handlers.engine import Context, Engine, Input, State, Transition
-from handlers.policy_text import policy_hash
 from handlers.postback import decode
+from handlers.registration import consent, policy_view, profile
+from handlers.registration import flow as registration
+from handlers.registration.policy_text import policy_hash
 from handlers.replies import Card, Carousel, Choice, Reply, Text
+from runtime.render import MAX_DATA, MAX_LABEL, MAX_QUICK_ITEMS, MAX_TEXT_UTF16, render_all, utf16_len
 
 NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)  # 12:00 in Tokyo
 BASE_URL = "https://bot.example.test"
@@ -45,7 +47,7 @@ class World:
     effects: list[Any] = field(default_factory=list)
     last: Transition | None = None
 
-    # --- the context handlers.context would load ---------------------------------------------------------------
+    # --- the context services.context would load ---------------------------------------------------------------
     def ctx(self) -> Context:
         latest = self.consents[-1] if self.consents else None
         facts = {"policy_hash": self.policy, "answer": None, "for_current": False, "answered_at": None}

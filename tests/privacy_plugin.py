@@ -1,7 +1,7 @@
 """A pytest plugin: no personal data in any log line, over the whole session.
 
 For the whole session a handler on the root logger formats every record with the project's formatter
-(``bot.logs.RedactingFormatter``: what production would write) and keeps the lines; the project's own loggers are
+(``runtime.logs.RedactingFormatter``: what production would write) and keeps the lines; the project's own loggers are
 opened to DEBUG so nothing escapes by level. At the end the lines are searched for every value in
 ``tests.support.personal_data`` — what the fixtures typed in, what the plugin saw being stored in personal fields
 (names, ふりがな, phone numbers, children's birth months, free text), every sealed secret (join URLs, meeting IDs,
@@ -25,10 +25,10 @@ from datetime import date
 import pytest
 from sqlalchemy import event
 
-from bot.logs import RedactingFormatter
+from runtime.logs import RedactingFormatter
 from tests.support import personal_data
 
-PROJECT_LOGGERS = ("bot", "handlers", "storage", "scheduler", "tests", "bench")
+PROJECT_LOGGERS = ("bot", "handlers", "services", "runtime", "storage", "scheduler", "tests", "bench")
 # Shapes that are personal data whoever made them: a LINE user id, an unmasked personal link.
 SHAPES = {
     "line_user_id": re.compile(r"(?<![0-9A-Za-z])U[0-9a-f]{32}(?![0-9A-Za-z])"),

@@ -13,8 +13,8 @@ import pytest
 import time_machine
 from sqlalchemy import select
 
-from bot.messages import render_all
 from handlers.replies import Text
+from runtime.render import render_all
 from scheduler.worker import Worker
 from storage import enrollments, events, join_links, outbox
 from storage.clock import TOKYO, now

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from bot.config import ConfigError, from_environ
-from handlers.policy_text import POLICY_TEXT
+from handlers.registration.policy_text import POLICY_TEXT
 
 
 def test_production_refuses_to_start_without_secrets():
@@ -22,7 +22,7 @@ def test_production_refuses_to_start_without_secrets():
 def test_the_refusal_is_one_clear_line_not_a_traceback(tmp_path):
     env = {"APP_MODE": "production", "PATH": "/usr/bin:/bin", "DATABASE_URL": f"sqlite:///{tmp_path}/x.db"}
     done = subprocess.run(
-        [sys.executable, "-c", "from bot import create_app; create_app()"], env=env, capture_output=True, text=True
+        [sys.executable, "-c", "from bot.app import create_app; create_app()"], env=env, capture_output=True, text=True
     )
     assert done.returncode != 0
     assert "Traceback" not in done.stderr

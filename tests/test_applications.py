@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from handlers import event_service
 from handlers.effects import apply as apply_effects
-from handlers.event_service import ApplyForEvent
 from handlers.postback import encode
+from services.events import operations as event_service
+from services.events.operations import ApplyForEvent
 from storage.db import unit_of_work
 from storage.models import Enrollment, Event, JoinLink, LineUser, Parent
 from tests.events_support import enrollment_of, give_consent, leaks, make_event, make_parent, planned, texts_of

@@ -9,7 +9,11 @@ from pathlib import Path
 from bot.staff.labels import ACTION_LABELS
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCES = [p for folder in ("bot", "handlers", "scheduler", "storage") for p in (ROOT / folder).rglob("*.py")]
+SOURCES = [
+    p
+    for folder in ("bot", "handlers", "services", "runtime", "scheduler", "storage")
+    for p in (ROOT / folder).rglob("*.py")
+]
 LITERAL = re.compile(r"""action=\s*["']([a-z_]+\.[a-z_]+)["']""")  # audit.record(..., action="parent.view")
 ROUTING = re.compile(r"""_record\(\s*s,\s*["']([a-z_]+\.[a-z_]+)["']""")  # bot/staff/routing.py
 ESCALATION = re.compile(r"""reports\.record\(\s*session,\s*escalation,\s*["']([a-z_]+)["']""")  # escalation.<x>

@@ -11,9 +11,9 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 
-from bot.delivery import Dispatcher
-from handlers import broadcast_notices
-from handlers.reminders import parse_quiet_hours
+from handlers.events.reminders import parse_quiet_hours
+from runtime.delivery import Dispatcher
+from services import broadcasts as broadcast_notices
 from storage import broadcasts, people, users
 from storage.broadcasts import Audience
 from storage.clock import TOKYO, now

@@ -8,7 +8,7 @@ from datetime import timedelta
 import icalendar
 import pytest
 
-from handlers import event_service
+from services.events import operations as event_service
 from storage import enrollments, join_links
 from storage.db import unit_of_work
 from storage.models import Event

@@ -13,7 +13,7 @@ import subprocess
 import click
 from flask.cli import ScriptInfo
 
-from bot import create_app
+from bot.app import create_app
 from bot.cli import cli
 from tests.operator_support import SUBPROCESS_TESTS, command_path, executable
 

@@ -185,7 +185,7 @@ def test_the_procfile_web_command_stops_at_once_on_a_weak_secret_instead_of_rebo
             "2",
             "--bind",
             "127.0.0.1:0",
-            "bot:create_app()",
+            "bot.app:create_app()",
         ],
         strong(SECRET_KEY="a", DATABASE_URL=f"sqlite:///{tmp_path}/x.sqlite3"),
     )

@@ -54,7 +54,7 @@ def test_the_web_command_stops_with_one_line_on_a_bad_log_level(tmp_path):
             "2",
             "--bind",
             "127.0.0.1:0",
-            "bot:create_app()",
+            "bot.app:create_app()",
         ],
         env={"PATH": f"{BIN}:/usr/bin:/bin", **env},
         cwd=ROOT,

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from handlers import consent, policy_view, texts
-from handlers.consent import TEXTS, require_consent
+from handlers import texts
 from handlers.effects import ConsentWithdrawn, RecordConsent
 from handlers.engine import STATE_TTL, Input
-from handlers.policy_text import policy_hash
 from handlers.postback import decode, encode
+from handlers.registration import consent, policy_view
+from handlers.registration.consent import TEXTS, require_consent
+from handlers.registration.policy_text import policy_hash
 from handlers.replies import Carousel
 from tests.flow_world import BASE_URL, PHONE, World, assert_valid_for_line
 
@@ -52,7 +53,7 @@ def read_to_the_question(world: World) -> World:
 
 def test_the_plain_sections_were_written_from_the_policy_text_in_force():
     assert policy_hash() == consent.SUMMARISED_POLICY, (
-        "handlers/content/web-conference-policy.ja.txt changed: re-read the plain sections in handlers/consent.py "
+        "handlers/content/web-conference-policy.ja.txt changed: re-read the plain sections in handlers/registration/consent.py "
         "against it (ja and en), then set SUMMARISED_POLICY to the new hash"
     )
 

@@ -1,4 +1,4 @@
-"""Sending outbox rows (bot/delivery.py): retries under one key, the reply token and its push fallback, batches
+"""Sending outbox rows (runtime/delivery.py): retries under one key, the reply token and its push fallback, batches
 of more than five messages, multicast without people who blocked the bot, quiet hours, leases, order, threads."""
 
 from __future__ import annotations
@@ -7,13 +7,13 @@ from datetime import timedelta
 
 import pytest
 
-from bot import delivery
-from bot.delivery import Dispatcher, batch_retry_key
-from bot.leases import Leases
-from bot.line_gateway import Outcome
-from bot.messages import render_all
-from handlers.reminders import parse_quiet_hours
+from handlers.events.reminders import parse_quiet_hours
 from handlers.replies import Text
+from runtime import delivery
+from runtime.delivery import Dispatcher, batch_retry_key
+from runtime.leases import Leases
+from runtime.line_gateway import Outcome
+from runtime.render import render_all
 from scheduler import reminders
 from storage import outbox, users
 from storage.db import unit_of_work

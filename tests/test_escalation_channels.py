@@ -18,7 +18,7 @@ from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from bot.config import ConfigError, from_environ
-from bot.notify import EmailSender, NotifyError, WebhookSender, parse_smtp_url, senders
+from runtime.notify import EmailSender, NotifyError, WebhookSender, parse_smtp_url, senders
 from scheduler.escalation import send_notices
 from scheduler.worker import Worker
 from storage.clock import now

@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 import time_machine
 
-from handlers.report_notices import staff_action
-from handlers.report_rules import Timing, due
+from handlers.reports.rules import Timing, due
 from scheduler.escalation import Jobs, escalation_tick
+from services.reports.notices import staff_action
 from storage.clock import now
 from tests.report_support import actions, file_report, notices, only_escalation, parent_with_events, staff_in_line
 from tests.scheduler_support import MONDAY_9

@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from handlers.event_service import apply
 from handlers.postback import encode
+from services.events.operations import apply
 from storage import crypto
 from storage.db import unit_of_work
 from storage.models import AnnouncementOptIn, Enrollment, Event, JoinLink, Parent

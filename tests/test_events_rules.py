@@ -9,12 +9,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.demo.line_double import check_messages
-from bot.messages import render_all
-from handlers import event_views as views
 from handlers import router
 from handlers.engine import Context, Input, State
-from handlers.event_drafts import parse_draft
-from handlers.event_rules import (
+from handlers.events import views
+from handlers.events.drafts import parse_draft
+from handlers.events.rules import (
     FACTS_KEY,
     ApplicationInfo,
     EventFacts,
@@ -27,9 +26,10 @@ from handlers.event_rules import (
     sorted_for,
     window_refusal,
 )
-from handlers.event_service import ApplyForEvent, SetAnnouncementOptIn
 from handlers.postback import decode, encode
 from handlers.replies import Carousel
+from runtime.render import render_all
+from services.events.operations import ApplyForEvent, SetAnnouncementOptIn
 from storage.clock import TOKYO
 
 NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)  # 12:00 in Tokyo

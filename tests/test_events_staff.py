@@ -12,7 +12,8 @@ from sqlalchemy import select, text
 from bot.cli_events import events as events_cli
 from bot.config import ConfigError, from_environ
 from bot.demo.seed import seed_events
-from handlers import event_notices, event_service
+from services.events import notices as event_notices
+from services.events import operations as event_service
 from storage import events as event_rows
 from storage import join_links
 from storage.clock import TOKYO, now

@@ -16,10 +16,10 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 from sqlalchemy import func, select
 
-from handlers import event_service
 from handlers.effects import apply as apply_effects
-from handlers.event_service import ApplyForEvent, WithdrawApplication
-from handlers.policy_text import POLICY_TEXT
+from handlers.registration.policy_text import POLICY_TEXT
+from services.events import operations as event_service
+from services.events.operations import ApplyForEvent, WithdrawApplication
 from storage import join_links, people, sanctions
 from storage.clock import now
 from storage.db import unit_of_work

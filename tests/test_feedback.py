@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from handlers.event_service import cancel_event
-from handlers.reminders import score_postback
+from handlers.events.reminders import score_postback
+from services.events.operations import cancel_event
 from storage import feedback, join_links
 from storage.db import unit_of_work
 from storage.models import Event, Feedback

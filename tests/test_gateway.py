@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 from linebot.v3.messaging import MulticastRequest, PushMessageRequest, ReplyMessageRequest
 from sqlalchemy import select
 
-from bot import delivery
-from bot.messages import batches, render_all
 from handlers.replies import Card, Carousel, Choice, Text
+from runtime import delivery
+from runtime.render import batches, render_all
 from storage import outbox
 from storage.db import unit_of_work
 from storage.models import OutboxMessage
@@ -198,6 +198,6 @@ replies = st.one_of(
 @settings(max_examples=60, deadline=None)
 @given(st.lists(replies, min_size=1, max_size=3))
 def test_our_builders_keep_to_the_limits_the_sdks_models_check(some):
-    """The gateway relies on bot/messages.py instead of the SDK's validation: whatever it builds, the SDK accepts."""
+    """The gateway relies on runtime/render.py instead of the SDK's validation: whatever it builds, the SDK accepts."""
     for part in batches(render_all(some)):
         PushMessageRequest.from_dict({"to": "U" + "0" * 32, "messages": part})

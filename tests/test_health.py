@@ -155,7 +155,7 @@ def test_the_worker_logs_one_summary_line_per_minute_not_one_per_tick(chat, runt
     parent = chat()
     parent.post(event("follow", parent.user_id, reply_token=None))
     caplog.clear()
-    with caplog.at_level(logging.DEBUG, logger="bot.delivery"), caplog.at_level(logging.INFO):
+    with caplog.at_level(logging.DEBUG, logger="runtime.delivery"), caplog.at_level(logging.INFO):
         worker.sweep_inbox()
         plan_text(parent.user_id)
         worker.deliver_due()
@@ -166,7 +166,9 @@ def test_the_worker_logs_one_summary_line_per_minute_not_one_per_tick(chat, runt
     info = [
         r.getMessage()
         for r in caplog.records
-        if r.levelno >= logging.INFO and r.name.startswith(("bot", "sched")) and r.name != "bot.bot_identity"
+        if r.levelno >= logging.INFO
+        and r.name.startswith(("bot", "runtime", "sched"))
+        and r.name != "runtime.bot_identity"
     ]
     assert info == [
         f"worker, last minute: 1 events processed, {done['sent']} messages sent, 0 to retry, 0 failed, "

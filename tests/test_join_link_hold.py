@@ -12,7 +12,7 @@ import threading
 
 import pytest
 
-from bot.delivery import Dispatcher
+from runtime.delivery import Dispatcher
 from scheduler.reminders import Planner
 from storage import enrollments
 from storage.db import unit_of_work

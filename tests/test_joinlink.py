@@ -11,8 +11,8 @@ import pytest
 import time_machine
 from sqlalchemy import select
 
-from bot.logs import redact
-from handlers import event_service
+from runtime.logs import redact
+from services.events import operations as event_service
 from storage import crypto, enrollments, join_links
 from storage.clock import TOKYO
 from storage.db import unit_of_work

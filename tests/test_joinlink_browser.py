@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 import time_machine
 
-from handlers import event_service
+from services.events import operations as event_service
 from storage import join_links
 from storage.db import unit_of_work
 from tests.browser_support import serving

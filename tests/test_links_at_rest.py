@@ -14,13 +14,13 @@ from datetime import timedelta
 import time_machine
 from sqlalchemy import JSON, String, Text, func, select, update
 
-from bot import delivery
-from bot.line_gateway import Outcome
-from bot.messages import render_all
-from handlers import event_service
 from handlers.postback import encode
 from handlers.replies import Choice
 from handlers.replies import Text as TextReply
+from runtime import delivery
+from runtime.line_gateway import Outcome
+from runtime.render import render_all
+from services.events import operations as event_service
 from storage import crypto, join_links, outbox, staff_parents
 from storage.db import unit_of_work
 from storage.models import Base, Enrollment, Event, JoinLink, JoinLinkOpening, OutboxMessage, Parent

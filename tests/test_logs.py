@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, insert
 from sqlalchemy.exc import IntegrityError
 
-from bot.logs import RedactingFormatter, redact
+from runtime.logs import RedactingFormatter, redact
 from storage.db import make_engine
 
 USER_ID = "U4af4980629bcd0e1ed5b1ef4c0b2c9d1"
@@ -73,7 +73,7 @@ def test_line_ids_links_conference_details_and_addresses_are_masked():
 
 def test_ordinary_log_text_is_left_alone():
     for text in (
-        "2030-06-03 09:00:02,123 INFO bot.delivery: outbox: 200 claimed, 3 expired, {'sent': 197}",
+        "2030-06-03 09:00:02,123 INFO runtime.delivery: outbox: 200 claimed, 3 expired, {'sent': 197}",
         "outbox 12345 failed: HTTP 400: The property, 'to', in the request body is invalid "
         "(x-line-request-id 0f3c1d2e-1234-4567-89ab-0123456789ab)",
         "event 42 of type follow: nothing to do; timestamp 1717372800000",
@@ -149,10 +149,10 @@ def test_database_errors_never_carry_the_bound_values(tmp_path):
 
 def test_debug_logging_never_turns_on_sql_rows_or_line_response_bodies():
     script = (
-        "import logging, os; os.environ['LOG_LEVEL'] = 'DEBUG'; from bot.logs import configure_logging; "
+        "import logging, os; os.environ['LOG_LEVEL'] = 'DEBUG'; from runtime.logs import configure_logging; "
         "configure_logging(); print(logging.getLogger('sqlalchemy.engine.Engine').isEnabledFor(logging.INFO), "
         "logging.getLogger('linebot.v3.messaging.rest').isEnabledFor(logging.DEBUG), "
-        "logging.getLogger('bot.dispatch').isEnabledFor(logging.DEBUG))"
+        "logging.getLogger('runtime.processing').isEnabledFor(logging.DEBUG))"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["False", "False", "True"]
@@ -161,7 +161,7 @@ def test_debug_logging_never_turns_on_sql_rows_or_line_response_bodies():
 def test_a_failing_event_is_logged_without_the_values_it_carried(app, chat, caplog, monkeypatch):
     """An unexpected error while processing is caught once, in dispatch, and logged with its traceback: the database
     error in it names the statement, never the parameters (a parent's name here)."""
-    from handlers import context as contexts
+    from services import context as contexts
     from storage.models import Parent
 
     def failing_load(session, user, **kwargs):
@@ -171,9 +171,9 @@ def test_a_failing_event_is_logged_without_the_values_it_carried(app, chat, capl
 
     monkeypatch.setattr(contexts, "load", failing_load)
     parent = chat()
-    with caplog.at_level(logging.ERROR, logger="bot.dispatch"):
+    with caplog.at_level(logging.ERROR, logger="runtime.processing"):
         parent.say("こんにちは")
-    failures = [r for r in caplog.records if r.name == "bot.dispatch" and r.exc_info]
+    failures = [r for r in caplog.records if r.name == "runtime.processing" and r.exc_info]
     assert failures, "the failure was logged with its traceback"
     for failure in failures:
         line = RedactingFormatter().format(failure)

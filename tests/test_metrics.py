@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import text
 
-from bot import metrics
+from runtime import metrics
 from storage import migrate, reports
 from storage.db import get_engine, get_inbox_engine, is_sqlite, unit_of_work
 from tests.conftest import SECRET
@@ -254,7 +254,7 @@ def test_gunicorn_workers_are_added_up_through_the_multiprocess_directory(tmp_pa
             "2",
             "--bind",
             f"127.0.0.1:{port}",
-            "bot:create_app()",
+            "bot.app:create_app()",
         ],
         env=env,
         cwd=root,

@@ -17,9 +17,9 @@ import time_machine
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from bot import delivery
 from bot.cli import outbox as outbox_cli
-from bot.delivery import Dispatcher
+from runtime import delivery
+from runtime.delivery import Dispatcher
 from storage import outbox
 from storage.clock import now
 from storage.db import get_engine, unit_of_work
@@ -58,7 +58,8 @@ def test_a_sender_that_dies_after_line_took_the_message_does_not_cause_a_second_
 
 CHILD = textwrap.dedent("""
     import sys
-    from bot import create_app, delivery
+    from bot.app import create_app
+    from runtime import delivery
     app = create_app({"mode": "test", "database_url": sys.argv[1], "line_api_base_url": sys.argv[2],
                       "line_channel_secret": sys.argv[3], "line_channel_access_token": "test-token",
                       "inline_processing": False, "line_timeout_seconds": 30.0})

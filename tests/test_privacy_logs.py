@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import secrets
 
-from bot.logs import RedactingFormatter
+from runtime.logs import RedactingFormatter
 from tests.privacy_plugin import Capture, Line, find_leaks
 from tests.support import personal_data
 

@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import event as sa_event
 from sqlalchemy import select
 
-from bot import dispatch
-from bot import runtime as runtimes
-from handlers.context import Lazy
+from runtime import lanes as runtimes
+from runtime import processing as dispatch
+from services.context import Lazy
 from storage import inbox
 from storage.db import get_engine, get_inbox_engine, inbox_separate, inbox_unit_of_work, unit_of_work
 from storage.models import InboxEvent, LineUser, OutboxMessage

@@ -5,7 +5,7 @@ from __future__ import annotations
 from handlers import texts
 from handlers.effects import SaveProfile, SetLanguage
 from handlers.postback import encode
-from handlers.registration_texts import TEXTS
+from handlers.registration.texts import TEXTS
 from tests.flow_world import World, assert_valid_for_line
 
 PROFILE = {

@@ -2,7 +2,7 @@
 申込状況 with 1 event and application or with 20 (no query per event, per application or per link). Statements are
 counted on the engine (``before_cursor_execute``) while dispatch processes one stored webhook event.
 
-They also stay within a budget: the context's facts are read only when the step looks at them (handlers/context.py),
+They also stay within a budget: the context's facts are read only when the step looks at them (services/context.py),
 and an event is processed in one transaction. bench/scale.py measures the time of the same interactions with up to
 100,000 parents and 10,000 events."""
 
@@ -14,14 +14,14 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import event as sa_event
 
-from bot import dispatch
 from handlers.postback import encode
+from runtime import processing as dispatch
 from storage import conversations, enrollments, users
 from storage.db import get_engine, inbox_unit_of_work, unit_of_work
 from tests.events_support import make_event, make_parent
 
 # Statements (BEGIN included) to process one event, whatever the statuses of the parent's applications, on SQLite.
-# PostgreSQL adds two: the per-parent lock, and a second look for pending events after the commit (bot/dispatch.py).
+# PostgreSQL adds two: the per-parent lock, and a second look for pending events after the commit (runtime/processing.py).
 BUDGET = {"イベント一覧": 18, "apply": 35, "申込状況": 17}
 
 

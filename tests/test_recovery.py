@@ -26,9 +26,9 @@ import httpx
 import pytest
 from sqlalchemy import func, make_url, select, text
 
-from bot import delivery
-from bot.delivery import Dispatcher
-from bot.leases import Leases
+from runtime import delivery
+from runtime.delivery import Dispatcher
+from runtime.leases import Leases
 from scheduler.escalation import send_notices
 from storage import escalation as escalation_queue
 from storage import outbox
@@ -270,7 +270,7 @@ def processes(database_url, line, app, tmp_path):
                 "30",
                 "--bind",
                 f"127.0.0.1:{port}",
-                "bot:create_app()",
+                "bot.app:create_app()",
             ]
             if kind == "web"
             else [str(KOSODATE), "worker", *args]

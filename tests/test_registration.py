@@ -11,7 +11,7 @@ from handlers import texts
 from handlers.effects import SaveProfile, SetLanguage
 from handlers.engine import STATE_TTL, Input
 from handlers.postback import encode
-from handlers.registration_texts import TEXTS
+from handlers.registration.texts import TEXTS
 from handlers.replies import Card
 from tests.flow_world import PHONE, World, assert_valid_for_line
 

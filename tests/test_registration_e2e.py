@@ -6,8 +6,8 @@ from datetime import date
 
 from sqlalchemy import select
 
-from handlers.policy_text import POLICY_TEXT, policy_hash
-from handlers.registration_texts import MONTH_NAMES_EN
+from handlers.registration.policy_text import POLICY_TEXT, policy_hash
+from handlers.registration.texts import MONTH_NAMES_EN
 from storage import people
 from storage.clock import today_tokyo
 from storage.db import unit_of_work

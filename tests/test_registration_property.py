@@ -9,10 +9,10 @@ from datetime import timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from handlers import registration_rules as rules
 from handlers.effects import SaveProfile
 from handlers.engine import Input
 from handlers.postback import encode
+from handlers.registration import rules
 from tests.flow_world import ENGINE, World, assert_valid_for_line
 
 FLOWS = ("registration", "consent", "profile", "policy", "menu", "resume", "events", "nope")

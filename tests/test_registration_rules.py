@@ -1,4 +1,4 @@
-"""What registration accepts as a name, ふりがな, phone number, birth month and due month (handlers.registration_rules)."""
+"""What registration accepts as a name, ふりがな, phone number, birth month and due month (handlers.registration.rules)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from datetime import date
 
 import pytest
 
-from handlers import registration_rules as rules
-from handlers.registration_rules import Invalid
+from handlers.registration import rules
+from handlers.registration.rules import Invalid
 
 
 @pytest.mark.parametrize(

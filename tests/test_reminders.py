@@ -1,4 +1,4 @@
-"""When reminders go and what they say (handlers/reminders.py): pure rules, no database."""
+"""When reminders go and what they say (handlers/events/reminders.py): pure rules, no database."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 
 from bot.config import ConfigError, from_environ
-from bot.messages import render_all
-from handlers.reminders import ReminderFacts, Schedule, parse_offsets, parse_quiet_hours, reminder, thanks
+from handlers.events.reminders import ReminderFacts, Schedule, parse_offsets, parse_quiet_hours, reminder, thanks
+from runtime.render import render_all
 from tests.scheduler_support import tokyo
 from tests.support import ChatUser
 

@@ -9,12 +9,14 @@ from typing import Any
 
 import pytest
 
-from handlers import loan, report, router, staff_chat
+from handlers import router
 from handlers.engine import Context, Engine, Input, State, Transition
-from handlers.event_rules import FACTS_KEY, ApplicationInfo, EventFacts, EventInfo
+from handlers.events.rules import FACTS_KEY, ApplicationInfo, EventFacts, EventInfo
 from handlers.postback import decode, encode
 from handlers.replies import Card, Carousel, Choice
-from handlers.report_rules import (
+from handlers.reports import flow as report
+from handlers.reports import loan, staff_chat
+from handlers.reports.rules import (
     REPORTS_KEY,
     EscalationInfo,
     EventRef,
@@ -23,7 +25,7 @@ from handlers.report_rules import (
     merge_target,
     same_matter,
 )
-from handlers.report_service import AnswerStaff, FileReport
+from services.reports.operations import AnswerStaff, FileReport
 from tests.flow_world import BASE_URL, NOW, PHONE, assert_valid_for_line, reply_text
 
 ENGINE = Engine(

@@ -11,7 +11,7 @@ import pytest
 import time_machine
 from sqlalchemy import select
 
-from handlers.report_service import rotate_event_credentials
+from services.reports.operations import rotate_event_credentials
 from storage import crypto, enrollments, events, join_links, staff
 from storage.db import unit_of_work
 from storage.models import AuditEvent, Event, StaffMember

@@ -10,7 +10,7 @@ from datetime import date
 
 import pytest
 
-from bot.notify import division_defaults
+from runtime.notify import division_defaults
 from scheduler.escalation import Jobs
 from storage import rota, routing, staff, users
 from storage.db import unit_of_work

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from handlers import event_views as views
+from handlers.events import views
 from scheduler.escalation import Jobs
 from storage import rota, routing
 from storage.db import unit_of_work

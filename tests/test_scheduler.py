@@ -8,9 +8,9 @@ from datetime import timedelta
 
 import pytest
 
-from handlers.event_service import cancel_event
 from scheduler.reminders import Planner
 from scheduler.worker import Worker, build
+from services.events.operations import cancel_event
 from storage import enrollments, join_links, sanctions
 from storage.db import unit_of_work
 from storage.models import Enrollment, Event, LineUser

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from bot import create_app
+from bot.app import create_app
 from scheduler.worker import build
 from storage import migrate
 from tests.conftest import SECRET

@@ -282,7 +282,7 @@ def test_session_cookie_is_secure_httponly_and_lax_when_served_over_https(client
 
 
 def test_without_https_the_cookie_is_not_marked_secure_and_no_hsts(database_url, line):
-    from bot import create_app
+    from bot.app import create_app
 
     app = create_app(
         {
@@ -379,7 +379,7 @@ def test_the_divisions_own_staff_see_every_centre_and_a_viewer_there_still_only_
 def test_behind_a_trusted_proxy_the_client_address_and_https_come_from_its_headers(
     database_url, line, staff_factory, csrf_token
 ):
-    from bot import create_app
+    from bot.app import create_app
 
     app = create_app(
         {

@@ -14,7 +14,7 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 
-from bot import create_app
+from bot.app import create_app
 from bot.demo import simulator
 from bot.demo.simulator import FOLLOW_NOTE, PERSONAS, UNFOLLOW_NOTE
 from handlers.postback import encode

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from bot.demo.simulator import BY_KEY
-from bot.messages import render
 from handlers.postback import encode
 from handlers.replies import Card, Carousel, Choice
+from runtime.render import render
 from tests.browser_support import serving
 
 pytestmark = pytest.mark.browser

@@ -355,7 +355,7 @@ def test_production_warns_once_when_a_proxy_forwards_but_trusted_proxies_is_0(da
 
     from cryptography.fernet import Fernet
 
-    from bot import create_app
+    from bot.app import create_app
 
     app = create_app(
         {

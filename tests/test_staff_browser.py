@@ -202,7 +202,8 @@ def test_staff_take_a_loss_report_and_instruct_the_parent(
 ):
     from playwright.sync_api import expect
 
-    from handlers import event_service, report_service
+    from services.events import operations as event_service
+    from services.reports import operations as report_service
     from storage import events
     from storage.models import Parent
 

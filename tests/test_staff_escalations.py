@@ -8,7 +8,8 @@ import json
 
 from sqlalchemy import select
 
-from handlers import event_service, report_service
+from services.events import operations as event_service
+from services.reports import operations as report_service
 from storage import audit, events, join_links, reports
 from storage.db import unit_of_work
 from storage.models import Escalation, OutboxMessage, Parent

@@ -10,7 +10,7 @@ from datetime import timedelta
 import time_machine
 from sqlalchemy import select
 
-from handlers import event_service
+from services.events import operations as event_service
 from storage import audit, enrollments, events, join_links, sanctions
 from storage.clock import now, to_tokyo
 from storage.db import unit_of_work

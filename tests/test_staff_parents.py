@@ -85,7 +85,7 @@ def test_suspending_use_withdraws_consent_and_drops_unsent_messages(console, csr
     parent_id = parent_factory()
     event_id = event_factory(centre="minamihoncho")
     with unit_of_work() as s:
-        from handlers import event_service
+        from services.events import operations as event_service
 
         event_service.apply(s, s.get(Parent, parent_id), events.get(s, event_id), base_url="https://x.test")
     client, _ = console("staff", "minamihoncho")
@@ -104,7 +104,7 @@ def test_exporting_everything_held_as_json_and_csv(console, parent_factory, even
     parent_id = parent_factory(name="船橋 花子", phone="09012345678")
     event_id = event_factory(centre="minamihoncho", title="ねんね交流会")
     with unit_of_work() as s:
-        from handlers import event_service
+        from services.events import operations as event_service
 
         event_service.apply(s, s.get(Parent, parent_id), events.get(s, event_id), base_url="https://x.test")
         from storage.models import BroadcastOptOut
@@ -139,7 +139,7 @@ def test_erasing_removes_what_identifies_the_parent_and_keeps_the_statistics(
     parent_id = parent_factory(name="船橋 花子", line_user_id=person.user_id)
     event_id = event_factory(centre="minamihoncho")
     with unit_of_work() as s:
-        from handlers import event_service
+        from services.events import operations as event_service
 
         outcome = event_service.apply(s, s.get(Parent, parent_id), events.get(s, event_id), base_url="https://x.t")
         sanctions.impose(s, parent_id, policy_items=["6-(3)"], created_by="staff:1", note="氏名入りのメモ")

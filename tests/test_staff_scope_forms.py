@@ -23,7 +23,7 @@ from wtforms.fields.core import UnboundField
 
 import bot.staff
 from bot.staff.forms import RecordId, ScopedChoice
-from handlers.report_service import rotate_event_credentials
+from services.reports.operations import rotate_event_credentials
 from storage import enrollments, events, reports, staff
 from storage.db import unit_of_work
 from storage.models import Base, ReportEvent, StaffMember

@@ -9,10 +9,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from bot import create_app
-from bot.bot_identity import RETRY_SECONDS, BotIdentity
+from bot.app import create_app
 from bot.config import ConfigError, from_environ
 from bot.demo.line_double import BOT_USER_ID
+from runtime.bot_identity import RETRY_SECONDS, BotIdentity
 from storage.clock import now
 from storage.db import inbox_unit_of_work
 from storage.models import InboxEvent

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import func, select
 
-from bot import create_app
+from bot.app import create_app
 from storage import migrate
 from storage.db import inbox_unit_of_work
 from storage.models import InboxEvent

@@ -1,7 +1,7 @@
 """The project's own stand-in for the LINE Messaging API, for the offline demo and the end-to-end tests.
 
 It serves the endpoints the bot uses (reply, push, multicast, leave, profile, bot info, rich menu, the day's multicast count), checks each request
-against LINE's documented rules independently of ``bot.messages`` (so a builder bug shows up as a 400), and
+against LINE's documented rules independently of ``runtime.render`` (so a builder bug shows up as a 400), and
 behaves like LINE where it matters: reply tokens are single-use and expire, a repeated ``X-Line-Retry-Key``
 gets 409, faults (429/500/slow answers) can be injected one by one or at random (``random_faults``), LINE's rate
 limits enforced (``rate_limits=True``). Every request is kept in a journal.

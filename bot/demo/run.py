@@ -16,11 +16,11 @@ from pathlib import Path
 from sqlalchemy import make_url
 from werkzeug.serving import make_server
 
-from bot import create_app
+from bot.app import create_app
 from bot.config import ConfigError
 from bot.demo.line_double import LineDouble
 from bot.demo.seed import close_console, open_console, seed
-from handlers.policy_text import POLICY_TEXT
+from handlers.registration.policy_text import POLICY_TEXT
 from scheduler import worker
 from storage import migrate, people
 from storage.db import inbox_url, unit_of_work

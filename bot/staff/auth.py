@@ -17,7 +17,7 @@ from typing import TypeVar
 
 from flask import abort, current_app, g, request, session
 
-from handlers import report_rules
+from handlers.reports import rules as report_rules
 from storage import login_throttle, staff
 from storage.db import unit_of_work
 from storage.models import StaffMember

@@ -3,7 +3,7 @@ or at a time (Japan time), have it approved by a second staff member when it goe
 and read its delivery report.
 
 The audience is counted here for the preview and resolved again when the message is released
-(handlers/broadcast_notices.py); centre staff name only their centre's parents and events (events are loaded
+(services/broadcasts.py); centre staff name only their centre's parents and events (events are loaded
 through ``records.load``, so an id outside the actor's scope is a 404). Every step is in the audit trail, with the
 segment and counts only.
 """
@@ -19,7 +19,7 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from bot.staff import auth, bp, labels, records
 from bot.staff.forms import DATETIME_FORMAT, REQUIRED, ConfirmForm, choices
-from handlers import broadcast_notices
+from services import broadcasts as broadcast_notices
 from storage import audit, broadcasts, events, staff
 from storage.broadcasts import Audience
 from storage.clock import TOKYO, now, today_tokyo

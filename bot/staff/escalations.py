@@ -1,7 +1,7 @@
 """Lost-credential reports (policy 5-(3)) and equipment-loan requests (policy 4-(1)) in the console: the list, one
 matter with its thread and history, and the staff actions — acknowledge (対応します), send an instruction to the
 parent (指示), resolve with or without new join links, decide a loan. The operations are
-``handlers.report_service``'s, the same the staff chat uses; each is recorded in the audit trail there."""
+``services.reports.operations``'s, the same the staff chat uses; each is recorded in the audit trail there."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from flask import current_app, flash, redirect, render_template, url_for
 
 from bot.staff import auth, bp, records
 from bot.staff.forms import InstructionForm, LoanDecisionForm, ResolveForm
-from handlers import report_facts, report_service
 from handlers.engine import DEFAULT_CONTACT_PHONE
-from handlers.report_rules import RECENTLY_RESOLVED
+from handlers.reports.rules import RECENTLY_RESOLVED
+from services.reports import facts as report_facts
+from services.reports import operations as report_service
 from storage import audit, reports
 from storage.clock import now
 from storage.db import unit_of_work

@@ -1,6 +1,6 @@
 """Events: the list, creating (also as a weekly or monthly series, or as a copy), changing, publishing, cancelling.
 
-Changes parents must hear about (publish, new time, cancel, more seats) go through ``handlers.event_service``,
+Changes parents must hear about (publish, new time, cancel, more seats) go through ``services.events.operations``,
 which plans the notices in the same transaction. Times are entered and shown in Japan time.
 """
 
@@ -13,7 +13,8 @@ from flask import current_app, flash, redirect, render_template, request, url_fo
 
 from bot.staff import auth, bp, records
 from bot.staff.forms import ConfirmForm, EventForm, NewEventForm, RotateForm
-from handlers import event_service, report_service
+from services.events import operations as event_service
+from services.reports import operations as report_service
 from storage import audit, crypto, events, feedback, staff_events
 from storage.clock import TOKYO, now, to_tokyo
 from storage.db import unit_of_work

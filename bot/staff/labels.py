@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from handlers import event_facts, event_views, report_texts
-from handlers.registration_rules import format_phone
+from handlers.events import views as event_views
+from handlers.registration.rules import format_phone
+from handlers.reports import texts as report_texts
+from services.events import facts as event_facts
 from storage.clock import now, to_tokyo
 from storage.models.events import KINDS
 from storage.models.staff import CENTRES

@@ -10,7 +10,8 @@ from flask import abort, flash, redirect, render_template, url_for
 from bot.staff import auth, bp, records
 from bot.staff.downloads import csv_response, json_response
 from bot.staff.forms import ConfirmForm, ParentCorrectionForm, ParentSearchForm, SanctionForm
-from handlers import normalize, registration_rules
+from handlers import normalize
+from handlers.registration import rules as registration_rules
 from storage import audit, people, sanctions, staff, staff_events, staff_parents
 from storage.clock import today_tokyo
 from storage.db import unit_of_work

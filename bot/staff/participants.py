@@ -9,8 +9,8 @@ from bot.staff import auth, bp, records
 from bot.staff.downloads import csv_response
 from bot.staff.events import actor_label, base_url, event_in_scope
 from bot.staff.labels import ENROLLMENT_LABELS, tokyo
-from handlers import event_service
-from handlers.registration_rules import format_phone
+from handlers.registration.rules import format_phone
+from services.events import operations as event_service
 from storage import audit, feedback, join_links, outbox, staff_events
 from storage.clock import now
 from storage.db import unit_of_work

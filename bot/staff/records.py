@@ -17,7 +17,7 @@ from flask import abort
 from sqlalchemy.orm import Session
 
 from bot.staff import auth
-from handlers import report_service
+from services.reports import operations as report_service
 from storage import enrollments, events, reports
 from storage.models import Broadcast, Enrollment, Escalation, Event, Parent, Sanction
 

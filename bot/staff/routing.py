@@ -12,7 +12,6 @@ from datetime import timedelta
 
 from flask import abort, current_app, flash, g, redirect, render_template, url_for
 
-from bot.notify import division_defaults
 from bot.staff import auth, bp
 from bot.staff.labels import CENTRE_LABELS
 from bot.staff.routing_forms import (
@@ -28,6 +27,7 @@ from bot.staff.routing_forms import (
     minutes,
     people_choices,
 )
+from runtime.notify import division_defaults
 from storage import audit, health, rota, routing
 from storage.clock import now, to_tokyo, today_tokyo
 from storage.db import unit_of_work

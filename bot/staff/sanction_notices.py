@@ -7,9 +7,9 @@ from datetime import date
 
 from sqlalchemy.orm import Session
 
-from bot.messages import render_all
 from handlers.replies import Text
 from handlers.texts import Catalog
+from runtime.render import render_all
 from storage import outbox
 from storage.models import Event, LineUser, Parent, Sanction
 

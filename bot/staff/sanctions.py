@@ -9,8 +9,8 @@ from bot.staff import auth, bp, records, sanction_notices
 from bot.staff.events import actor_label, event_in_scope
 from bot.staff.forms import RemovalForm, SanctionForm
 from bot.staff.parents import live_parent
-from handlers import event_service
 from handlers.engine import DEFAULT_CONTACT_PHONE
+from services.events import operations as event_service
 from storage import audit, enrollments, join_links, sanctions, staff_parents
 from storage.db import unit_of_work
 from storage.models import Sanction

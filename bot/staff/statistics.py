@@ -20,7 +20,7 @@ from openpyxl.styles import Font
 
 from bot.staff import auth, bp, charts, labels
 from bot.staff.downloads import csv_response
-from handlers import report_texts
+from handlers.reports import texts as report_texts
 from storage import audit, people, statistics
 from storage.clock import today_tokyo
 from storage.db import unit_of_work

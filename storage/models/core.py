@@ -91,7 +91,7 @@ class OutboxMessage(Base):
     recipients: Mapped[list[str] | None] = mapped_column(JSON)
     reply_token: Mapped[str | None] = mapped_column(String(255))
     reply_token_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # LINE message objects, already checked against LINE's limits by bot.messages.
+    # LINE message objects, already checked against LINE's limits by runtime.render.
     messages: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     retry_key: Mapped[str] = mapped_column(String(36))
     # planned → sent | failed | expired (storage.outbox says when and why)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bot import create_app
+from bot.app import create_app
 from bot.demo.line_double import BOT_USER_ID
 from tests.conftest import SECRET
 from tests.support import ChatUser

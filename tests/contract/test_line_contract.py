@@ -10,10 +10,10 @@ import collections
 
 import pytest
 
-from bot import delivery
-from bot.line_gateway import Gateway
-from bot.messages import render_all
 from handlers.replies import Card, Carousel, Choice, Text
+from runtime import delivery
+from runtime.line_gateway import Gateway
+from runtime.render import render_all
 from storage import outbox
 from storage.db import unit_of_work
 from tests.support import ChatUser

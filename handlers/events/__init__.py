@@ -1,0 +1,1 @@
+"""Events: the list, applying, one's applications, reminders' texts, feedback (pure)."""

@@ -1,0 +1,1 @@
+"""Staff's お知らせ: the parent's opt-out (pure)."""

@@ -1,0 +1,1 @@
+"""Registration, consent to the policy, one's own details: the conversation (pure)."""
