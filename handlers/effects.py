@@ -54,7 +54,7 @@ class ConsentWithdrawn:
     policy_hash: str
 
 
-Applier = Callable[[Session, LineUser, Any], None]
+Applier = Callable[[Session, LineUser, Any], Any]
 # Several features may react to one effect (ConsentWithdrawn, say): each registers its applier; they run in the
 # order they were registered, in the event's transaction.
 APPLIERS: dict[type, list[Applier]] = {}
@@ -111,7 +111,15 @@ def _consent_withdrawn(session: Session, user: LineUser, effect: ConsentWithdraw
     people.record_consent(session, user.id, _policy_shown(session, effect.policy_hash), "withdrawn")
 
 
-def apply(session: Session, user: LineUser, effects: list[Any]) -> None:
+def apply(session: Session, user: LineUser, effects: list[Any]) -> dict[Any, Any]:
+    """Apply the effects in order; returns each effect's outcome (what its appliers returned; the last one that
+    returned something), which the step's ``After`` replies are written from."""
+    outcomes: dict[Any, Any] = {}
     for effect in effects:
         for applier in APPLIERS[type(effect)]:
-            applier(session, user, effect)
+            result = applier(session, user, effect)
+            if result is not None:
+                outcomes[effect] = result
+            else:
+                outcomes.setdefault(effect, None)
+    return outcomes

@@ -17,7 +17,7 @@ from typing import Any
 from handlers import texts
 from handlers.normalize import keyword
 from handlers.postback import Postback, encode
-from handlers.replies import Choice, Reply, Text
+from handlers.replies import Choice, Reply, Said, Text
 
 STATE_TTL = timedelta(hours=24)
 # The city hall's switchboard; deployments set CONTACT_PHONE to the division's direct line.
@@ -67,7 +67,8 @@ class State:
 @dataclass
 class Transition:
     state: State
-    replies: list[Reply] = field(default_factory=list)
+    # Replies, and ``After``s that the processing turns into replies once the effects have been applied.
+    replies: list[Said] = field(default_factory=list)
     effects: list[Any] = field(default_factory=list)
 
 
@@ -79,7 +80,7 @@ class Go:
     step: str | None = None
     data: Mapping[str, Any] = field(default_factory=dict)
     effects: tuple[Any, ...] = ()
-    say: tuple[Reply, ...] = ()
+    say: tuple[Said, ...] = ()
     remember: bool = True  # push the current step on the もどる stack
 
 
@@ -87,7 +88,7 @@ class Go:
 class Finish:
     """Leave the flow; ``then`` optionally starts another flow (e.g. registration → consent)."""
 
-    say: tuple[Reply, ...] = ()
+    say: tuple[Said, ...] = ()
     effects: tuple[Any, ...] = ()
     then: str | None = None
 
@@ -218,7 +219,7 @@ class Engine:
             return self._back(state, ctx)
         return self._accept(state, inp, ctx)
 
-    def start(self, flow_name: str, state: State, ctx: Context, before: list[Reply] | None = None) -> Transition:
+    def start(self, flow_name: str, state: State, ctx: Context, before: list[Said] | None = None) -> Transition:
         flow = self.flows[flow_name]
         before = list(before or [])
         if flow.guard is not None:
@@ -227,11 +228,11 @@ class Engine:
                 current = self._current(state)
                 if current is not None and current is not flow:
                     # A refused detour must not cost the parent what they were in the middle of.
-                    return self._reprompt(current, state, ctx, before + refusal)
-                return Transition(self._idle_state(state), before + refusal)
+                    return self._reprompt(current, state, ctx, [*before, *refusal])
+                return Transition(self._idle_state(state), [*before, *refusal])
         data = dict(flow.initial(ctx)) if flow.initial else {}
         intro = flow.intro(ctx) if flow.intro else []
-        return self._enter(flow, flow.start, data, state.version, ctx, before + intro)
+        return self._enter(flow, flow.start, data, state.version, ctx, [*before, *intro])
 
     # Internals ------------------------------------------------------------------------------------------
     def _current(self, state: State) -> Flow | None:
@@ -250,12 +251,12 @@ class Engine:
         return None
 
     def _enter(
-        self, flow: Flow, step_name: str, data: dict[str, Any], version: int, ctx: Context, before: list[Reply]
+        self, flow: Flow, step_name: str, data: dict[str, Any], version: int, ctx: Context, before: list[Said]
     ) -> Transition:
         new_version = version + 1
         state = State(flow.name, step_name, data, new_version, ctx.now + STATE_TTL)
         prompt = flow.steps[step_name].prompt(in_language(ctx, data), data, new_version)
-        return Transition(state, before + prompt)
+        return Transition(state, [*before, *prompt])
 
     def _idle_state(self, state: State) -> State:
         return State(version=state.version + 1)
@@ -285,7 +286,7 @@ class Engine:
         nxt.effects = list(result.effects)
         return nxt
 
-    def _reprompt(self, flow: Flow, state: State, ctx: Context, before: list[Reply]) -> Transition:
+    def _reprompt(self, flow: Flow, state: State, ctx: Context, before: list[Said]) -> Transition:
         assert state.step is not None, "a state inside a flow names its step"
         return self._enter(flow, state.step, dict(state.data), state.version, ctx, before)
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -46,12 +48,29 @@ class Carousel:
 
 Reply = Text | Card | Carousel
 
+# What the appliers made of a step's effects, by effect: ``outcomes[effect]`` (None for an effect without one).
+Outcomes = Mapping[Any, Any]
 
-@dataclass
-class Replies:
-    """Replies collected during one step (Rasa's CollectingDispatcher idea)."""
 
-    items: list[Reply] = field(default_factory=list)
+@dataclass(frozen=True)
+class After:
+    """Replies written from what the effects actually did (the second phase of a step).
 
-    def add(self, reply: Reply) -> None:
-        self.items.append(reply)
+    A step that changes something (apply for an event, file a report) cannot know the result before the change is
+    made on locked rows: a seat may have just gone. It returns its effects and, in its replies, an ``After`` whose
+    ``write`` receives the appliers' outcomes in the same transaction and returns the replies to put in its place.
+    The rules run once, in the applier; the reply says what happened.
+    """
+
+    write: Callable[[Outcomes], list[Reply]]
+
+
+Said = Reply | After
+
+
+def resolve(said: list[Said], outcomes: Outcomes) -> list[Reply]:
+    """The replies to send: each ``After`` replaced, in place, by what it writes from the outcomes."""
+    out: list[Reply] = []
+    for item in said:
+        out.extend(item.write(outcomes) if isinstance(item, After) else [item])
+    return out

@@ -19,7 +19,7 @@ from handlers import router, texts
 from handlers.engine import Input, State
 from handlers.normalize import text as normalize_text
 from handlers.postback import decode
-from handlers.replies import Text
+from handlers.replies import Text, resolve
 from runtime import metrics
 from runtime.render import render_all
 from services import context as contexts
@@ -183,12 +183,13 @@ def _converse(session: Session, user: LineUser, inp: Input, reply_token: str | N
     ctx = contexts.load(session, user, public_base_url=settings.public_base_url, contact_phone=settings.contact_phone)
     transition = router.step(state, inp, ctx)
     contexts.seal(ctx)
-    effect_appliers.apply(session, user, transition.effects)
+    outcomes = effect_appliers.apply(session, user, transition.effects)
     new = transition.state
     conversations.save(session, user.id, new.flow, new.step, dict(new.data), new.version, new.expires_at)
-    if not transition.replies:
+    replies = resolve(transition.replies, outcomes)
+    if not replies:
         return []
-    messages = render_all(transition.replies)
+    messages = render_all(replies)
     row_id = outbox.add(
         session, purpose="reply", messages=messages, line_user_id=user.line_user_id, reply_token=reply_token
     )
